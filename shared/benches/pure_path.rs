@@ -1,0 +1,88 @@
+//! The pure path of one request, natively: parse + checksum, SHA-256, decision, and a rate-limit step.
+//! Run with `cargo bench -p keygate-shared`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keygate_shared::credential::authenticate_headers;
+use keygate_shared::decision::{Demand, Endpoint, decide, precheck};
+use keygate_shared::model::{KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
+use keygate_shared::ratelimit::RateLimitState;
+use keygate_shared::{ApiKey, Environment, SecretHash, Timestamp};
+
+fn record(key: &ApiKey) -> KeyRecord {
+    KeyRecord {
+        id: key.id,
+        organization: "org_a".into(),
+        project: Some("acme-shop".into()),
+        environment: key.environment,
+        name: "bench".into(),
+        owner: "usr_1".into(),
+        owner_organizations: vec!["org_a".into()],
+        permissions: vec![Permission::try_from("data:read").unwrap()],
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        state: KeyState::Active,
+        kind: KeyKind::Single,
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+        secret_hash: SecretHash::of(key),
+        grace: None,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let key = ApiKey::generate(Environment::Live).unwrap();
+    let text = key.expose();
+    let header = format!("Bearer {text}");
+    let headers = [("authorization", header.as_str())];
+    let stored = record(&key);
+    let endpoint = Endpoint { environment: Environment::Live, project: None };
+    let read = Permission::try_from("data:read").unwrap();
+    let now = Timestamp(1_795_000_000_000);
+
+    c.bench_function("parse+checksum", |b| b.iter(|| black_box(&text).parse::<ApiKey>().unwrap()));
+    c.bench_function("sha256", |b| b.iter(|| SecretHash::of(black_box(&key))));
+    c.bench_function("decision", |b| {
+        let hash = SecretHash::of(&key);
+        b.iter(|| {
+            decide(
+                black_box(&key),
+                &hash,
+                Some(&stored),
+                &endpoint,
+                Demand { permission: Some(&read), ..Demand::default() },
+                now,
+            )
+            .unwrap()
+        })
+    });
+    c.bench_function("pure_path (headers+parse+checksum+sha256+decision)", |b| {
+        b.iter(|| {
+            let parsed = precheck(authenticate_headers(&black_box(headers)[..], &[]), &endpoint).unwrap();
+            let hash = SecretHash::of(&parsed);
+            decide(
+                &parsed,
+                &hash,
+                Some(&stored),
+                &endpoint,
+                Demand { permission: Some(&read), ..Demand::default() },
+                now,
+            )
+            .unwrap()
+        })
+    });
+    let policy = RateLimitPolicy { requests: 1_000_000, window_seconds: 60, burst: None };
+    let mut state = RateLimitState::new(&policy);
+    let mut t = now.millis();
+    c.bench_function("rate-limit step", |b| {
+        b.iter(|| {
+            t += 1;
+            state.check(&policy, Timestamp(t))
+        })
+    });
+}
+
+criterion_group!(pure, benches);
+criterion_main!(pure);

@@ -1,0 +1,608 @@
+//! Request and response types of the admin API (`/admin/v1`) and of `/v1/verify` and `/v1/whoami`, shared by the
+//! Worker and the console, with the validation every mutation goes through before anything is written.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Code;
+use crate::key::{KeyId, is_project_slug};
+use crate::model::{
+    Environment, KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, RateLimitPolicy, Role,
+    User,
+};
+use crate::problem::Problem;
+use crate::time::Timestamp;
+
+/// Request bodies larger than this are refused with 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const NAME_MAX_CHARS: usize = 100;
+pub const MAX_PERMISSIONS: usize = 64;
+pub const MAX_CUSTOMERS: usize = 256;
+pub const CUSTOMER_MAX_LEN: usize = 128;
+pub const MAX_GRACE_SECONDS: u32 = 7 * 86_400;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bootstrap, organizations, members
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapRequest {
+    #[serde(default)]
+    pub organization_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapResponse {
+    /// Shown once: the first owner's console token.
+    pub console_token: String,
+    pub organization: Organization,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteMemberRequest {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteMemberResponse {
+    pub member: MemberView,
+    /// Shown once: the new member's console token, to hand over to them.
+    pub console_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub user: MemberView,
+    pub organization: OrganizationView,
+    pub organizations: Vec<OrganizationView>,
+    /// Permissions already used in the organization, for the console's checkboxes.
+    pub known_permissions: Vec<String>,
+}
+
+impl MemberView {
+    pub fn of(user: &User, role: Role) -> Self {
+        Self { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), role }
+    }
+}
+
+pub fn memberships_view(user: &User, orgs: &[Organization]) -> Vec<OrganizationView> {
+    user.memberships
+        .iter()
+        .filter_map(|Membership { organization, role }| {
+            orgs.iter().find(|o| &o.id == organization).map(|o| OrganizationView {
+                id: o.id.clone(),
+                name: o.name.clone(),
+                role: *role,
+                created_at: o.created_at,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Projects
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameProjectRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectList {
+    pub projects: Vec<Project>,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub name: String,
+    pub environment: Environment,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub customers: Vec<String>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitPolicy>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default)]
+    pub kind: KeyKind,
+}
+
+/// A create request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidKeySettings {
+    pub name: String,
+    pub permissions: Vec<Permission>,
+    pub customers: Vec<String>,
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl CreateKeyRequest {
+    /// Validates every field (project existence is the caller's: it needs storage).
+    pub fn validate(&self, now: Timestamp) -> Result<ValidKeySettings, Problem> {
+        if let Some(project) = &self.project
+            && !is_project_slug(project)
+        {
+            return Err(Problem::invalid_field("project", "a project slug is 1-63 characters of a-z, 0-9 and -"));
+        }
+        Ok(ValidKeySettings {
+            name: validate_name("name", &self.name)?,
+            permissions: validate_permissions(&self.permissions)?,
+            customers: validate_customers(&self.customers)?,
+            rate_limit: validate_rate_limit(self.rate_limit)?,
+            expires_at: validate_expiry(self.expires_at, now)?,
+        })
+    }
+}
+
+/// `PATCH /keys/{id}`. Absent fields stay as they are; `null` clears `rate_limit` and `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers: Option<Vec<String>>,
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Option<RateLimitPolicy>>,
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+impl UpdateKeyRequest {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Validates and applies the changes to a copy of `record`'s settings; `record` itself is untouched.
+    pub fn apply_to(&self, record: &KeyRecord, now: Timestamp) -> Result<KeyRecord, Problem> {
+        if self.is_empty() {
+            return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change."));
+        }
+        let mut next = record.clone();
+        if let Some(name) = &self.name {
+            next.name = validate_name("name", name)?;
+        }
+        if let Some(permissions) = &self.permissions {
+            next.permissions = validate_permissions(permissions)?;
+        }
+        if let Some(customers) = &self.customers {
+            next.customers = validate_customers(customers)?;
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            next.rate_limit = validate_rate_limit(rate_limit)?;
+        }
+        if let Some(expires_at) = self.expires_at {
+            next.expires_at = validate_expiry(expires_at, now)?;
+        }
+        next.updated_at = now;
+        Ok(next)
+    }
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateKeyRequest {
+    /// Seconds during which the previous secret keeps working (0 or absent: it stops at once).
+    #[serde(default)]
+    pub grace_seconds: Option<u32>,
+}
+
+impl RegenerateKeyRequest {
+    pub fn validate(&self) -> Result<u32, Problem> {
+        match self.grace_seconds.unwrap_or(0) {
+            g if g > MAX_GRACE_SECONDS => {
+                Err(Problem::invalid_field("grace_seconds", "the grace period is at most 604800 seconds (7 days)"))
+            }
+            g => Ok(g),
+        }
+    }
+}
+
+/// Usage figures shown with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UsageSummary {
+    pub total: u64,
+    pub last_24h: u64,
+    pub recent_errors: u32,
+}
+
+/// A key as the admin API shows it: never the secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub id: KeyId,
+    /// `kg_<env>_<id>`: enough to recognise the key, useless to call with.
+    pub start: String,
+    pub name: String,
+    pub environment: Environment,
+    pub project: Option<String>,
+    pub organization: String,
+    pub owner: String,
+    #[serde(default)]
+    pub owner_name: Option<String>,
+    pub permissions: Vec<Permission>,
+    pub customers: Vec<String>,
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub expires_at: Option<Timestamp>,
+    pub status: KeyStatus,
+    pub kind: KeyKind,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub usage: UsageSummary,
+}
+
+impl KeyView {
+    pub fn of(record: &KeyRecord, now: Timestamp, last_used_at: Option<Timestamp>, usage: UsageSummary) -> Self {
+        Self {
+            id: record.id,
+            start: record.public_start(),
+            name: record.name.clone(),
+            environment: record.environment,
+            project: record.project.clone(),
+            organization: record.organization.clone(),
+            owner: record.owner.clone(),
+            owner_name: None,
+            permissions: record.permissions.clone(),
+            customers: record.customers.clone(),
+            rate_limit: record.rate_limit,
+            expires_at: record.expires_at,
+            status: record.status(now),
+            kind: record.kind,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            last_used_at,
+            usage,
+        }
+    }
+}
+
+/// `201` answer to creating (or regenerating) a key: the full key, exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CreatedKey {
+    Pair { api_key: String, api_secret: String, record: KeyView },
+    Single { key: String, record: KeyView },
+}
+
+impl CreatedKey {
+    pub fn record(&self) -> &KeyView {
+        match self {
+            Self::Single { record, .. } | Self::Pair { record, .. } => record,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of `GET /keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct KeyFilter {
+    pub project: Option<String>,
+    pub environment: Option<Environment>,
+    pub status: Option<KeyStatus>,
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub include_deactivated: bool,
+}
+
+impl KeyFilter {
+    pub fn matches(&self, view: &KeyView) -> bool {
+        let deactivated_ok = self.include_deactivated
+            || view.status != KeyStatus::Deactivated
+            || self.status == Some(KeyStatus::Deactivated);
+        deactivated_ok
+            && self.project.as_ref().is_none_or(|p| view.project.as_ref() == Some(p))
+            && self.environment.is_none_or(|e| view.environment == e)
+            && self.status.is_none_or(|s| view.status == s)
+            && self.owner.as_ref().is_none_or(|o| &view.owner == o)
+    }
+}
+
+/// One refused or failed request of a key (Instrumental's "recent errors").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentError {
+    pub at: Timestamp,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub code: String,
+    /// The request line and the headers that are safe to show; never the credential.
+    pub request_preview: String,
+    pub response_preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentErrors {
+    pub errors: Vec<RecentError>,
+}
+
+/// A bucket of a usage series: its start and the requests counted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePoint {
+    pub start: Timestamp,
+    pub requests: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// The last 24 hours, one point per hour, oldest first.
+    pub hourly: Vec<UsagePoint>,
+    /// The last 14 days, one point per day, oldest first.
+    pub daily: Vec<UsagePoint>,
+    pub total: u64,
+    pub last_used_at: Option<Timestamp>,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Audit
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Bootstrap,
+    CreateOrganization,
+    InviteMember,
+    CreateProject,
+    RenameProject,
+    Create,
+    Rename,
+    Update,
+    Revoke,
+    Activate,
+    Deactivate,
+    Regenerate,
+    Delete,
+    SignInFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: Timestamp,
+    pub organization: String,
+    /// The acting user's id, or `None` for failed sign-ins.
+    pub actor: Option<String>,
+    pub action: AuditAction,
+    /// The key, project or member acted on.
+    pub target: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verify and whoami
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub key: String,
+    #[serde(default)]
+    pub permission: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitStatus {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    pub code: Code,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<KeyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitStatus>,
+}
+
+impl VerifyResponse {
+    /// An answer about a key the caller proved it holds (or `record: None`: nothing is said about the key).
+    pub fn new(code: Code, record: Option<&KeyRecord>) -> Self {
+        let mut out = Self {
+            valid: code == Code::Valid,
+            code,
+            key_id: None,
+            name: None,
+            project: None,
+            environment: None,
+            organization: None,
+            permissions: None,
+            expires_at: None,
+            rate_limit: None,
+        };
+        if let Some(r) = record {
+            out.key_id = Some(r.id);
+            out.name = Some(r.name.clone());
+            out.project = r.project.clone();
+            out.environment = Some(r.environment);
+            out.organization = Some(r.organization.clone());
+            out.permissions = Some(r.permissions.clone());
+            out.expires_at = r.expires_at;
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub key_id: KeyId,
+    pub name: String,
+    pub project: Option<String>,
+    pub environment: Environment,
+    pub organization: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub environment: Environment,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation helpers: each names the field at fault.
+
+pub fn validate_name(field: &str, name: &str) -> Result<String, Problem> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(Problem::invalid_field(field, "must not be empty"));
+    }
+    if chars > NAME_MAX_CHARS {
+        return Err(Problem::invalid_field(field, "must be at most 100 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Problem::invalid_field(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn validate_permissions(raw: &[String]) -> Result<Vec<Permission>, Problem> {
+    if raw.len() > MAX_PERMISSIONS {
+        return Err(Problem::invalid_field("permissions", "at most 64 permissions per key"));
+    }
+    let mut out: Vec<Permission> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        let permission = Permission::try_from(p.as_str())
+            .map_err(|e| Problem::invalid_field(&format!("permissions[{i}]"), e.to_string()))?;
+        if !out.contains(&permission) {
+            out.push(permission);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn validate_customers(raw: &[String]) -> Result<Vec<String>, Problem> {
+    if raw.len() > MAX_CUSTOMERS {
+        return Err(Problem::invalid_field("customers", "at most 256 customers per key"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, c) in raw.iter().enumerate() {
+        let c = c.trim();
+        let ok = !c.is_empty()
+            && c.len() <= CUSTOMER_MAX_LEN
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'));
+        if !ok {
+            return Err(Problem::invalid_field(
+                &format!("customers[{i}]"),
+                "customer ids are 1-128 characters of letters, digits and _-.:@",
+            ));
+        }
+        if !out.iter().any(|o| o == c) {
+            out.push(c.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+pub fn validate_rate_limit(policy: Option<RateLimitPolicy>) -> Result<Option<RateLimitPolicy>, Problem> {
+    if let Some(p) = &policy {
+        p.validate().map_err(|(field, detail)| Problem::invalid_field(field, detail))?;
+    }
+    Ok(policy)
+}
+
+pub fn validate_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> Result<Option<Timestamp>, Problem> {
+    match expires_at {
+        Some(at) if at <= now => Err(Problem::invalid_field("expires_at", "must be in the future")),
+        other => Ok(other),
+    }
+}
+
+pub fn validate_email(email: &str) -> Result<String, Problem> {
+    let e = email.trim();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok { Ok(e.to_ascii_lowercase()) } else { Err(Problem::invalid_field("email", "must be an email address")) }
+}

@@ -1,0 +1,28 @@
+//! Keygate's platform-free core.
+//!
+//! Everything the verifier decides is a function here, tested natively: the key format ([`key`]), secret hashing
+//! ([`hash`]), the model and lifecycle ([`model`]), credential extraction ([`credential`]), the decision in DESIGN.md's
+//! order of checks ([`decision`]), the rate limiter ([`ratelimit`]), problem details ([`problem`]) and the admin API's
+//! types ([`api`]).
+//!
+//! This crate never depends on `worker`, `leptos`, `web-sys` or any I/O, and never reads the clock: callers pass `now`.
+
+pub mod api;
+pub mod credential;
+pub mod decision;
+pub mod hash;
+pub mod key;
+pub mod model;
+pub mod problem;
+pub mod ratelimit;
+pub mod time;
+
+pub use decision::{Code, Demand, Endpoint, Grant};
+pub use hash::SecretHash;
+pub use key::{ApiKey, KeyId, KeyParseError};
+pub use model::{Environment, KeyRecord, KeyState, KeyStatus, Permission, RateLimitPolicy, Role};
+pub use problem::Problem;
+pub use time::Timestamp;
+
+#[cfg(test)]
+mod tests;

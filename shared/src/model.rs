@@ -1,0 +1,431 @@
+//! The domain model: organizations, projects, users and roles, permissions, rate-limit policies, and the key record
+//! with its lifecycle.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::SecretHash;
+use crate::key::{KeyId, is_project_slug};
+use crate::time::Timestamp;
+
+/// Where a key works. A key works only against an endpoint of its own environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Production.
+    Live,
+    /// Staging.
+    Test,
+    /// Development.
+    Dev,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 3] = [Environment::Live, Environment::Test, Environment::Dev];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+            Self::Dev => "dev",
+        }
+    }
+
+    /// The name people know it by.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::Live => "Production",
+            Self::Test => "Staging",
+            Self::Dev => "Development",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownEnvironment;
+
+impl FromStr for Environment {
+    type Err = UnknownEnvironment;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "live" => Ok(Self::Live),
+            "test" => Ok(Self::Test),
+            "dev" => Ok(Self::Dev),
+            _ => Err(UnknownEnvironment),
+        }
+    }
+}
+
+/// A member's role in an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// Owners and admins see every key of the organization and may revoke or deactivate any of them.
+    pub const fn manages_all_keys(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+
+    /// Owners and admins invite members and create projects.
+    pub const fn manages_organization(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub organization: String,
+    /// `[a-z0-9-]{1,63}`: what keys may carry as their prefix label.
+    pub slug: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub organization: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub memberships: Vec<Membership>,
+    pub created_at: Timestamp,
+}
+
+impl User {
+    pub fn role_in(&self, organization: &str) -> Option<Role> {
+        self.memberships.iter().find(|m| m.organization == organization).map(|m| m.role)
+    }
+}
+
+/// A permission such as `telemetry:write`, `customers:read` or `admin:*`: two or more `:`-separated segments of
+/// `[a-z0-9_.-]`, the last of which may be `*` to grant every permission under the prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Permission(String);
+
+pub const PERMISSION_MAX_LEN: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidPermission;
+
+impl fmt::Display for InvalidPermission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("permissions look like `resource:action` (lowercase letters, digits, `_`, `.`, `-`; `*` last)")
+    }
+}
+
+impl std::error::Error for InvalidPermission {}
+
+impl TryFrom<&str> for Permission {
+    type Error = InvalidPermission;
+
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        if s.is_empty() || s.len() > PERMISSION_MAX_LEN {
+            return Err(InvalidPermission);
+        }
+        let segments: Vec<&str> = s.split(':').collect();
+        let last = segments.len() - 1;
+        let segment_ok = |(i, seg): (usize, &&str)| {
+            (i == last && **seg == *"*")
+                || (!seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')))
+        };
+        if segments.len() < 2 || segments[0] == "*" || !segments.iter().enumerate().all(segment_ok) {
+            return Err(InvalidPermission);
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl FromStr for Permission {
+    type Err = InvalidPermission;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::try_from(&*s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Permission {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether holding `self` grants `required`: equal, or `self` is `prefix:*` and `required` lies under `prefix`.
+    pub fn grants(&self, required: &Permission) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => required.0.starts_with(prefix),
+            None => self.0 == required.0,
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A per-key rate limit: at most `requests` in any window of `window_seconds`, and, when `burst` is set, at most
+/// `burst` back to back (refilled at `requests / window_seconds`). See [`crate::ratelimit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitPolicy {
+    pub requests: u32,
+    pub window_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+pub const RATE_LIMIT_MAX_REQUESTS: u32 = 1_000_000;
+pub const RATE_LIMIT_MAX_WINDOW_SECONDS: u32 = 86_400;
+
+impl RateLimitPolicy {
+    /// Checks the policy's bounds; the error names the offending field.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.requests == 0 || self.requests > RATE_LIMIT_MAX_REQUESTS {
+            return Err(("rate_limit.requests", "must be between 1 and 1000000"));
+        }
+        if self.window_seconds == 0 || self.window_seconds > RATE_LIMIT_MAX_WINDOW_SECONDS {
+            return Err(("rate_limit.window_seconds", "must be between 1 and 86400 (one day)"));
+        }
+        if self.burst.is_some_and(|b| b == 0 || b > self.requests) {
+            return Err(("rate_limit.burst", "must be between 1 and `requests`"));
+        }
+        Ok(())
+    }
+}
+
+/// The stored lifecycle state. `Expired` is not a state: it is derived from `expires_at` and `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Active,
+    /// Reversible: "Inactive" in the console.
+    Revoked,
+    /// Final: can never be activated again.
+    Deactivated,
+}
+
+/// What people see: the stored state with expiry applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Expired,
+    Deactivated,
+}
+
+impl KeyStatus {
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+            Self::Expired => "Expired",
+            Self::Deactivated => "Deactivated",
+        }
+    }
+}
+
+/// Something done to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleAction {
+    Revoke,
+    Activate,
+    Deactivate,
+    Regenerate,
+    Edit,
+    Delete,
+}
+
+/// Where a lifecycle action leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    To(KeyState),
+    Deleted,
+}
+
+/// An action that the key's state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalTransition {
+    pub from: KeyState,
+    pub action: LifecycleAction,
+}
+
+impl IllegalTransition {
+    pub fn describe(&self) -> &'static str {
+        use KeyState::*;
+        use LifecycleAction::*;
+        match (self.from, self.action) {
+            (Deactivated, Activate) => "A deactivated key can never be activated again; create a new key.",
+            (Deactivated, _) => "A deactivated key is final: it can only be deleted.",
+            (Active, Delete) => "Only revoked or deactivated keys can be deleted: revoke the key first.",
+            (Active, Activate) => "The key is already active.",
+            (Revoked, Revoke) => "The key is already revoked.",
+            _ => "The key's state does not allow this action.",
+        }
+    }
+}
+
+impl KeyState {
+    /// The lifecycle as a state machine: `active ⇄ revoked`, `active|revoked → deactivated` (final), delete only from
+    /// revoked or deactivated; regenerate and edit keep the state and are refused on a deactivated key.
+    pub fn apply(self, action: LifecycleAction) -> Result<Transition, IllegalTransition> {
+        use KeyState::*;
+        use LifecycleAction::*;
+        let next = match (self, action) {
+            // Revoking cuts off access but keeps the key, reversibly.
+            (Active, Revoke) => Transition::To(Revoked),
+            // Activating undoes a revocation.
+            (Revoked, Activate) => Transition::To(Active),
+            // Deactivation is final, from either live state.
+            (Active | Revoked, Deactivate) => Transition::To(Deactivated),
+            // A new secret or new settings keep the state.
+            (Active | Revoked, Regenerate | Edit) => Transition::To(self),
+            // Only keys that no longer work may be deleted.
+            (Revoked | Deactivated, Delete) => Transition::Deleted,
+            _ => return Err(IllegalTransition { from: self, action }),
+        };
+        Ok(next)
+    }
+}
+
+/// Whether a key is one string or the legacy `apikey` + `apisecret` pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    #[default]
+    Single,
+    Pair,
+}
+
+/// The previous secret during a regeneration grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraceSecret {
+    pub secret_hash: SecretHash,
+    pub until: Timestamp,
+}
+
+/// A key as stored (KV, and authoritatively in its Durable Object). Holds the secret's hash, never the secret; the
+/// admin API shows [`crate::api::KeyView`] instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub id: KeyId,
+    pub organization: String,
+    /// `None`: valid for every project of the organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub environment: Environment,
+    pub name: String,
+    /// The user who created the key.
+    pub owner: String,
+    /// The organizations the owner belongs to, so `Keygate-Org` can be checked with no second read.
+    #[serde(default)]
+    pub owner_organizations: Vec<String>,
+    pub permissions: Vec<Permission>,
+    /// Customer ids the key is restricted to; empty means any customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    pub state: KeyState,
+    #[serde(default)]
+    pub kind: KeyKind,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub secret_hash: SecretHash,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<GraceSecret>,
+}
+
+impl KeyRecord {
+    pub fn status(&self, now: Timestamp) -> KeyStatus {
+        match self.state {
+            KeyState::Deactivated => KeyStatus::Deactivated,
+            KeyState::Revoked => KeyStatus::Inactive,
+            KeyState::Active if self.is_expired(now) => KeyStatus::Expired,
+            KeyState::Active => KeyStatus::Active,
+        }
+    }
+
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Whether `hash` is this key's current secret, or its previous one within the grace period. Constant time.
+    pub fn secret_matches(&self, hash: &SecretHash, now: Timestamp) -> bool {
+        let current = self.secret_hash.matches(hash);
+        let previous = self.grace.is_some_and(|g| now < g.until && g.secret_hash.matches(hash));
+        current | previous
+    }
+
+    pub fn has_permission(&self, required: &Permission) -> bool {
+        self.permissions.iter().any(|p| p.grants(required))
+    }
+
+    pub fn allows_customer(&self, customer: &str) -> bool {
+        self.customers.is_empty() || self.customers.iter().any(|c| c == customer)
+    }
+
+    pub fn public_start(&self) -> String {
+        crate::key::public_start(self.environment, &self.id)
+    }
+}
+
+/// Validates a project slug for the admin API.
+pub fn valid_slug(s: &str) -> bool {
+    is_project_slug(s)
+}
+
+/// A fresh random identifier such as `org_7Q3M0T9ZK1XW2R`, for organizations, users, projects and audit events.
+pub fn new_id(prefix: &str) -> Result<String, getrandom::Error> {
+    let id = KeyId::generate()?;
+    Ok(format!("{prefix}_{id}"))
+}

@@ -1,0 +1,57 @@
+//! Table-driven tests of the core. They run natively (`cargo test`) and as wasm under node
+//! (`cargo test --target wasm32-unknown-unknown`), except the property tests, which are native only.
+
+mod credential;
+mod decision;
+mod key;
+mod model;
+mod ratelimit;
+mod time;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod properties;
+
+use crate::hash::SecretHash;
+use crate::key::ApiKey;
+use crate::model::{Environment, KeyKind, KeyRecord, KeyState, Permission};
+use crate::time::Timestamp;
+
+/// The example key of DESIGN.md, whose checksum `3vds64` is known to be right.
+pub const EXAMPLE: &str = "acme-shop:line-3:kg_live_F854DS4QEVHXS4_gZB5txLjMD2hUjJdzsPI6YOFYkmIQtLe3vds64";
+
+pub const NOW: Timestamp = Timestamp::from_secs(1_795_000_000);
+
+pub fn perms(list: &[&str]) -> Vec<Permission> {
+    list.iter().map(|p| Permission::try_from(*p).unwrap()).collect()
+}
+
+/// A stored record for `key`: active, organization `org_a`, owner also in `org_b`.
+pub fn record_for(key: &ApiKey) -> KeyRecord {
+    KeyRecord {
+        id: key.id,
+        organization: "org_a".into(),
+        project: Some("acme-shop".into()),
+        environment: key.environment,
+        name: "Main Website Integration".into(),
+        owner: "usr_1".into(),
+        owner_organizations: vec!["org_a".into(), "org_b".into()],
+        permissions: perms(&["data:read", "telemetry:write"]),
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        state: KeyState::Active,
+        kind: KeyKind::Single,
+        created_at: NOW.plus_secs(-3600),
+        updated_at: NOW.plus_secs(-3600),
+        secret_hash: SecretHash::of(key),
+        grace: None,
+    }
+}
+
+pub fn example() -> ApiKey {
+    EXAMPLE.parse().unwrap()
+}
+
+pub fn fresh(env: Environment) -> ApiKey {
+    ApiKey::generate(env).unwrap()
+}

@@ -1,0 +1,219 @@
+//! Keygate's chores, as `cargo xtask <command>`:
+//!
+//! - `dev`: install what is missing, build the console and the Worker, run `wrangler dev` on 127.0.0.1:8787 with
+//!   local persistence, bootstrap a fresh store and print the console's address and first console token.
+//! - `test`: install what is missing and run every test: native, wasm under node, wasm in headless Chromium, and the
+//!   end-to-end suite against real workerd. Ends with one line for the whole suite: `N passed, M failed`.
+//! - `lint`: `cargo fmt --check`, clippy with warnings denied, and `shared` built for wasm32.
+//! - `setup`: only the installs. `build-worker`: what wrangler's `[build]` runs.
+//!
+//! Every install is skipped when the installed version already matches; nothing is downloaded from outside the
+//! package registries (crates.io, npm, Debian).
+
+mod tools;
+
+use std::env;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => tools::setup(tools::Needs::ALL),
+        Some("dev") => dev(),
+        Some("test") => test(),
+        Some("lint") => lint(),
+        Some("build-worker") => build_worker(),
+        Some("build-console") => tools::setup(tools::Needs::BUILD).and_then(|()| build_console()),
+        _ => Err(String::from("usage: cargo xtask <dev|test|lint|setup|build-worker|build-console>")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's folder).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A command run from the workspace root with the tool environment: no telemetry, local tools first on PATH.
+pub fn cmd(program: &str) -> Command {
+    let root = root();
+    let mut c = Command::new(program);
+    c.current_dir(&root);
+    let node_bin = root.join("node_modules/.bin");
+    let cargo_bin = tools::cargo_bin();
+    let path = env::var("PATH").unwrap_or_default();
+    c.env("PATH", format!("{}:{}:{path}", node_bin.display(), cargo_bin.display()));
+    for (k, v) in tools::QUIET_ENV {
+        c.env(k, v);
+    }
+    c
+}
+
+pub fn run(c: &mut Command) -> Result {
+    let shown = format!("{c:?}");
+    eprintln!("$ {shown}");
+    let status = c.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+}
+
+fn build_console() -> Result {
+    run(cmd("cargo").args(["fetch", "--locked"]))?;
+    run(cmd("trunk").args(["build", "--release", "--offline"]).env("TRUNK_SKIP_VERSION_CHECK", "true"))
+}
+
+/// What wrangler's `[build]` runs. `KEYGATE_SKIP_BUILD=1` skips it when the caller has just built (the e2e suite
+/// starts `wrangler dev` several times over one build).
+fn build_worker() -> Result {
+    if env::var("KEYGATE_SKIP_BUILD").is_ok_and(|v| v == "1") {
+        eprintln!("xtask: KEYGATE_SKIP_BUILD=1, using the existing Worker build");
+        return Ok(());
+    }
+    let root = root();
+    run(cmd("worker-build")
+        .arg("--release")
+        .current_dir(root.join("verifier"))
+        .env("WASM_BINDGEN_BIN", tools::cargo_bin().join("wasm-bindgen"))
+        .env("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt"))
+        .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))
+}
+
+fn dev() -> Result {
+    tools::setup(tools::Needs::BUILD)?;
+    build_console()?;
+    build_worker()?;
+    tools::ensure_dev_vars()?;
+    let mut wrangler = cmd("npx");
+    wrangler
+        .args(["wrangler", "dev", "--local", "--ip", "127.0.0.1", "--port", "8787"])
+        .args(["--persist-to", ".wrangler/state", "--show-interactive-dev-session=false"])
+        .env("KEYGATE_SKIP_BUILD", "1");
+    eprintln!("$ {wrangler:?}");
+    let mut child = wrangler.spawn().map_err(|e| format!("could not start wrangler: {e}"))?;
+    let announce = std::thread::spawn(tools::announce_when_ready);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let _ = announce.join();
+    if status.success() { Ok(()) } else { Err(format!("wrangler dev exited with {status}")) }
+}
+
+fn lint() -> Result {
+    tools::setup(tools::Needs::BUILD)?;
+    run(cmd("cargo").args(["fmt", "--all", "--check"]))?;
+    run(cmd("cargo").args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    run(cmd("cargo")
+        .args(["clippy", "-p", "admin-ui", "-p", "verifier", "--target", "wasm32-unknown-unknown"])
+        .args(["--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    run(cmd("cargo").args(["build", "-p", "keygate-shared", "--target", "wasm32-unknown-unknown", "--locked"]))?;
+    run(cmd("cargo").args(["doc", "-p", "keygate-shared", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))
+}
+
+/// One step of the test suite: its name, its command, and the counts read from its output.
+struct Step {
+    name: &'static str,
+    passed: u64,
+    failed: u64,
+    ok: bool,
+}
+
+fn test() -> Result {
+    tools::setup(tools::Needs::ALL)?;
+    build_console()?;
+    build_worker()?;
+
+    let wasm = "wasm32-unknown-unknown";
+    let chromedriver = tools::chromedriver()?;
+    let steps = [
+        counted("native (cargo test --workspace)", cmd("cargo").args(["test", "--workspace", "--locked"])),
+        counted(
+            "wasm under node (keygate-shared)",
+            cmd("cargo").args(["test", "-p", "keygate-shared", "--lib", "--target", wasm, "--locked"]),
+        ),
+        counted(
+            "wasm in headless Chromium (admin-ui)",
+            cmd("cargo")
+                .args(["test", "-p", "admin-ui", "--target", wasm, "--locked"])
+                .env("CHROMEDRIVER", &chromedriver)
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+        ),
+        counted(
+            "end-to-end (wrangler dev + workerd)",
+            cmd("cargo").args(["test", "-p", "keygate-e2e", "--locked", "--", "--test-threads=1"]),
+        ),
+    ];
+
+    eprintln!();
+    eprintln!("Test suite:");
+    let (mut passed, mut failed) = (0, 0);
+    let mut all_ok = true;
+    for s in &steps {
+        let verdict = match (s.ok, s.passed) {
+            (false, _) => "FAILED",
+            (true, 0) => "FAILED (ran no test)",
+            (true, _) => "ok",
+        };
+        eprintln!("  {:<44} {:>5} passed, {:>3} failed  {verdict}", s.name, s.passed, s.failed);
+        passed += s.passed;
+        failed += s.failed;
+        all_ok &= s.ok && s.passed > 0;
+    }
+    // A step that failed without reporting a failing test (a build error, a crash) still counts as a failure.
+    let failed = if all_ok { failed } else { failed.max(1) };
+    println!("{passed} passed, {failed} failed");
+    if all_ok && failed == 0 { Ok(()) } else { Err(String::from("the test suite failed")) }
+}
+
+/// Runs a test command, echoing its output, and adds up its `test result:` lines.
+fn counted(name: &'static str, c: &mut Command) -> Step {
+    eprintln!("\n=== {name}\n$ {c:?}");
+    let child = c.stdout(Stdio::piped()).spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("could not start: {e}");
+            return Step { name, passed: 0, failed: 0, ok: false };
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(std::result::Result::ok) {
+            println!("{line}");
+            if let Some((p, f)) = parse_test_result(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    Step { name, passed, failed, ok }
+}
+
+/// Reads `test result: ok. 12 passed; 0 failed; ...` (cargo test and wasm-bindgen-test-runner alike).
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let number_before = |word: &str| -> Option<u64> {
+        let end = rest.find(word)?;
+        rest[..end].trim_end().rsplit([' ', '.']).next()?.parse().ok()
+    };
+    Some((number_before(" passed")?, number_before(" failed")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_test_result;
+
+    #[test]
+    fn reads_cargo_and_wasm_bindgen_summaries() {
+        assert_eq!(parse_test_result("test result: ok. 40 passed; 0 failed; 0 ignored; 0 measured"), Some((40, 0)));
+        assert_eq!(parse_test_result("test result: FAILED. 3 passed; 2 failed; 0 ignored"), Some((3, 2)));
+        assert_eq!(parse_test_result("running 40 tests"), None);
+    }
+}
