@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keygate_shared::credential::authenticate_headers;
-use keygate_shared::decision::{Demand, Endpoint, decide, precheck};
+use keygate_shared::decision::{Claim, Demand, Endpoint, decide, precheck};
 use keygate_shared::model::{KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
 use keygate_shared::ratelimit::RateLimitState;
 use keygate_shared::{ApiKey, Environment, SecretHash, Timestamp};
@@ -45,11 +45,10 @@ fn benches(c: &mut Criterion) {
     c.bench_function("parse+checksum", |b| b.iter(|| black_box(&text).parse::<ApiKey>().unwrap()));
     c.bench_function("sha256", |b| b.iter(|| SecretHash::of(black_box(&key))));
     c.bench_function("decision", |b| {
-        let hash = SecretHash::of(&key);
+        let claim = Claim::of(&key);
         b.iter(|| {
             decide(
-                black_box(&key),
-                &hash,
+                black_box(&claim),
                 Some(&stored),
                 &endpoint,
                 Demand { permission: Some(&read), ..Demand::default() },
@@ -60,17 +59,9 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("pure_path (headers+parse+checksum+sha256+decision)", |b| {
         b.iter(|| {
-            let parsed = precheck(authenticate_headers(&black_box(headers)[..], &[]), &endpoint).unwrap();
-            let hash = SecretHash::of(&parsed);
-            decide(
-                &parsed,
-                &hash,
-                Some(&stored),
-                &endpoint,
-                Demand { permission: Some(&read), ..Demand::default() },
-                now,
-            )
-            .unwrap()
+            let claim = precheck(authenticate_headers(&black_box(headers)[..], &[]), &endpoint).unwrap();
+            decide(&claim, Some(&stored), &endpoint, Demand { permission: Some(&read), ..Demand::default() }, now)
+                .unwrap()
         })
     });
     let policy = RateLimitPolicy { requests: 1_000_000, window_seconds: 60, burst: None };

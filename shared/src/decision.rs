@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credential::CredentialError;
 use crate::hash::SecretHash;
-use crate::key::ApiKey;
+use crate::key::{ApiKey, KeyId};
 use crate::model::{Environment, KeyRecord, KeyState, Permission};
 use crate::problem::Problem;
 use crate::time::Timestamp;
@@ -181,8 +181,30 @@ pub struct Grant {
     pub rate_limited: bool,
 }
 
-/// Steps 1–4: everything that needs no storage. Returns the parsed key to look up.
-pub fn precheck(presented: Result<ApiKey, CredentialError>, endpoint: &Endpoint) -> Result<ApiKey, Code> {
+/// What a presented key claims, with the secret already hashed: all the later checks need, and safe to pass to the
+/// key's Durable Object (the plaintext secret goes no further than the hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: KeyId,
+    pub environment: Environment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_label: Option<String>,
+    pub hash: SecretHash,
+}
+
+impl Claim {
+    pub fn of(key: &ApiKey) -> Self {
+        Self {
+            id: key.id,
+            environment: key.environment,
+            project_label: key.project_label.clone(),
+            hash: SecretHash::of(key),
+        }
+    }
+}
+
+/// Steps 1–4: everything that needs no storage. Returns the key's claim (secret hashed) to look up.
+pub fn precheck(presented: Result<ApiKey, CredentialError>, endpoint: &Endpoint) -> Result<Claim, Code> {
     // 1–2. No credential, two credentials, half a pair, malformed or bad checksum.
     let key = presented.map_err(Code::from)?;
     // 3. A staging key on the production API (or any other mix) fails.
@@ -195,13 +217,12 @@ pub fn precheck(presented: Result<ApiKey, CredentialError>, endpoint: &Endpoint)
     {
         return Err(Code::WrongProject);
     }
-    Ok(key)
+    Ok(Claim::of(&key))
 }
 
 /// Steps 5–7, given the stored record (`None`: no key has that id).
 pub fn decide(
-    key: &ApiKey,
-    hash: &SecretHash,
+    key: &Claim,
     record: Option<&KeyRecord>,
     endpoint: &Endpoint,
     demand: Demand<'_>,
@@ -209,7 +230,7 @@ pub fn decide(
 ) -> Result<Grant, Code> {
     // 5. Unknown id and wrong secret look the same to the client.
     let record = match record {
-        Some(r) if r.environment == key.environment && r.secret_matches(hash, now) => r,
+        Some(r) if r.id == key.id && r.environment == key.environment && r.secret_matches(&key.hash, now) => r,
         _ => return Err(Code::NotFound),
     };
     // 4, with the record: the label and the endpoint must both agree with the key's project, if it has one.

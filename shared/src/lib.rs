@@ -15,6 +15,7 @@ pub mod key;
 pub mod model;
 pub mod problem;
 pub mod ratelimit;
+pub mod routes;
 pub mod time;
 
 pub use decision::{Code, Demand, Endpoint, Grant};

@@ -44,7 +44,7 @@ impl Worker {
         let port = free_port();
         let state = config.state.clone().unwrap_or_else(|| temp_dir("state"));
         let mut script = format!(
-            "set -m; exec 3<&0; npx wrangler dev --local --ip 127.0.0.1 --port {port} --persist-to '{}' \
+            "exec 3<&0; setsid npx wrangler dev --local --ip 127.0.0.1 --port {port} --persist-to '{}' \
              --show-interactive-dev-session=false --log-level info",
             state.display()
         );

@@ -132,7 +132,10 @@ fn test() -> Result {
     let wasm = "wasm32-unknown-unknown";
     let chromedriver = tools::chromedriver()?;
     let steps = [
-        counted("native (cargo test --workspace)", cmd("cargo").args(["test", "--workspace", "--locked"])),
+        counted(
+            "native (cargo test --workspace)",
+            cmd("cargo").args(["test", "--workspace", "--exclude", "keygate-e2e", "--locked"]),
+        ),
         counted(
             "wasm under node (keygate-shared)",
             cmd("cargo").args(["test", "-p", "keygate-shared", "--lib", "--target", wasm, "--locked"]),

@@ -3,7 +3,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::{NOW, example, fresh, perms, record_for};
 use crate::credential::{CredentialError, authenticate_headers};
-use crate::decision::{Code, Demand, Endpoint, Grant, decide, precheck};
+use crate::decision::{Claim, Code, Demand, Endpoint, Grant, decide, precheck};
 use crate::hash::SecretHash;
 use crate::key::{ApiKey, KeyParseError};
 use crate::model::{Environment, GraceSecret, KeyRecord, KeyState, Permission, RateLimitPolicy};
@@ -20,7 +20,7 @@ fn run(
     demand: Demand<'_>,
 ) -> Result<Grant, Code> {
     let key = precheck(authenticate_headers(headers, &[]), endpoint)?;
-    decide(&key, &SecretHash::of(&key), record, endpoint, demand, NOW)
+    decide(&key, record, endpoint, demand, NOW)
 }
 
 fn bearer(key: &ApiKey) -> String {
@@ -195,9 +195,9 @@ fn grace_secret_works_until_its_end() {
     record.grace = Some(GraceSecret { secret_hash: SecretHash::of(&old), until: NOW.plus_secs(60) });
     let e = live();
     let d = Demand::default();
-    assert!(decide(&old, &SecretHash::of(&old), Some(&record), &e, d, NOW).is_ok());
-    assert!(decide(&new, &SecretHash::of(&new), Some(&record), &e, d, NOW).is_ok());
-    assert_eq!(decide(&old, &SecretHash::of(&old), Some(&record), &e, d, NOW.plus_secs(60)), Err(Code::NotFound));
+    assert!(decide(&Claim::of(&old), Some(&record), &e, d, NOW).is_ok());
+    assert!(decide(&Claim::of(&new), Some(&record), &e, d, NOW).is_ok());
+    assert_eq!(decide(&Claim::of(&old), Some(&record), &e, d, NOW.plus_secs(60)), Err(Code::NotFound));
 }
 
 #[test]
@@ -207,9 +207,8 @@ fn wildcard_permissions_grant_under_their_prefix() {
     let keys_write = Permission::try_from("admin:keys:write").unwrap();
     let data_read = Permission::try_from("data:read").unwrap();
     let e = live();
-    let grant = |p| {
-        decide(&key, &SecretHash::of(&key), Some(&record), &e, Demand { permission: Some(p), ..Demand::default() }, NOW)
-    };
+    let grant =
+        |p| decide(&Claim::of(&key), Some(&record), &e, Demand { permission: Some(p), ..Demand::default() }, NOW);
     assert!(grant(&keys_write).is_ok());
     assert_eq!(grant(&data_read), Err(Code::InsufficientPermissions));
 }
@@ -221,7 +220,7 @@ fn rate_limited_keys_are_flagged_for_their_object() {
         rate_limit: Some(RateLimitPolicy { requests: 5, window_seconds: 60, burst: None }),
         ..record_for(&key)
     };
-    let grant = decide(&key, &SecretHash::of(&key), Some(&record), &live(), Demand::default(), NOW).unwrap();
+    let grant = decide(&Claim::of(&key), Some(&record), &live(), Demand::default(), NOW).unwrap();
     assert!(grant.rate_limited);
 }
 

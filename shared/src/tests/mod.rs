@@ -6,6 +6,7 @@ mod decision;
 mod key;
 mod model;
 mod ratelimit;
+mod routes;
 mod time;
 
 #[cfg(not(target_arch = "wasm32"))]
