@@ -153,8 +153,11 @@ impl From<CredentialError> for Code {
     }
 }
 
+/// The reserved project of console tokens: they sign in to the admin API and pass nowhere else.
+pub const CONSOLE_PROJECT: &str = "keygate-console";
+
 /// The endpoint's side of the check, from configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub environment: Environment,
     /// When set, only keys of this project (or of every project) pass.
@@ -233,7 +236,12 @@ pub fn decide(
         Some(r) if r.id == key.id && r.environment == key.environment && r.secret_matches(&key.hash, now) => r,
         _ => return Err(Code::NotFound),
     };
-    // 4, with the record: the label and the endpoint must both agree with the key's project, if it has one.
+    // 4, with the record: console tokens pass only where the endpoint is the console's.
+    let console_key = record.project.as_deref() == Some(CONSOLE_PROJECT);
+    if console_key != (endpoint.project.as_deref() == Some(CONSOLE_PROJECT)) {
+        return Err(Code::WrongProject);
+    }
+    // The label and the endpoint must both agree with the key's project, if it has one.
     if let Some(project) = &record.project {
         let label_differs = key.project_label.as_ref().is_some_and(|l| l != project);
         let endpoint_differs = endpoint.project.as_ref().is_some_and(|p| p != project);

@@ -1,0 +1,783 @@
+//! The admin API under `/admin/v1`: bootstrap, console sign-in, organizations and members, projects, the key
+//! lifecycle, usage, recent errors and the audit log. Platform-free over [`Stores`].
+//!
+//! Each handler reads as steps: (1) sign in, (2) parse and validate, (3) decide who may do what, (4) write through the
+//! key's Durable Object (which then writes KV) and the directory, (5) answer.
+
+use keygate_shared::api::{
+    AuditAction, AuditEvent, AuditPage, BootstrapRequest, BootstrapResponse, CreateKeyRequest, CreateProjectRequest,
+    CreatedKey, InviteMemberRequest, InviteMemberResponse, KeyFilter, KeyList, KeyView, MAX_BODY_BYTES, MemberView,
+    ProjectList, RecentErrors, RegenerateKeyRequest, RenameProjectRequest, SessionView, UpdateKeyRequest, UsageSummary,
+    memberships_view, validate_email, validate_name,
+};
+use keygate_shared::decision::{CONSOLE_PROJECT, Demand};
+use keygate_shared::hash::{SecretHash, constant_time_eq};
+use keygate_shared::key::{ApiKey, KeyId};
+use keygate_shared::model::{
+    GraceSecret, KeyKind, KeyRecord, KeyState, KeyStatus, LifecycleAction, Membership, Organization, Permission,
+    Project, Role, Transition, User, new_id, valid_slug,
+};
+use keygate_shared::problem::Problem;
+use keygate_shared::time::Timestamp;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::directory::{Directory, DirectoryReply, DirectoryRequest, KeyIndex};
+use crate::gateway::{Consult, ORG_HEADER, authenticate, presented};
+use crate::keyobject::{ObjectReply, ObjectRequest};
+use crate::reply::{Incoming, Reply};
+use crate::store::Stores;
+
+/// Permissions of console tokens.
+pub const CONSOLE_PERMISSION: &str = "admin:*";
+const PAGE_SIZE: usize = 50;
+
+type Handled = Result<Reply, Reply>;
+
+fn problem(p: Problem) -> Reply {
+    Reply::problem(&p)
+}
+
+fn unavailable<E>(_: E) -> Reply {
+    Reply::unavailable()
+}
+
+fn not_found() -> Reply {
+    problem(Problem::not_found("No such key, project or member in this organization."))
+}
+
+/// Routes `/admin/v1/...`. `now` is read once by the caller.
+pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+    let path = req.path.trim_start_matches("/admin/v1").trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if req.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_BYTES) {
+        return problem(Problem::new(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            "Payload too large",
+            "Request bodies are at most 64 KiB.",
+        ));
+    }
+    let method = req.method.as_str();
+    let result = match (method, segments.as_slice()) {
+        ("POST", ["bootstrap"]) => bootstrap(stores, req, config, now).await,
+        (_, ["bootstrap"]) => Err(method_not_allowed("POST")),
+        _ => match sign_in(stores, req, config, now).await {
+            Err(reply) => Err(reply),
+            Ok(actor) => match (method, segments.as_slice()) {
+                ("GET", ["session"]) => session(&actor),
+                ("POST", ["organizations"]) => create_organization(stores, req, &actor, now).await,
+                ("GET", ["members"]) => members(&actor),
+                ("POST", ["members"]) => invite_member(stores, req, config, &actor, now).await,
+                ("GET", ["projects"]) => projects(&actor),
+                ("POST", ["projects"]) => create_project(stores, req, &actor, now).await,
+                ("PATCH", ["projects", id]) => rename_project(stores, req, &actor, id, now).await,
+                ("GET", ["keys"]) => list_keys(stores, req, &actor, now).await,
+                ("POST", ["keys"]) => create_key(stores, req, &actor, now).await,
+                ("GET", ["keys", id]) => get_key(stores, &actor, id, now).await,
+                ("PATCH", ["keys", id]) => update_key(stores, req, &actor, id, now).await,
+                ("DELETE", ["keys", id]) => delete_key(stores, &actor, id, now).await,
+                ("POST", ["keys", id, action]) => key_action(stores, req, &actor, id, action, now).await,
+                ("GET", ["keys", id, "errors"]) => key_errors(stores, &actor, id, now).await,
+                ("GET", ["keys", id, "usage"]) => key_usage(stores, &actor, id, now).await,
+                ("GET", ["audit"]) => audit(req, &actor),
+                _ => Err(problem(Problem::not_found("No such admin route."))),
+            },
+        },
+    };
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn method_not_allowed(allowed: &str) -> Reply {
+    problem(Problem::new(405, "METHOD_NOT_ALLOWED", "Method not allowed", format!("Use {allowed}.")))
+        .with_header("allow", allowed)
+}
+
+/// Parses a JSON body into `T`, refusing unknown fields and naming what is wrong.
+fn body<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
+    let text = req.body.as_deref().unwrap_or("");
+    if text.trim().is_empty() {
+        return Err(problem(Problem::bad_request("INVALID_BODY", "Send a JSON object as the request body.")));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        let field = e.to_string().split('`').nth(1).map(str::to_owned);
+        let mut p = Problem::new(422, "INVALID_BODY", "Invalid request body", format!("Invalid JSON body: {e}"));
+        if e.is_syntax() || e.is_eof() {
+            p = Problem::bad_request("INVALID_BODY", format!("Malformed JSON: {e}"));
+        } else if let Some(f) = field {
+            p = p.with_field(f);
+        }
+        problem(p)
+    })
+}
+
+async fn directory<S: Stores>(stores: &S) -> Result<Directory, Reply> {
+    match stores.directory(&DirectoryRequest::Read).await.map_err(unavailable)? {
+        DirectoryReply::Snapshot { directory } => Ok(*directory),
+        _ => Err(Reply::unavailable()),
+    }
+}
+
+async fn change<S: Stores>(stores: &S, request: DirectoryRequest) -> Result<(), Reply> {
+    match stores.directory(&request).await.map_err(unavailable)? {
+        DirectoryReply::Conflict { detail } => Err(problem(Problem::conflict("CONFLICT", detail))),
+        _ => Ok(()),
+    }
+}
+
+async fn record_audit<S: Stores>(
+    stores: &S,
+    actor: Option<&str>,
+    organization: &str,
+    action: AuditAction,
+    target: Option<String>,
+    detail: String,
+    now: Timestamp,
+) -> Result<(), Reply> {
+    let id = new_id("evt").map_err(|_| problem(Problem::internal()))?;
+    let event = AuditEvent {
+        id,
+        at: now,
+        organization: organization.to_owned(),
+        actor: actor.map(str::to_owned),
+        action,
+        target,
+        detail,
+    };
+    change(stores, DirectoryRequest::Audit { event }).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bootstrap and sign-in
+
+async fn bootstrap<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Handled {
+    // (1) The bootstrap secret, compared in constant time.
+    let Some(expected) = config.bootstrap_token.as_deref() else {
+        return Err(problem(Problem::new(
+            403,
+            "BOOTSTRAP_DISABLED",
+            "Bootstrap disabled",
+            "Set the KEYGATE_BOOTSTRAP_TOKEN secret to bootstrap this deployment.",
+        )));
+    };
+    let given = req.header("authorization").and_then(keygate_shared::credential::bearer_token).unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(Reply::refusal(keygate_shared::decision::Code::NotFound, None));
+    }
+    // (2) An optional body names the organization and the owner.
+    let request: BootstrapRequest = if req.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
+        BootstrapRequest { organization_name: None, email: None, name: None }
+    } else {
+        body(req)?
+    };
+    let org_name =
+        validate_name("organization_name", request.organization_name.as_deref().unwrap_or("My organization"))
+            .map_err(problem)?;
+    let email = validate_email(request.email.as_deref().unwrap_or("owner@keygate.local")).map_err(problem)?;
+    let name = validate_name("name", request.name.as_deref().unwrap_or("Owner")).map_err(problem)?;
+    // (3) Only on an empty store.
+    if !directory(stores).await?.is_empty() {
+        return Err(problem(Problem::conflict(
+            "ALREADY_BOOTSTRAPPED",
+            "Keygate is already bootstrapped; sign in with a console token.",
+        )));
+    }
+    let internal = |_| problem(Problem::internal());
+    let organization = Organization { id: new_id("org").map_err(internal)?, name: org_name, created_at: now };
+    let user = User {
+        id: new_id("usr").map_err(internal)?,
+        email,
+        name,
+        memberships: vec![Membership { organization: organization.id.clone(), role: Role::Owner }],
+        created_at: now,
+    };
+    // (4) The directory first (it refuses a second bootstrap), then the console token.
+    change(stores, DirectoryRequest::Bootstrap { organization: organization.clone(), user: user.clone() }).await?;
+    let console_token = issue_console_token(stores, config, &user, &organization.id, now).await?;
+    record_audit(stores, Some(&user.id), &organization.id, AuditAction::Bootstrap, None, "bootstrapped".into(), now)
+        .await?;
+    Ok(Reply::json(201, &BootstrapResponse { console_token, organization, user }))
+}
+
+/// Creates a console token for `user`: a key of the reserved console project with `admin:*`.
+async fn issue_console_token<S: Stores>(
+    stores: &S,
+    config: &Config,
+    user: &User,
+    organization: &str,
+    now: Timestamp,
+) -> Result<String, Reply> {
+    let mut key = ApiKey::generate(config.endpoint.environment).map_err(|_| problem(Problem::internal()))?;
+    key.project_label = None;
+    let record = KeyRecord {
+        id: key.id,
+        organization: organization.to_owned(),
+        project: Some(CONSOLE_PROJECT.to_owned()),
+        environment: key.environment,
+        name: format!("Console token of {}", user.email),
+        owner: user.id.clone(),
+        owner_organizations: user.memberships.iter().map(|m| m.organization.clone()).collect(),
+        permissions: vec![Permission::try_from(CONSOLE_PERMISSION).map_err(|_| problem(Problem::internal()))?],
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        state: KeyState::Active,
+        kind: KeyKind::Single,
+        created_at: now,
+        updated_at: now,
+        secret_hash: SecretHash::of(&key),
+        grace: None,
+    };
+    put_record(stores, &record).await?;
+    let index = KeyIndex {
+        id: key.id,
+        organization: organization.to_owned(),
+        owner: user.id.clone(),
+        created_at: now,
+        console: true,
+    };
+    change(stores, DirectoryRequest::AddKey { index }).await?;
+    Ok(key.expose())
+}
+
+async fn put_record<S: Stores>(stores: &S, record: &KeyRecord) -> Result<(), Reply> {
+    stores.object(&record.id, &ObjectRequest::Put { record: record.clone() }).await.map_err(unavailable)?;
+    Ok(())
+}
+
+/// The signed-in user, the organization they act for, and their role there.
+#[derive(Debug)]
+pub struct Actor {
+    pub user: User,
+    pub organization: String,
+    pub role: Role,
+    pub directory: Directory,
+}
+
+async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Result<Actor, Reply> {
+    let access = Permission::try_from("admin:access").map_err(|_| problem(Problem::internal()))?;
+    let demand = Demand { permission: Some(&access), organization: req.header(ORG_HEADER), customer: None };
+    let credential = presented(req, config);
+    let claimed_id = credential.as_ref().ok().map(|k| k.id);
+    let endpoint = config.console_endpoint();
+    match authenticate(stores, credential, &endpoint, demand, Consult::Always, now).await {
+        Ok(pass) => {
+            let directory = directory(stores).await?;
+            let user = directory.user(&pass.record.owner).cloned().ok_or_else(not_found)?;
+            let role = user.role_in(&pass.organization).ok_or_else(not_found)?;
+            Ok(Actor { user, organization: pass.organization, role, directory })
+        }
+        Err(refusal) if refusal.reply.status == 503 => Err(refusal.reply),
+        Err(refusal) => {
+            // Failed sign-ins are audited in the organization of the key they named, when it exists.
+            if let Some(id) = claimed_id
+                && let Ok(Some(record)) = stores.record(&id).await
+            {
+                let detail = format!("console sign-in refused: {}", refusal.code.as_str());
+                let _ = record_audit(
+                    stores,
+                    None,
+                    &record.organization,
+                    AuditAction::SignInFailed,
+                    Some(id.to_string()),
+                    detail,
+                    now,
+                )
+                .await;
+            }
+            let mut p = refusal.code.problem();
+            p.detail = match refusal.code {
+                keygate_shared::decision::Code::MissingCredential => {
+                    "Sign in with a console token: `Authorization: Bearer <console token>`.".into()
+                }
+                keygate_shared::decision::Code::ForbiddenOrganization => {
+                    "You are not a member of the organization named in `Keygate-Org`.".into()
+                }
+                _ => "This console token is not valid: check that you copied it whole, or ask an owner for a new one."
+                    .into(),
+            };
+            let mut reply = Reply::problem(&p);
+            if let Some(challenge) = refusal.code.www_authenticate(None) {
+                reply.headers.push(("www-authenticate".into(), challenge));
+            }
+            Err(reply)
+        }
+    }
+}
+
+fn session(actor: &Actor) -> Handled {
+    let organizations = memberships_view(&actor.user, &actor.directory.organizations);
+    let organization = organizations.iter().find(|o| o.id == actor.organization).cloned().ok_or_else(not_found)?;
+    Ok(Reply::json(
+        200,
+        &SessionView {
+            user: MemberView::of(&actor.user, actor.role),
+            organization,
+            organizations,
+            known_permissions: Vec::new(),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Organizations, members, projects
+
+fn require_manager(actor: &Actor) -> Result<(), Reply> {
+    if actor.role.manages_organization() {
+        Ok(())
+    } else {
+        Err(problem(Problem::new(
+            403,
+            "FORBIDDEN",
+            "Forbidden",
+            "Only owners and admins of the organization may do this.",
+        )))
+    }
+}
+
+async fn create_organization<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Timestamp) -> Handled {
+    let request: keygate_shared::api::CreateOrganizationRequest = body(req)?;
+    let name = validate_name("name", &request.name).map_err(problem)?;
+    let organization =
+        Organization { id: new_id("org").map_err(|_| problem(Problem::internal()))?, name, created_at: now };
+    change(
+        stores,
+        DirectoryRequest::AddOrganization { organization: organization.clone(), owner: actor.user.id.clone() },
+    )
+    .await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &organization.id,
+        AuditAction::CreateOrganization,
+        None,
+        organization.name.clone(),
+        now,
+    )
+    .await?;
+    Ok(Reply::json(201, &organization))
+}
+
+fn members(actor: &Actor) -> Handled {
+    let members: Vec<MemberView> = actor
+        .directory
+        .users
+        .iter()
+        .filter_map(|u| u.role_in(&actor.organization).map(|role| MemberView::of(u, role)))
+        .collect();
+    Ok(Reply::json(200, &serde_json::json!({ "members": members })))
+}
+
+async fn invite_member<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    config: &Config,
+    actor: &Actor,
+    now: Timestamp,
+) -> Handled {
+    require_manager(actor)?;
+    let request: InviteMemberRequest = body(req)?;
+    let email = validate_email(&request.email).map_err(problem)?;
+    let name = validate_name("name", &request.name).map_err(problem)?;
+    if request.role == Role::Owner && actor.role != Role::Owner {
+        return Err(problem(Problem::invalid_field("role", "only owners may invite owners")));
+    }
+    let membership = Membership { organization: actor.organization.clone(), role: request.role };
+    let existing = actor.directory.users.iter().find(|u| u.email == email).cloned();
+    if existing.as_ref().is_some_and(|u| u.role_in(&actor.organization).is_some()) {
+        return Err(problem(Problem::conflict("ALREADY_MEMBER", "This user is already a member of the organization.")));
+    }
+    let user = match existing {
+        Some(mut u) => {
+            u.memberships.push(membership);
+            u
+        }
+        None => User {
+            id: new_id("usr").map_err(|_| problem(Problem::internal()))?,
+            email,
+            name,
+            memberships: vec![membership],
+            created_at: now,
+        },
+    };
+    change(stores, DirectoryRequest::AddUser { user: user.clone() }).await?;
+    let console_token = issue_console_token(stores, config, &user, &actor.organization, now).await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &actor.organization,
+        AuditAction::InviteMember,
+        Some(user.id.clone()),
+        format!("{} as {}", user.email, request.role.as_str()),
+        now,
+    )
+    .await?;
+    Ok(Reply::json(201, &InviteMemberResponse { member: MemberView::of(&user, request.role), console_token }))
+}
+
+fn projects(actor: &Actor) -> Handled {
+    let projects: Vec<Project> =
+        actor.directory.projects.iter().filter(|p| p.organization == actor.organization).cloned().collect();
+    Ok(Reply::json(200, &ProjectList { projects }))
+}
+
+async fn create_project<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Timestamp) -> Handled {
+    require_manager(actor)?;
+    let request: CreateProjectRequest = body(req)?;
+    if !valid_slug(&request.slug) || request.slug == CONSOLE_PROJECT {
+        return Err(problem(Problem::invalid_field(
+            "slug",
+            "a slug is 1-63 characters of a-z, 0-9 and - (and not `keygate-console`)",
+        )));
+    }
+    let name = validate_name("name", &request.name).map_err(problem)?;
+    let project = Project {
+        id: new_id("prj").map_err(|_| problem(Problem::internal()))?,
+        organization: actor.organization.clone(),
+        slug: request.slug,
+        name,
+        created_at: now,
+    };
+    change(stores, DirectoryRequest::AddProject { project: project.clone() }).await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &actor.organization,
+        AuditAction::CreateProject,
+        Some(project.slug.clone()),
+        project.name.clone(),
+        now,
+    )
+    .await?;
+    Ok(Reply::json(201, &project))
+}
+
+async fn rename_project<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    require_manager(actor)?;
+    let request: RenameProjectRequest = body(req)?;
+    let name = validate_name("name", &request.name).map_err(problem)?;
+    let mut project = actor
+        .directory
+        .projects
+        .iter()
+        .find(|p| p.organization == actor.organization && (p.id == id || p.slug == id))
+        .cloned()
+        .ok_or_else(not_found)?;
+    change(stores, DirectoryRequest::RenameProject { id: project.id.clone(), name: name.clone() }).await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &actor.organization,
+        AuditAction::RenameProject,
+        Some(project.slug.clone()),
+        format!("{} → {name}", project.name),
+        now,
+    )
+    .await?;
+    project.name = name;
+    Ok(Reply::json(200, &project))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys
+
+/// The key `id` if the actor may see it: same organization (else 404, so ids do not leak), and either their own key
+/// or a manager's view.
+fn visible_key<'a>(actor: &'a Actor, id: &str) -> Result<&'a KeyIndex, Reply> {
+    let id = KeyId::parse(id).ok_or_else(not_found)?;
+    let index = actor.directory.key(&id).ok_or_else(not_found)?;
+    let visible = index.organization == actor.organization
+        && !index.console
+        && (index.owner == actor.user.id || actor.role.manages_all_keys());
+    if visible { Ok(index) } else { Err(not_found()) }
+}
+
+async fn snapshot<S: Stores>(stores: &S, id: &KeyId, now: Timestamp) -> Result<(KeyRecord, ObjectReply), Reply> {
+    let reply = stores.object(id, &ObjectRequest::Snapshot { now }).await.map_err(unavailable)?;
+    match &reply {
+        ObjectReply::Snapshot { record: Some(record), .. } => Ok((record.clone(), reply.clone())),
+        _ => Err(not_found()),
+    }
+}
+
+fn view(actor: &Actor, record: &KeyRecord, snapshot: &ObjectReply, now: Timestamp) -> KeyView {
+    let (last_used, summary) = match snapshot {
+        ObjectReply::Snapshot { usage, summary, .. } => (usage.last_used_at, *summary),
+        _ => (None, UsageSummary::default()),
+    };
+    let mut v = KeyView::of(record, now, last_used, summary);
+    v.owner_name = actor.directory.user(&record.owner).map(|u| u.name.clone());
+    v
+}
+
+async fn list_keys<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Timestamp) -> Handled {
+    let filter =
+        KeyFilter {
+            project: req.query_param("project").filter(|p| !p.is_empty()),
+            environment: match req.query_param("environment").filter(|e| !e.is_empty()) {
+                Some(e) => {
+                    Some(e.parse().map_err(|_| problem(Problem::invalid_field("environment", "live, test or dev")))?)
+                }
+                None => None,
+            },
+            status: match req.query_param("status").filter(|s| !s.is_empty()) {
+                Some(s) => Some(serde_json::from_value::<KeyStatus>(serde_json::Value::String(s)).map_err(|_| {
+                    problem(Problem::invalid_field("status", "active, inactive, expired or deactivated"))
+                })?),
+                None => None,
+            },
+            owner: req.query_param("owner").filter(|o| !o.is_empty()),
+            include_deactivated: req.query_param("include_deactivated").is_some_and(|v| v == "true" || v == "1"),
+        };
+    let offset: usize = match req.query_param("cursor") {
+        Some(c) => c.parse().map_err(|_| problem(Problem::invalid_field("cursor", "use the next_cursor of a page")))?,
+        None => 0,
+    };
+    let mut ids: Vec<&KeyIndex> = actor
+        .directory
+        .keys
+        .iter()
+        .filter(|k| k.organization == actor.organization && !k.console)
+        .filter(|k| actor.role.manages_all_keys() || k.owner == actor.user.id)
+        .collect();
+    ids.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let mut keys = Vec::new();
+    let mut next_cursor = None;
+    let mut matched = 0usize;
+    for index in ids {
+        let Ok((record, snap)) = snapshot(stores, &index.id, now).await else { continue };
+        let v = view(actor, &record, &snap, now);
+        if !filter.matches(&v) {
+            continue;
+        }
+        if matched >= offset {
+            if keys.len() == PAGE_SIZE {
+                next_cursor = Some((offset + PAGE_SIZE).to_string());
+                break;
+            }
+            keys.push(v);
+        }
+        matched += 1;
+    }
+    Ok(Reply::json(200, &KeyList { keys, next_cursor }))
+}
+
+async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Timestamp) -> Handled {
+    // (2) Parse and validate everything before writing anything.
+    let request: CreateKeyRequest = body(req)?;
+    let settings = request.validate(now).map_err(problem)?;
+    if let Some(slug) = &request.project
+        && actor.directory.project_by_slug(&actor.organization, slug).is_none()
+    {
+        return Err(problem(Problem::invalid_field("project", format!("no project `{slug}` in this organization"))));
+    }
+    // (4) A fresh key; only its hash is stored.
+    let key = ApiKey::generate(request.environment).map_err(|_| problem(Problem::internal()))?;
+    let record = KeyRecord {
+        id: key.id,
+        organization: actor.organization.clone(),
+        project: request.project.clone(),
+        environment: request.environment,
+        name: settings.name,
+        owner: actor.user.id.clone(),
+        owner_organizations: actor.user.memberships.iter().map(|m| m.organization.clone()).collect(),
+        permissions: settings.permissions,
+        customers: settings.customers,
+        rate_limit: settings.rate_limit,
+        expires_at: settings.expires_at,
+        state: KeyState::Active,
+        kind: request.kind,
+        created_at: now,
+        updated_at: now,
+        secret_hash: SecretHash::of(&key),
+        grace: None,
+    };
+    put_record(stores, &record).await?;
+    let index = KeyIndex {
+        id: key.id,
+        organization: actor.organization.clone(),
+        owner: actor.user.id.clone(),
+        created_at: now,
+        console: false,
+    };
+    change(stores, DirectoryRequest::AddKey { index }).await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &actor.organization,
+        AuditAction::Create,
+        Some(key.id.to_string()),
+        record.name.clone(),
+        now,
+    )
+    .await?;
+    let view = {
+        let mut v = KeyView::of(&record, now, None, UsageSummary::default());
+        v.owner_name = Some(actor.user.name.clone());
+        v
+    };
+    Ok(Reply::json(201, &created(&key, record.kind, view)))
+}
+
+fn created(key: &ApiKey, kind: KeyKind, record: KeyView) -> CreatedKey {
+    match kind {
+        KeyKind::Single => CreatedKey::Single { key: key.expose(), record },
+        KeyKind::Pair => CreatedKey::Pair { api_key: key.public_start(), api_secret: key.expose_pair_secret(), record },
+    }
+}
+
+async fn get_key<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    let index = visible_key(actor, id)?;
+    let (record, snap) = snapshot(stores, &index.id, now).await?;
+    Ok(Reply::json(200, &view(actor, &record, &snap, now)))
+}
+
+fn require_owner(actor: &Actor, index: &KeyIndex) -> Result<(), Reply> {
+    if index.owner == actor.user.id {
+        Ok(())
+    } else {
+        Err(problem(Problem::new(
+            403,
+            "NOT_KEY_OWNER",
+            "Forbidden",
+            "Only the key's owner may rename, edit or regenerate it.",
+        )))
+    }
+}
+
+fn illegal(e: keygate_shared::model::IllegalTransition) -> Reply {
+    problem(Problem::conflict("ILLEGAL_TRANSITION", e.describe()))
+}
+
+async fn update_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    let index = visible_key(actor, id)?;
+    require_owner(actor, index)?;
+    let request: UpdateKeyRequest = body(req)?;
+    let (record, _) = snapshot(stores, &index.id, now).await?;
+    record.state.apply(LifecycleAction::Edit).map_err(illegal)?;
+    let next = request.apply_to(&record, now).map_err(problem)?;
+    put_record(stores, &next).await?;
+    let action = if request.name.is_some()
+        && request == (UpdateKeyRequest { name: request.name.clone(), ..Default::default() })
+    {
+        AuditAction::Rename
+    } else {
+        AuditAction::Update
+    };
+    let detail =
+        if record.name != next.name { format!("{} → {}", record.name, next.name) } else { next.name.clone() };
+    record_audit(stores, Some(&actor.user.id), &actor.organization, action, Some(index.id.to_string()), detail, now)
+        .await?;
+    let (record, snap) = snapshot(stores, &index.id, now).await?;
+    Ok(Reply::json(200, &view(actor, &record, &snap, now)))
+}
+
+async fn key_action<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    actor: &Actor,
+    id: &str,
+    action: &str,
+    now: Timestamp,
+) -> Handled {
+    let (action, audit) = match action {
+        "revoke" => (LifecycleAction::Revoke, AuditAction::Revoke),
+        "activate" => (LifecycleAction::Activate, AuditAction::Activate),
+        "deactivate" => (LifecycleAction::Deactivate, AuditAction::Deactivate),
+        "regenerate" => (LifecycleAction::Regenerate, AuditAction::Regenerate),
+        _ => return Err(problem(Problem::not_found("No such key action."))),
+    };
+    let index = visible_key(actor, id)?;
+    if action == LifecycleAction::Regenerate {
+        require_owner(actor, index)?;
+    }
+    let grace = if action == LifecycleAction::Regenerate {
+        let request: RegenerateKeyRequest = if req.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
+            RegenerateKeyRequest::default()
+        } else {
+            body(req)?
+        };
+        request.validate().map_err(problem)?
+    } else {
+        0
+    };
+    let (mut record, _) = snapshot(stores, &index.id, now).await?;
+    let Transition::To(state) = record.state.apply(action).map_err(illegal)? else {
+        return Err(problem(Problem::internal()));
+    };
+    record.state = state;
+    record.updated_at = now;
+    let mut fresh = None;
+    if action == LifecycleAction::Regenerate {
+        // Same id and configuration, a new secret.
+        let key = ApiKey {
+            project_label: None,
+            label: None,
+            environment: record.environment,
+            id: record.id,
+            secret: keygate_shared::key::Secret::generate().map_err(|_| problem(Problem::internal()))?,
+        };
+        record.grace = (grace > 0)
+            .then(|| GraceSecret { secret_hash: record.secret_hash, until: now.plus_secs(i64::from(grace)) });
+        record.secret_hash = SecretHash::of(&key);
+        fresh = Some(key);
+    }
+    put_record(stores, &record).await?;
+    let detail =
+        if grace > 0 { format!("{} (previous secret valid for {grace} s)", record.name) } else { record.name.clone() };
+    record_audit(stores, Some(&actor.user.id), &actor.organization, audit, Some(index.id.to_string()), detail, now)
+        .await?;
+    let (record, snap) = snapshot(stores, &index.id, now).await?;
+    let v = view(actor, &record, &snap, now);
+    match fresh {
+        Some(key) => Ok(Reply::json(200, &created(&key, record.kind, v))),
+        None => Ok(Reply::json(200, &v)),
+    }
+}
+
+async fn delete_key<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    let index = visible_key(actor, id)?;
+    let (record, _) = snapshot(stores, &index.id, now).await?;
+    record.state.apply(LifecycleAction::Delete).map_err(illegal)?;
+    stores.object(&index.id, &ObjectRequest::Delete).await.map_err(unavailable)?;
+    change(stores, DirectoryRequest::RemoveKey { id: index.id }).await?;
+    record_audit(
+        stores,
+        Some(&actor.user.id),
+        &actor.organization,
+        AuditAction::Delete,
+        Some(index.id.to_string()),
+        record.name.clone(),
+        now,
+    )
+    .await?;
+    Ok(Reply { status: 204, headers: vec![], body: String::new() })
+}
+
+async fn key_errors<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    let index = visible_key(actor, id)?;
+    match snapshot(stores, &index.id, now).await?.1 {
+        ObjectReply::Snapshot { errors, .. } => Ok(Reply::json(200, &RecentErrors { errors })),
+        _ => Err(not_found()),
+    }
+}
+
+async fn key_usage<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timestamp) -> Handled {
+    let index = visible_key(actor, id)?;
+    match snapshot(stores, &index.id, now).await?.1 {
+        ObjectReply::Snapshot { usage, .. } => Ok(Reply::json(200, &usage)),
+        _ => Err(not_found()),
+    }
+}
+
+fn audit(req: &Incoming, actor: &Actor) -> Handled {
+    let offset: usize = match req.query_param("cursor") {
+        Some(c) => c.parse().map_err(|_| problem(Problem::invalid_field("cursor", "use the next_cursor of a page")))?,
+        None => 0,
+    };
+    let events: Vec<AuditEvent> =
+        actor.directory.audit.iter().rev().filter(|e| e.organization == actor.organization).cloned().collect();
+    let page: Vec<AuditEvent> = events.iter().skip(offset).take(PAGE_SIZE).cloned().collect();
+    let next_cursor = (events.len() > offset + PAGE_SIZE).then(|| (offset + PAGE_SIZE).to_string());
+    Ok(Reply::json(200, &AuditPage { events: page, next_cursor }))
+}

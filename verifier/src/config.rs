@@ -1,0 +1,67 @@
+//! The Worker's configuration, read once per isolate from its variables and secrets.
+
+use keygate_shared::decision::{CONSOLE_PROJECT, Endpoint};
+use keygate_shared::model::Environment;
+use keygate_shared::routes::RouteTable;
+
+/// How long an isolate may reuse a key record read from KV. Together with KV's own propagation this bounds how late
+/// a revocation reaches keys without a rate limit (keys with one consult their Durable Object on every request).
+pub const DEFAULT_CACHE_TTL_MS: i64 = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The gateway's endpoint: the environment (`KEYGATE_ENVIRONMENT`) and, optionally, the one project it serves
+    /// (`KEYGATE_PROJECT`).
+    pub endpoint: Endpoint,
+    /// Where authenticated gateway requests go (`ORIGIN_URL`); `None` answers with a JSON echo of the identity.
+    pub origin: Option<String>,
+    /// Which permission each gateway route needs (`KEYGATE_ROUTES`).
+    pub routes: RouteTable,
+    /// Extra credential header names (`KEYGATE_CREDENTIAL_HEADERS`, comma separated), e.g. `instrumental-api-key`.
+    pub extra_headers: Vec<String>,
+    /// Isolate cache lifetime of KV records (`KEYGATE_CACHE_TTL_MS`).
+    pub cache_ttl_ms: i64,
+    /// The secret that bootstraps an empty store (`KEYGATE_BOOTSTRAP_TOKEN`).
+    pub bootstrap_token: Option<String>,
+}
+
+impl Config {
+    /// Reads the configuration through `var` (name → value). Errors name the variable at fault.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let non_empty = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let environment = match non_empty("KEYGATE_ENVIRONMENT") {
+            None => Environment::Live,
+            Some(v) => v.parse().map_err(|_| format!("KEYGATE_ENVIRONMENT must be live, test or dev, not `{v}`"))?,
+        };
+        let project = non_empty("KEYGATE_PROJECT");
+        if project.as_deref() == Some(CONSOLE_PROJECT) {
+            return Err(format!("KEYGATE_PROJECT cannot be the reserved `{CONSOLE_PROJECT}`"));
+        }
+        let routes = RouteTable::parse(&non_empty("KEYGATE_ROUTES").unwrap_or_default())
+            .map_err(|e| format!("KEYGATE_ROUTES: {e}"))?;
+        let extra_headers = non_empty("KEYGATE_CREDENTIAL_HEADERS")
+            .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .unwrap_or_default();
+        let cache_ttl_ms = match non_empty("KEYGATE_CACHE_TTL_MS") {
+            None => DEFAULT_CACHE_TTL_MS,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|ms| (0..=60_000).contains(ms))
+                .ok_or_else(|| String::from("KEYGATE_CACHE_TTL_MS must be 0 to 60000"))?,
+        };
+        Ok(Self {
+            endpoint: Endpoint { environment, project },
+            origin: non_empty("ORIGIN_URL"),
+            routes,
+            extra_headers,
+            cache_ttl_ms,
+            bootstrap_token: non_empty("KEYGATE_BOOTSTRAP_TOKEN"),
+        })
+    }
+
+    /// The endpoint console tokens are checked against.
+    pub fn console_endpoint(&self) -> Endpoint {
+        Endpoint { environment: self.endpoint.environment, project: Some(CONSOLE_PROJECT.to_owned()) }
+    }
+}

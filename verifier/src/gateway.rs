@@ -1,0 +1,278 @@
+//! The hot path: authenticate a request in DESIGN.md's order of checks, then say how to answer it. Also the verify
+//! API (`POST /v1/verify`) and `GET /v1/whoami`. Platform-free: storage comes in through [`Stores`].
+
+use keygate_shared::api::{RateLimitStatus, RecentError, VerifyRequest, VerifyResponse, WhoAmI};
+use keygate_shared::credential::{self, CredentialError};
+use keygate_shared::decision::{Claim, Code, Demand, Endpoint, decide, precheck};
+use keygate_shared::key::ApiKey;
+use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
+use keygate_shared::problem::Problem;
+use keygate_shared::ratelimit::RateDecision;
+use keygate_shared::time::Timestamp;
+
+use crate::config::Config;
+use crate::keyobject::{ObjectReply, ObjectRequest};
+use crate::reply::{Incoming, Reply};
+use crate::store::{StoreError, Stores};
+
+/// The header naming the organization a request acts for (Instill's requester header).
+pub const ORG_HEADER: &str = "keygate-org";
+/// The header naming the customer a request acts on.
+pub const CUSTOMER_HEADER: &str = "keygate-customer";
+
+/// A request that passed: who is calling, and the rate limit's state when the key has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    pub record: KeyRecord,
+    pub organization: String,
+    pub rate: Option<(RateLimitPolicy, RateDecision)>,
+}
+
+/// A refusal, and what to log on the key when it is one of the key holder's own requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: Code,
+    pub reply: Reply,
+    /// Set when the caller proved it holds the key (the error goes to the key's recent errors).
+    pub key: Option<(Claim, String)>,
+}
+
+impl Refusal {
+    fn new(code: Code, required: Option<&Permission>) -> Self {
+        Self { code, reply: Reply::refusal(code, required), key: None }
+    }
+
+    fn storage(_: StoreError) -> Self {
+        Self { code: Code::NotFound, reply: Reply::unavailable(), key: None }
+    }
+}
+
+/// Whether the key's object must be consulted even without a rate limit (console sign-in: revocation at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consult {
+    WhenRateLimited,
+    Always,
+}
+
+/// Steps 1–8 for a presented credential.
+pub async fn authenticate<S: Stores>(
+    stores: &S,
+    presented: Result<ApiKey, CredentialError>,
+    endpoint: &Endpoint,
+    demand: Demand<'_>,
+    consult: Consult,
+    now: Timestamp,
+) -> Result<Pass, Refusal> {
+    // 1–4: no storage.
+    let claim = precheck(presented, endpoint).map_err(|code| Refusal::new(code, demand.permission))?;
+    // One KV read (or an isolate-cache hit).
+    let record = stores.record(&claim.id).await.map_err(Refusal::storage)?;
+    // 5–7: the pure decision.
+    let grant = match decide(&claim, record.as_ref(), endpoint, demand, now) {
+        Ok(grant) => grant,
+        Err(code) => {
+            let mut refusal = Refusal::new(code, demand.permission);
+            if matches!(code, Code::ForbiddenOrganization | Code::InsufficientPermissions | Code::CustomerNotAllowed)
+                && let Some(r) = &record
+            {
+                refusal.key = Some((claim, r.organization.clone()));
+            }
+            return Err(refusal);
+        }
+    };
+    let record = record.unwrap_or_else(|| unreachable_record(&claim));
+    if !grant.rate_limited && consult == Consult::WhenRateLimited {
+        return Ok(Pass { record, organization: grant.organization, rate: None });
+    }
+    // 8: the key's object re-checks its authoritative state and applies the limit.
+    let message = ObjectRequest::Authorize {
+        claim: claim.clone(),
+        endpoint: endpoint.clone(),
+        permission: demand.permission.cloned(),
+        organization: demand.organization.map(str::to_owned),
+        customer: demand.customer.map(str::to_owned),
+        now,
+    };
+    match stores.object(&claim.id, &message).await.map_err(Refusal::storage)? {
+        ObjectReply::Authorized { code: Code::Valid, organization, rate, record: authoritative } => Ok(Pass {
+            record: authoritative.unwrap_or(record),
+            organization: organization.unwrap_or(grant.organization),
+            rate,
+        }),
+        ObjectReply::Authorized { code, rate, .. } => {
+            let mut refusal = Refusal::new(code, demand.permission);
+            refusal.reply = refusal.reply.with_rate(rate.as_ref());
+            if code == Code::RateLimited {
+                refusal.key = Some((claim, grant.organization));
+            }
+            Err(refusal)
+        }
+        _ => Err(Refusal::storage(StoreError("unexpected answer from the key's object".into()))),
+    }
+}
+
+// `decide` only grants with a record; this keeps the types honest without a panic path.
+fn unreachable_record(claim: &Claim) -> KeyRecord {
+    KeyRecord {
+        id: claim.id,
+        organization: String::new(),
+        project: None,
+        environment: claim.environment,
+        name: String::new(),
+        owner: String::new(),
+        owner_organizations: vec![],
+        permissions: vec![],
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        state: keygate_shared::model::KeyState::Revoked,
+        kind: Default::default(),
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+        secret_hash: claim.hash,
+        grace: None,
+    }
+}
+
+/// Reads the credential of a request (only the headers the extraction needs were copied into `req`).
+pub fn presented(req: &Incoming, config: &Config) -> Result<ApiKey, CredentialError> {
+    credential::authenticate_headers(&req.headers, &config.extra_headers)
+}
+
+/// The demand of a gateway request: its route's permission, `Keygate-Org`, `Keygate-Customer`.
+pub fn gateway_demand<'a>(req: &'a Incoming, config: &'a Config) -> Demand<'a> {
+    Demand {
+        permission: config.routes.permission_for(&req.method, &req.path),
+        organization: req.header(ORG_HEADER),
+        customer: req.header(CUSTOMER_HEADER),
+    }
+}
+
+/// Identity headers added to a forwarded request (and shown by the echo).
+pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
+    let r = &pass.record;
+    let permissions: Vec<&str> = r.permissions.iter().map(Permission::as_str).collect();
+    let mut headers = vec![
+        ("keygate-key-id".to_owned(), r.id.to_string()),
+        ("keygate-project".to_owned(), r.project.clone().unwrap_or_else(|| "*".into())),
+        ("keygate-organization".to_owned(), pass.organization.clone()),
+        ("keygate-permissions".to_owned(), permissions.join(",")),
+        ("keygate-environment".to_owned(), r.environment.to_string()),
+    ];
+    if !r.customers.is_empty() {
+        headers.push(("keygate-customers".to_owned(), r.customers.join(",")));
+    }
+    headers
+}
+
+/// The answer of the gateway when no origin is configured: a JSON echo of the caller's identity.
+pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
+    let r = &pass.record;
+    let body = serde_json::json!({
+        "authenticated": true,
+        "method": req.method,
+        "path": req.path,
+        "key_id": r.id,
+        "name": r.name,
+        "project": r.project,
+        "organization": pass.organization,
+        "environment": r.environment,
+        "permissions": r.permissions,
+        "note": "No ORIGIN_URL is configured, so Keygate answers with the identity it would forward.",
+    });
+    Reply::json(200, &body).with_rate(pass.rate.as_ref())
+}
+
+/// A recent-error entry for a request of this key. Never holds the credential: only the method, the path and the
+/// headers that are safe to show.
+pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &str, now: Timestamp) -> RecentError {
+    let mut request_preview = format!("{} {}", req.method, req.path);
+    for (name, value) in &req.headers {
+        if name == ORG_HEADER || name == CUSTOMER_HEADER {
+            request_preview.push_str(&format!("\n{name}: {value}"));
+        }
+    }
+    let response_preview: String = response_preview.chars().take(512).collect();
+    RecentError {
+        at: now,
+        method: req.method.clone(),
+        path: req.path.chars().take(256).collect(),
+        status,
+        code: code.to_owned(),
+        request_preview,
+        response_preview,
+    }
+}
+
+/// `POST /v1/verify`: the caller authenticates with a service token holding `keys:verify`; the key in the body is
+/// checked like a gateway request (and counts against its limit).
+pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+    let Ok(verify_permission) = Permission::try_from("keys:verify") else {
+        return Reply::problem(&Problem::internal());
+    };
+    let caller = Demand { permission: Some(&verify_permission), ..Demand::default() };
+    if let Err(refusal) =
+        authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await
+    {
+        return refusal.reply;
+    }
+    let body: VerifyRequest = match serde_json::from_str(req.body.as_deref().unwrap_or("")) {
+        Ok(body) => body,
+        Err(e) => return Reply::problem(&Problem::bad_request("INVALID_BODY", format!("Invalid JSON body: {e}"))),
+    };
+    let permission = match body.permission.as_deref().map(Permission::try_from).transpose() {
+        Ok(p) => p,
+        Err(e) => return Reply::problem(&Problem::invalid_field("permission", e.to_string())),
+    };
+    let demand = Demand {
+        permission: permission.as_ref(),
+        organization: body.organization.as_deref(),
+        customer: body.customer.as_deref(),
+    };
+    let key = body.key.parse::<ApiKey>().map_err(CredentialError::Malformed);
+    let answer = match authenticate(stores, key, &config.endpoint, demand, Consult::WhenRateLimited, now).await {
+        Ok(pass) => {
+            let mut out = VerifyResponse::new(Code::Valid, Some(&pass.record));
+            out.organization = Some(pass.organization);
+            out.rate_limit = pass.rate.map(|(_, d)| RateLimitStatus {
+                limit: d.limit,
+                remaining: d.remaining,
+                reset_seconds: d.reset_seconds,
+            });
+            out
+        }
+        Err(refusal) if refusal.reply.status == 503 => return refusal.reply,
+        Err(refusal) => VerifyResponse::new(refusal.code, None),
+    };
+    Reply::json(200, &answer)
+}
+
+/// `GET /v1/whoami`: which key is this, and of which project (Instrumental's project recovery).
+pub async fn whoami<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+    match authenticate(
+        stores,
+        presented(req, config),
+        &config.endpoint,
+        Demand::default(),
+        Consult::WhenRateLimited,
+        now,
+    )
+    .await
+    {
+        Ok(pass) => {
+            let r = &pass.record;
+            Reply::json(
+                200,
+                &WhoAmI {
+                    key_id: r.id,
+                    name: r.name.clone(),
+                    project: r.project.clone(),
+                    environment: r.environment,
+                    organization: pass.organization,
+                },
+            )
+            .with_rate(pass.rate.as_ref())
+        }
+        Err(refusal) => refusal.reply,
+    }
+}

@@ -1,0 +1,119 @@
+//! Platform-free requests and answers, so handlers run natively in `cargo test`; `runtime.rs` converts them from and
+//! to the Workers types.
+
+use keygate_shared::credential::Headers;
+use keygate_shared::decision::Code;
+use keygate_shared::model::{Permission, RateLimitPolicy};
+use keygate_shared::problem::{CONTENT_TYPE as PROBLEM_JSON, Problem};
+use keygate_shared::ratelimit::{RateDecision, policy_header, ratelimit_header};
+use serde::Serialize;
+
+/// The parts of a request the handlers read. Only the headers they need are copied in.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// A query parameter's (percent-decoded) value.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
+    }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An answer: status, headers and a text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
+        let body = serde_json::to_string(value).unwrap_or_else(|_| String::from("{}"));
+        Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    }
+
+    pub fn problem(problem: &Problem) -> Self {
+        Self {
+            status: problem.status,
+            headers: vec![("content-type".into(), PROBLEM_JSON.into())],
+            body: problem.to_json(),
+        }
+    }
+
+    /// A refusal of the order of checks: problem+json, the stable code, and its `WWW-Authenticate` challenge.
+    pub fn refusal(code: Code, required: Option<&Permission>) -> Self {
+        let mut reply = Self::problem(&code.problem());
+        if let Some(challenge) = code.www_authenticate(required) {
+            reply.headers.push(("www-authenticate".into(), challenge));
+        }
+        reply
+    }
+
+    /// Storage failed: never a pass.
+    pub fn unavailable() -> Self {
+        Self::problem(&Problem::unavailable("Keygate's storage did not answer; nothing was decided. Retry shortly."))
+            .with_header("retry-after", "1")
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Adds `RateLimit-Policy` and `RateLimit`, and `Retry-After` when refused.
+    pub fn with_rate(mut self, rate: Option<&(RateLimitPolicy, RateDecision)>) -> Self {
+        if let Some((policy, decision)) = rate {
+            self.headers.extend(rate_headers(policy, decision));
+        }
+        self
+    }
+}
+
+/// The IETF `RateLimit-Policy` / `RateLimit` headers, and `Retry-After` on a refusal.
+pub fn rate_headers(policy: &RateLimitPolicy, decision: &RateDecision) -> Vec<(String, String)> {
+    let mut out =
+        vec![("ratelimit-policy".into(), policy_header(policy)), ("ratelimit".into(), ratelimit_header(decision))];
+    if let Some(retry) = decision.retry_after_seconds {
+        out.push(("retry-after".into(), retry.to_string()));
+    }
+    out
+}
