@@ -1,4 +1,10 @@
-//! One end-to-end test binary; its modules mirror the Worker's routes.
+//! One end-to-end test binary against real workerd (`wrangler dev`); its modules mirror the Worker's routes.
 
+mod admin;
 mod console;
+mod forwarding;
+mod gateway;
 mod health;
+mod ratelimit;
+mod restart;
+mod verify;

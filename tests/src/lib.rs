@@ -204,3 +204,164 @@ pub fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
     all.extend_from_slice(headers);
     request("POST", url, &all, Some(&body.to_string()))
 }
+
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    request(method, url, &all, Some(&body.to_string()))
+}
+
+/// A signed-in console user of a Worker: bootstrap once, then the admin API with the console token.
+#[derive(Debug, Clone)]
+pub struct Console {
+    pub base: String,
+    pub token: String,
+    pub organization: String,
+    pub user: String,
+    /// Sent as `Keygate-Org` when set.
+    pub acting_for: Option<String>,
+}
+
+impl Console {
+    /// Bootstraps a fresh Worker (its first owner).
+    pub fn bootstrap(worker: &Worker) -> Console {
+        let answer = post_json(
+            &worker.url("/admin/v1/bootstrap"),
+            &[("authorization", &format!("Bearer {BOOTSTRAP_TOKEN}"))],
+            &json!({"organization_name": "Acme", "email": "owner@acme.test", "name": "Olive Owner"}),
+        );
+        assert_eq!(answer.status, 201, "bootstrap: {}", answer.body);
+        let body = answer.json();
+        Console {
+            base: worker.base.clone(),
+            token: body["console_token"].as_str().expect("console_token").to_owned(),
+            organization: body["organization"]["id"].as_str().expect("organization id").to_owned(),
+            user: body["user"]["id"].as_str().expect("user id").to_owned(),
+            acting_for: None,
+        }
+    }
+
+    /// The owner of the shared Worker (bootstrapped on first use).
+    pub fn shared_owner() -> &'static Console {
+        static OWNER: OnceLock<Console> = OnceLock::new();
+        OWNER.get_or_init(|| Console::bootstrap(shared()))
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let url = format!("{}/admin/v1{path}", self.base);
+        let auth = self.auth();
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(org) = &self.acting_for {
+            headers.push(("keygate-org", org.as_str()));
+        }
+        match body {
+            Some(b) => send(method, &url, &headers, b),
+            None => request(method, &url, &headers, None),
+        }
+    }
+
+    /// Creates a key and returns (full key, id, answer body).
+    pub fn create_key(&self, spec: &Value) -> (String, String, Value) {
+        let answer = self.call("POST", "/keys", Some(spec));
+        assert_eq!(answer.status, 201, "create key: {}", answer.body);
+        let body = answer.json();
+        let key = body["key"].as_str().map(str::to_owned).unwrap_or_default();
+        let id = body["record"]["id"].as_str().expect("record id").to_owned();
+        (key, id, body)
+    }
+
+    /// Ensures a project exists (creating it if needed).
+    pub fn project(&self, slug: &str) {
+        let answer = self.call("POST", "/projects", Some(&json!({"slug": slug, "name": slug})));
+        assert!(answer.status == 201 || answer.status == 409, "project: {}", answer.body);
+    }
+
+    pub fn action(&self, id: &str, action: &str) -> Answer {
+        self.call("POST", &format!("/keys/{id}/{action}"), Some(&json!({})))
+    }
+
+    /// Invites a member and returns a console for them.
+    pub fn invite(&self, email: &str, role: &str) -> Console {
+        let answer = self.call("POST", "/members", Some(&json!({"email": email, "name": email, "role": role})));
+        assert_eq!(answer.status, 201, "invite: {}", answer.body);
+        let body = answer.json();
+        Console {
+            base: self.base.clone(),
+            token: body["console_token"].as_str().expect("console_token").to_owned(),
+            organization: self.organization.clone(),
+            user: body["member"]["id"].as_str().expect("member id").to_owned(),
+            acting_for: self.acting_for.clone(),
+        }
+    }
+}
+
+/// Calls the gateway with `key` as a Bearer token.
+pub fn gateway(base: &str, method: &str, path: &str, key: &str) -> Answer {
+    request(method, &format!("{base}{path}"), &[("authorization", &format!("Bearer {key}"))], None)
+}
+
+/// A loopback HTTP origin that answers every request with a JSON echo of what it received (and 500 on `/fail`).
+pub mod origin {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// Starts the origin on a free loopback port; returns its base URL. It serves until the test process ends.
+    pub fn start() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = serve(stream);
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn serve(mut stream: std::net::TcpStream) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line)?;
+        let mut headers = serde_json::Map::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                if k == "content-length" {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                headers.insert(k, serde_json::Value::String(v.trim().to_owned()));
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let target = parts.next().unwrap_or_default().to_owned();
+        let status = if target.starts_with("/fail") { "500 Internal Server Error" } else { "200 OK" };
+        let echo = serde_json::json!({
+            "method": method,
+            "target": target,
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+        })
+        .to_string();
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{echo}",
+            echo.len()
+        )?;
+        stream.flush()
+    }
+}

@@ -99,15 +99,15 @@ fn body<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
     if text.trim().is_empty() {
         return Err(problem(Problem::bad_request("INVALID_BODY", "Send a JSON object as the request body.")));
     }
-    serde_json::from_str(text).map_err(|e| {
-        let field = e.to_string().split('`').nth(1).map(str::to_owned);
-        let mut p = Problem::new(422, "INVALID_BODY", "Invalid request body", format!("Invalid JSON body: {e}"));
-        if e.is_syntax() || e.is_eof() {
-            p = Problem::bad_request("INVALID_BODY", format!("Malformed JSON: {e}"));
-        } else if let Some(f) = field {
-            p = p.with_field(f);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return problem(Problem::bad_request("INVALID_BODY", format!("Malformed JSON: {inner}")));
         }
-        problem(p)
+        let p = Problem::new(422, "INVALID_BODY", "Invalid request body", format!("Invalid field `{field}`: {inner}"));
+        problem(if field == "." { p } else { p.with_field(field) })
     })
 }
 
@@ -345,6 +345,9 @@ async fn create_organization<S: Stores>(stores: &S, req: &Incoming, actor: &Acto
         DirectoryRequest::AddOrganization { organization: organization.clone(), owner: actor.user.id.clone() },
     )
     .await?;
+    let mut user = actor.user.clone();
+    user.memberships.push(Membership { organization: organization.id.clone(), role: Role::Owner });
+    refresh_owner_organizations(stores, &actor.directory, &user, now).await?;
     record_audit(
         stores,
         Some(&actor.user.id),
@@ -401,6 +404,7 @@ async fn invite_member<S: Stores>(
         },
     };
     change(stores, DirectoryRequest::AddUser { user: user.clone() }).await?;
+    refresh_owner_organizations(stores, &actor.directory, &user, now).await?;
     let console_token = issue_console_token(stores, config, &user, &actor.organization, now).await?;
     record_audit(
         stores,
@@ -413,6 +417,25 @@ async fn invite_member<S: Stores>(
     )
     .await?;
     Ok(Reply::json(201, &InviteMemberResponse { member: MemberView::of(&user, request.role), console_token }))
+}
+
+/// Keys carry their owner's organizations (so `Keygate-Org` is checked with one read); when a user joins an
+/// organization, their keys learn it.
+async fn refresh_owner_organizations<S: Stores>(
+    stores: &S,
+    directory: &Directory,
+    user: &User,
+    now: Timestamp,
+) -> Result<(), Reply> {
+    let organizations: Vec<String> = user.memberships.iter().map(|m| m.organization.clone()).collect();
+    for index in directory.keys.iter().filter(|k| k.owner == user.id) {
+        let Ok((mut record, _)) = snapshot(stores, &index.id, now).await else { continue };
+        if record.owner_organizations != organizations {
+            record.owner_organizations = organizations.clone();
+            put_record(stores, &record).await?;
+        }
+    }
+    Ok(())
 }
 
 fn projects(actor: &Actor) -> Handled {

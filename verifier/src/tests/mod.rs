@@ -1,1 +1,204 @@
+//! Native tests of the verifier's platform-free handlers, run by `cargo test -p verifier` over the in-memory stores
+//! of `store::memory`. `gateway.rs` covers the order of checks, the rate limit, storage failures, verify and whoami;
+//! `admin.rs` covers the admin API. Each area has one `check`-style helper and many one-line cases.
 
+mod admin;
+mod gateway;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use keygate_shared::decision::Demand;
+use keygate_shared::key::ApiKey;
+use keygate_shared::model::Role;
+use keygate_shared::time::Timestamp;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::gateway::{Consult, Pass, Refusal, authenticate, presented};
+use crate::reply::{Incoming, Reply};
+use crate::store::memory::Memory;
+
+/// The fixed "now" of every test; tests that need time to pass move the harness's clock explicitly.
+pub const NOW: Timestamp = Timestamp::from_secs(1_795_000_000);
+
+/// Drives a handler's future to completion. With `Memory` nothing ever waits on I/O, so a future that stays pending
+/// is a bug in the test setup; it fails loudly instead of spinning forever.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("a handler's future stayed pending over the in-memory stores");
+}
+
+/// The configuration of every test: the live environment, no project, the bootstrap token `boot`, and two routes.
+pub fn config() -> Config {
+    Config::from_vars(|name| match name {
+        "KEYGATE_BOOTSTRAP_TOKEN" => Some("boot".into()),
+        "KEYGATE_ROUTES" => Some("GET /data/* data:read, POST /streams/* data:write".into()),
+        _ => None,
+    })
+    .expect("the test configuration is valid")
+}
+
+/// A request to a handler; `target` may carry a query string after `?`.
+pub fn request(method: &str, target: &str) -> Incoming {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Incoming { method: method.into(), path: path.into(), query: query.into(), headers: vec![], body: None }
+}
+
+/// Builder steps for [`Incoming`], so each case stays on one line.
+pub trait Build: Sized {
+    fn header(self, name: &str, value: &str) -> Self;
+    fn body(self, text: &str) -> Self;
+
+    fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    fn org(self, organization: &str) -> Self {
+        self.header(crate::gateway::ORG_HEADER, organization)
+    }
+
+    fn json(self, value: Value) -> Self {
+        self.body(&value.to_string())
+    }
+}
+
+impl Build for Incoming {
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    fn body(mut self, text: &str) -> Self {
+        self.body = Some(text.to_owned());
+        self
+    }
+}
+
+/// The JSON body of an answer (problem bodies included).
+pub fn json_of(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("the body is not JSON ({e}): {:?}", reply.body))
+}
+
+/// The stable `code` of a problem body, or an empty string when the body has none.
+pub fn code_of(reply: &Reply) -> String {
+    json_of(reply)["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// What bootstrapping answered: the first owner's console token, organization and user id.
+#[derive(Debug, Clone)]
+pub struct Console {
+    pub token: String,
+    pub organization: String,
+    pub user: String,
+}
+
+/// A key created through the admin API: the full key as shown once, and its id.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub key: String,
+    pub id: String,
+}
+
+/// The in-memory stores, the configuration and a clock that only moves when a test moves it.
+#[derive(Debug)]
+pub struct Harness {
+    pub memory: Memory,
+    pub config: Config,
+    pub clock: Cell<Timestamp>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self { memory: Memory::default(), config: config(), clock: Cell::new(NOW) }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.get()
+    }
+
+    pub fn set_now(&self, now: Timestamp) {
+        self.clock.set(now);
+    }
+
+    /// Routes an admin request through `admin::route`.
+    pub fn admin(&self, req: Incoming) -> Reply {
+        block_on(crate::admin::route(&self.memory, &req, &self.config, self.now()))
+    }
+
+    /// Bootstraps the empty store and returns the first owner's console session.
+    pub fn bootstrap(&self) -> Console {
+        let reply = self.admin(request("POST", "/admin/v1/bootstrap").bearer("boot"));
+        assert_eq!(reply.status, 201, "bootstrap: {}", reply.body);
+        let body = json_of(&reply);
+        Console {
+            token: body["console_token"].as_str().expect("a console token").to_owned(),
+            organization: body["organization"]["id"].as_str().expect("an organization id").to_owned(),
+            user: body["user"]["id"].as_str().expect("a user id").to_owned(),
+        }
+    }
+
+    /// Invites `email` with `role` into the organization the token acts for (or `org`), returning their token.
+    pub fn invite(&self, token: &str, org: Option<&str>, email: &str, role: Role) -> String {
+        let mut req = request("POST", "/admin/v1/members").bearer(token).json(json!({
+            "email": email,
+            "name": email.split('@').next().unwrap_or(email),
+            "role": role.as_str(),
+        }));
+        if let Some(org) = org {
+            req = req.org(org);
+        }
+        let reply = self.admin(req);
+        assert_eq!(reply.status, 201, "invite {email}: {}", reply.body);
+        json_of(&reply)["console_token"].as_str().expect("a console token").to_owned()
+    }
+
+    /// Creates a key through `POST /admin/v1/keys`; `settings` are merged over a live key named `k`.
+    pub fn create_key(&self, token: &str, settings: Value) -> Created {
+        let mut body = json!({ "name": "k", "environment": "live" });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(extra.clone());
+        }
+        let reply = self.admin(request("POST", "/admin/v1/keys").bearer(token).json(body));
+        assert_eq!(reply.status, 201, "create key: {}", reply.body);
+        let body = json_of(&reply);
+        Created {
+            key: body["key"].as_str().expect("a single key").to_owned(),
+            id: body["record"]["id"].as_str().expect("a key id").to_owned(),
+        }
+    }
+
+    /// Authenticates `key` on the gateway's endpoint for a request that needs no particular permission.
+    pub fn gate(&self, key: &str) -> Result<Pass, Refusal> {
+        let req = request("GET", "/anything").bearer(key);
+        block_on(authenticate(
+            &self.memory,
+            presented(&req, &self.config),
+            &self.config.endpoint,
+            Demand::default(),
+            Consult::WhenRateLimited,
+            self.now(),
+        ))
+    }
+
+    /// The code the gateway answers `key` with: `VALID` for a pass.
+    pub fn gate_code(&self, key: &str) -> &'static str {
+        match self.gate(key) {
+            Ok(_) => "VALID",
+            Err(refusal) => refusal.code.as_str(),
+        }
+    }
+}
+
+/// The same key with another secret: the id exists, the secret does not match.
+pub fn other_secret(key: &str) -> String {
+    let key: ApiKey = key.parse().expect("a well-formed key");
+    key.with_new_secret().expect("randomness").expose()
+}

@@ -1,0 +1,222 @@
+//! The admin API: bootstrap, the key lifecycle story with its audit trail, ownership, organizations, validation.
+
+use keygate_e2e::{BOOTSTRAP_TOKEN, Console, Value, gateway, json, post_json, request, shared};
+
+#[test]
+fn bootstrap_works_once() {
+    let _ = Console::shared_owner();
+    let again = post_json(
+        &shared().url("/admin/v1/bootstrap"),
+        &[("authorization", &format!("Bearer {BOOTSTRAP_TOKEN}"))],
+        &json!({}),
+    );
+    again.expect_problem(409, "ALREADY_BOOTSTRAPPED");
+    let wrong = post_json(&shared().url("/admin/v1/bootstrap"), &[("authorization", "Bearer nope")], &json!({}));
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+}
+
+#[test]
+fn bad_console_tokens_are_refused_clearly() {
+    let url = shared().url("/admin/v1/keys");
+    let none = request("GET", &url, &[], None).expect_problem(401, "MISSING_CREDENTIAL");
+    assert!(none["detail"].as_str().unwrap().contains("console token"));
+    let made_up = keygate_shared::ApiKey::generate(keygate_shared::Environment::Live).unwrap().expose();
+    let bad =
+        request("GET", &url, &[("authorization", &format!("Bearer {made_up}"))], None).expect_problem(401, "NOT_FOUND");
+    assert!(bad["detail"].as_str().unwrap().contains("console token is not valid"), "{bad}");
+    // An ordinary API key is not a console token.
+    let (key, _, _) =
+        Console::shared_owner().create_key(&json!({"name": "api", "environment": "live", "permissions": ["admin:*"]}));
+    request("GET", &url, &[("authorization", &format!("Bearer {key}"))], None).expect_problem(401, "WRONG_PROJECT");
+}
+
+fn audit_actions(console: &Console, id: &str) -> Vec<String> {
+    let page = console.call("GET", "/audit", None).json();
+    let mut actions: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id)
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.reverse();
+    actions
+}
+
+#[test]
+fn the_key_lifecycle_story() {
+    let owner = Console::shared_owner();
+    let base = shared().base.clone();
+    owner.project("story");
+    let (key, id, created) = owner.create_key(&json!({"name": "Main Website Integration", "environment": "live", "project": "story", "permissions": ["data:read"]}));
+    assert_eq!(created["record"]["start"], format!("kg_live_{id}"));
+    assert_eq!(created["record"]["status"], "active");
+    assert!(!created["record"].to_string().contains(&key[key.len() - 38..]), "the view never holds the secret");
+    assert_eq!(gateway(&base, "GET", "/data/1", &key).status, 200);
+
+    // Rename.
+    let renamed = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"name": "Website"})));
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.json()["name"], "Website");
+
+    // Revoke: refused at once; activate: accepted again.
+    assert_eq!(owner.action(&id, "revoke").json()["status"], "inactive");
+    gateway(&base, "GET", "/data/1", &key).expect_problem(401, "REVOKED");
+    assert_eq!(owner.action(&id, "activate").json()["status"], "active");
+    assert_eq!(gateway(&base, "GET", "/data/1", &key).status, 200);
+
+    // Regenerate: same id and settings, the old secret refused at once, the new one shown once.
+    let regenerated = owner.action(&id, "regenerate");
+    assert_eq!(regenerated.status, 200, "{}", regenerated.body);
+    let body = regenerated.json();
+    let new_key = body["key"].as_str().unwrap().to_owned();
+    assert_eq!(body["record"]["id"], id.as_str());
+    assert_eq!(body["record"]["name"], "Website");
+    assert_ne!(new_key, key);
+    gateway(&base, "GET", "/data/1", &key).expect_problem(401, "NOT_FOUND");
+    assert_eq!(gateway(&base, "GET", "/data/1", &new_key).status, 200);
+    assert!(owner.call("GET", &format!("/keys/{id}"), None).json().get("key").is_none());
+
+    // Deactivate is final.
+    assert_eq!(owner.action(&id, "deactivate").json()["status"], "deactivated");
+    owner.action(&id, "activate").expect_problem(409, "ILLEGAL_TRANSITION");
+    gateway(&base, "GET", "/data/1", &new_key).expect_problem(401, "DEACTIVATED");
+    // Hidden from the list unless asked for.
+    let listed = |q: &str| -> Vec<Value> {
+        owner.call("GET", &format!("/keys{q}"), None).json()["keys"].as_array().unwrap().clone()
+    };
+    assert!(!listed("").iter().any(|k| k["id"] == id.as_str()));
+    assert!(listed("?include_deactivated=true").iter().any(|k| k["id"] == id.as_str()));
+
+    // Delete.
+    assert_eq!(owner.call("DELETE", &format!("/keys/{id}"), None).status, 204);
+    owner.call("GET", &format!("/keys/{id}"), None).expect_problem(404, "NOT_FOUND");
+    gateway(&base, "GET", "/data/1", &new_key).expect_problem(401, "NOT_FOUND");
+
+    assert_eq!(
+        audit_actions(owner, &id),
+        ["create", "rename", "revoke", "activate", "regenerate", "deactivate", "delete"]
+    );
+}
+
+#[test]
+fn active_keys_cannot_be_deleted() {
+    let owner = Console::shared_owner();
+    let (_, id, _) = owner.create_key(&json!({"name": "keep", "environment": "live", "permissions": []}));
+    owner.call("DELETE", &format!("/keys/{id}"), None).expect_problem(409, "ILLEGAL_TRANSITION");
+    assert_eq!(owner.call("GET", &format!("/keys/{id}"), None).status, 200);
+}
+
+#[test]
+fn regeneration_can_keep_the_old_secret_for_a_grace_period() {
+    let owner = Console::shared_owner();
+    let base = shared().base.clone();
+    let (old, id, _) = owner.create_key(&json!({"name": "rotating", "environment": "live", "permissions": []}));
+    let answer = owner.call("POST", &format!("/keys/{id}/regenerate"), Some(&json!({"grace_seconds": 300})));
+    let new = answer.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(gateway(&base, "GET", "/x", &old).status, 200, "old secret within the grace period");
+    assert_eq!(gateway(&base, "GET", "/x", &new).status, 200);
+}
+
+#[test]
+fn members_see_only_their_own_keys_and_admins_see_all() {
+    let owner = Console::shared_owner();
+    let alice = owner.invite(&format!("alice-{}@acme.test", std::process::id()), "member");
+    let bob = owner.invite(&format!("bob-{}@acme.test", std::process::id()), "member");
+    let (_, alices, _) = alice.create_key(&json!({"name": "alice's", "environment": "live", "permissions": []}));
+    let ids = |c: &Console| -> Vec<String> {
+        c.call("GET", "/keys", None).json()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(ids(&alice).contains(&alices));
+    assert!(!ids(&bob).contains(&alices), "bob must not list alice's key");
+    bob.call("GET", &format!("/keys/{alices}"), None).expect_problem(404, "NOT_FOUND");
+    bob.action(&alices, "revoke").expect_problem(404, "NOT_FOUND");
+    // The owner lists it and may revoke it, but only alice renames it.
+    assert!(ids(owner).contains(&alices));
+    owner
+        .call("PATCH", &format!("/keys/{alices}"), Some(&json!({"name": "mine now"})))
+        .expect_problem(403, "NOT_KEY_OWNER");
+    assert_eq!(owner.action(&alices, "revoke").status, 200);
+    // Members cannot create projects or invite.
+    alice.call("POST", "/projects", Some(&json!({"slug": "nope", "name": "nope"}))).expect_problem(403, "FORBIDDEN");
+}
+
+#[test]
+fn organizations_never_see_each_other() {
+    let owner = Console::shared_owner();
+    let (_, acme_key, _) = owner.create_key(&json!({"name": "acme only", "environment": "live", "permissions": []}));
+    let created = owner.call("POST", "/organizations", Some(&json!({"name": "Globex"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let globex = created.json()["id"].as_str().unwrap().to_owned();
+    let owner_at_globex = Console { acting_for: Some(globex.clone()), ..owner.clone() };
+    let gina = owner_at_globex.invite(&format!("gina-{}@globex.test", std::process::id()), "owner");
+    let gina = Console { acting_for: None, ..gina };
+    assert_eq!(gina.call("GET", "/session", None).json()["organization"]["id"], globex.as_str());
+    gina.call("GET", &format!("/keys/{acme_key}"), None).expect_problem(404, "NOT_FOUND");
+    gina.action(&acme_key, "revoke").expect_problem(404, "NOT_FOUND");
+    assert!(
+        gina.call("GET", "/audit", None).json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["organization"] == globex.as_str())
+    );
+    let gina_at_acme = Console { acting_for: Some(owner.organization.clone()), ..gina.clone() };
+    gina_at_acme.call("GET", "/keys", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+}
+
+#[test]
+fn invalid_mutations_are_refused_and_change_nothing() {
+    let owner = Console::shared_owner();
+    let before = owner.call("GET", "/keys?include_deactivated=true", None).json()["keys"].as_array().unwrap().len();
+    let long = "x".repeat(101);
+    let cases = [
+        (json!({"name": "a", "environment": "prod", "permissions": []}), 422, Some("environment")),
+        (json!({"name": "", "environment": "live", "permissions": []}), 422, Some("name")),
+        (json!({"name": long, "environment": "live", "permissions": []}), 422, Some("name")),
+        (json!({"name": "a", "environment": "live", "permissions": ["Not A Permission"]}), 422, Some("permissions[0]")),
+        (
+            json!({"name": "a", "environment": "live", "project": "no-such-project", "permissions": []}),
+            422,
+            Some("project"),
+        ),
+        (
+            json!({"name": "a", "environment": "live", "permissions": [], "rate_limit": {"requests": 0, "window_seconds": 60}}),
+            422,
+            Some("rate_limit.requests"),
+        ),
+        (
+            json!({"name": "a", "environment": "live", "permissions": [], "rate_limit": {"requests": 10, "window_seconds": 99999999}}),
+            422,
+            Some("rate_limit.window_seconds"),
+        ),
+        (
+            json!({"name": "a", "environment": "live", "permissions": [], "expires_at": "2001-01-01T00:00:00Z"}),
+            422,
+            Some("expires_at"),
+        ),
+        (json!({"name": "a", "environment": "live", "permissions": [], "colour": "blue"}), 422, Some("colour")),
+    ];
+    for (body, status, field) in cases {
+        let answer = owner.call("POST", "/keys", Some(&body));
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert_eq!(answer.header("content-type"), Some("application/problem+json"));
+        assert_eq!(answer.json()["field"].as_str(), field, "{body}: {}", answer.body);
+    }
+    let huge = json!({"name": "a", "environment": "live", "permissions": [], "customers": vec!["c".repeat(100); 1000]});
+    assert_eq!(owner.call("POST", "/keys", Some(&huge)).status, 413);
+    let malformed = request(
+        "POST",
+        &format!("{}/admin/v1/keys", owner.base),
+        &[("authorization", &format!("Bearer {}", owner.token))],
+        Some("{"),
+    );
+    malformed.expect_problem(400, "INVALID_BODY");
+    let after = owner.call("GET", "/keys?include_deactivated=true", None).json()["keys"].as_array().unwrap().len();
+    assert_eq!(before, after, "a refused mutation must not create a key");
+}

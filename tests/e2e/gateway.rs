@@ -1,0 +1,209 @@
+//! The gateway's order of checks over HTTP, one request per row.
+
+use keygate_e2e::{Console, Value, gateway, json, request, shared};
+use keygate_shared::{ApiKey, Environment};
+
+fn owner() -> &'static Console {
+    let owner = Console::shared_owner();
+    owner.project("acme-shop");
+    owner
+}
+
+fn key(spec: Value) -> (String, String) {
+    let (key, id, _) = owner().create_key(&spec);
+    (key, id)
+}
+
+fn reader() -> (String, String) {
+    key(json!({"name": "reader", "environment": "live", "project": "acme-shop", "permissions": ["data:read"]}))
+}
+
+#[test]
+fn missing_credential_is_401_with_a_bearer_challenge() {
+    let answer = request("GET", &shared().url("/data/x"), &[], None);
+    answer.expect_problem(401, "MISSING_CREDENTIAL");
+    assert_eq!(answer.header("www-authenticate"), Some("Bearer realm=\"keygate\""));
+}
+
+#[test]
+fn malformed_and_bad_checksum_are_invalid_format() {
+    let (good, _) = reader();
+    let mut typo = good.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    for bad in ["kg_live_nope", "sk_live_123", typo.as_str()] {
+        let answer = gateway(&shared().base, "GET", "/data/x", bad);
+        answer.expect_problem(401, "INVALID_FORMAT");
+        assert!(answer.header("www-authenticate").unwrap_or_default().contains("invalid_token"));
+    }
+}
+
+#[test]
+fn a_staging_key_fails_on_the_production_api() {
+    let (test_key, _) = key(json!({"name": "staging", "environment": "test", "permissions": ["data:read"]}));
+    gateway(&shared().base, "GET", "/data/x", &test_key).expect_problem(401, "WRONG_ENVIRONMENT");
+}
+
+#[test]
+fn a_project_label_must_match_the_keys_project() {
+    let (good, _) = reader();
+    gateway(&shared().base, "GET", "/data/x", &format!("other-shop:{good}")).expect_problem(401, "WRONG_PROJECT");
+    let answer = gateway(&shared().base, "GET", "/data/x", &format!("acme-shop:line-3:{good}"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[test]
+fn unknown_keys_are_not_found_without_saying_more() {
+    let made_up = ApiKey::generate(Environment::Live).unwrap().expose();
+    let body = gateway(&shared().base, "GET", "/data/x", &made_up).expect_problem(401, "NOT_FOUND");
+    assert!(!body.to_string().contains(&made_up[8..22]), "the body must not echo the id: {body}");
+}
+
+#[test]
+fn revoked_keys_are_refused_at_once() {
+    let (k, id) = reader();
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &k).status, 200);
+    assert_eq!(owner().action(&id, "revoke").status, 200);
+    gateway(&shared().base, "GET", "/data/x", &k).expect_problem(401, "REVOKED");
+}
+
+#[test]
+fn expired_keys_have_their_own_code() {
+    let soon = keygate_shared::Timestamp(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 1500,
+    );
+    let (k, _) = key(
+        json!({"name": "short-lived", "environment": "live", "permissions": ["data:read"], "expires_at": soon.to_rfc3339()}),
+    );
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &k).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let answer = gateway(&shared().base, "GET", "/data/x", &k);
+    answer.expect_problem(401, "EXPIRED");
+}
+
+#[test]
+fn a_missing_permission_is_insufficient_scope_and_logged_without_the_key() {
+    let (k, id) = reader();
+    let answer = gateway(&shared().base, "POST", "/streams/s1", &k);
+    answer.expect_problem(403, "INSUFFICIENT_PERMISSIONS");
+    assert!(answer.header("www-authenticate").unwrap_or_default().contains("scope=\"data:write\""));
+    // The refusal shows in the key's recent errors (written after the answer), never with the credential.
+    let mut errors = Value::Null;
+    for _ in 0..40 {
+        errors = owner().call("GET", &format!("/keys/{id}/errors"), None).json();
+        if errors["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let first = &errors["errors"][0];
+    assert_eq!(first["code"], "INSUFFICIENT_PERMISSIONS", "{errors}");
+    assert_eq!(first["path"], "/streams/s1");
+    let secret_part = &k[k.len() - 38..];
+    assert!(!errors.to_string().contains(secret_part), "{errors}");
+}
+
+#[test]
+fn another_organization_is_forbidden() {
+    let (k, _) = reader();
+    let answer = request(
+        "GET",
+        &shared().url("/data/x"),
+        &[("authorization", &format!("Bearer {k}")), ("keygate-org", "org_SOMEONEELSE00")],
+        None,
+    );
+    answer.expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    let own = request(
+        "GET",
+        &shared().url("/data/x"),
+        &[("authorization", &format!("Bearer {k}")), ("keygate-org", &owner().organization)],
+        None,
+    );
+    assert_eq!(own.status, 200, "{}", own.body);
+}
+
+#[test]
+fn customers_outside_the_keys_list_are_refused() {
+    let (k, _) = key(
+        json!({"name": "one customer", "environment": "live", "permissions": ["data:read"], "customers": ["cus_1"]}),
+    );
+    let with = |customer: &str| {
+        request(
+            "GET",
+            &shared().url("/data/x"),
+            &[("authorization", &format!("Bearer {k}")), ("keygate-customer", customer)],
+            None,
+        )
+    };
+    with("cus_2").expect_problem(403, "CUSTOMER_NOT_ALLOWED");
+    assert_eq!(with("cus_1").status, 200);
+}
+
+#[test]
+fn a_pass_echoes_the_identity_when_no_origin_is_configured() {
+    let (k, id) = reader();
+    let answer = gateway(&shared().base, "GET", "/data/items", &k);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(body["key_id"], id.as_str());
+    assert_eq!(body["project"], "acme-shop");
+    assert_eq!(body["organization"], owner().organization.as_str());
+    assert_eq!(body["permissions"], json!(["data:read"]));
+    // x-api-key works the same way.
+    let answer = request("GET", &shared().url("/data/items"), &[("x-api-key", &k)], None);
+    assert_eq!(answer.status, 200);
+}
+
+#[test]
+fn usage_and_last_used_are_counted() {
+    let (k, id) = reader();
+    for _ in 0..3 {
+        assert_eq!(gateway(&shared().base, "GET", "/data/x", &k).status, 200);
+    }
+    let mut usage = Value::Null;
+    for _ in 0..40 {
+        usage = owner().call("GET", &format!("/keys/{id}/usage"), None).json();
+        if usage["total"] == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(usage["total"], 3, "{usage}");
+    assert!(usage["last_used_at"].is_string(), "{usage}");
+    assert_eq!(usage["hourly"].as_array().map(Vec::len), Some(24));
+    assert_eq!(usage["daily"].as_array().map(Vec::len), Some(14));
+}
+
+#[test]
+fn legacy_pairs_need_both_halves() {
+    let (_, _, body) = owner()
+        .create_key(&json!({"name": "pair", "environment": "live", "permissions": ["data:read"], "kind": "pair"}));
+    let api_key = body["api_key"].as_str().unwrap();
+    let api_secret = body["api_secret"].as_str().unwrap();
+    assert!(body.get("key").is_none(), "a pair is returned as two halves: {body}");
+    let url = shared().url("/data/x");
+    let both = request("GET", &url, &[("apikey", api_key), ("apisecret", api_secret)], None);
+    assert_eq!(both.status, 200, "{}", both.body);
+    request("GET", &url, &[("apikey", api_key)], None).expect_problem(400, "INCOMPLETE_PAIR");
+    request("GET", &url, &[("apisecret", api_secret)], None).expect_problem(400, "INCOMPLETE_PAIR");
+}
+
+#[test]
+fn two_different_credentials_are_an_error() {
+    let (a, _) = reader();
+    let (b, _) = reader();
+    let answer =
+        request("GET", &shared().url("/data/x"), &[("authorization", &format!("Bearer {a}")), ("x-api-key", &b)], None);
+    answer.expect_problem(400, "AMBIGUOUS_CREDENTIAL");
+}
+
+#[test]
+fn oversized_credential_headers_are_refused_early() {
+    let huge = "k".repeat(5000);
+    request("GET", &shared().url("/data/x"), &[("x-api-key", &huge)], None).expect_problem(431, "HEADER_TOO_LARGE");
+}
+
+#[test]
+fn console_tokens_do_not_pass_the_gateway() {
+    gateway(&shared().base, "GET", "/data/x", &owner().token).expect_problem(401, "WRONG_PROJECT");
+}

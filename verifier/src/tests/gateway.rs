@@ -1,0 +1,461 @@
+//! The gateway over the in-memory stores: every row of the order of checks, the rate limit, storage failures,
+//! revocation through the key's object, the verify and whoami APIs, and the recent-error entry.
+
+use keygate_shared::decision::{CONSOLE_PROJECT, Endpoint};
+use keygate_shared::hash::SecretHash;
+use keygate_shared::key::ApiKey;
+use keygate_shared::model::{Environment, KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
+use serde_json::{Value, json};
+
+use super::{Build, Harness, NOW, block_on, code_of, json_of, request};
+use crate::gateway::{
+    self, CUSTOMER_HEADER as CUSTOMER, Consult, ORG_HEADER as ORG, error_entry, gateway_demand, presented,
+};
+use crate::reply::{Incoming, Reply};
+
+fn permissions(list: &[&str]) -> Vec<Permission> {
+    list.iter().map(|p| Permission::try_from(*p).expect("a valid permission")).collect()
+}
+
+/// Stores a record for a fresh key of `environment` straight into KV and returns the key as the client sends it
+/// (with `label` as its project label). The record: active, project `acme-shop`, organization `org_a`, owner also in
+/// `org_b`, permission `data:read`; `edit` changes it.
+fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl FnOnce(&mut KeyRecord)) -> String {
+    let mut key = ApiKey::generate(environment).expect("randomness");
+    key.project_label = label.map(str::to_owned);
+    let mut record = KeyRecord {
+        id: key.id,
+        organization: "org_a".into(),
+        project: Some("acme-shop".into()),
+        environment,
+        name: "Main Website Integration".into(),
+        owner: "usr_1".into(),
+        owner_organizations: vec!["org_a".into(), "org_b".into()],
+        permissions: permissions(&["data:read"]),
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        state: KeyState::Active,
+        kind: KeyKind::Single,
+        created_at: NOW.plus_secs(-3600),
+        updated_at: NOW.plus_secs(-3600),
+        secret_hash: SecretHash::of(&key),
+        grace: None,
+    };
+    edit(&mut record);
+    h.memory.kv.borrow_mut().insert(key.id, record);
+    key.expose()
+}
+
+/// What one gateway request produced: the answer (the echo for a pass) and how many KV reads it took.
+#[derive(Debug)]
+struct Outcome {
+    reply: Reply,
+    kv_reads: u32,
+}
+
+/// Runs one gateway request through `authenticate` as the Worker's entry point does, answering a pass with the echo.
+fn through(h: &Harness, endpoint: &Endpoint, req: &Incoming) -> Outcome {
+    let before = *h.memory.kv_reads.borrow();
+    let demand = gateway_demand(req, &h.config);
+    let outcome = block_on(gateway::authenticate(
+        &h.memory,
+        presented(req, &h.config),
+        endpoint,
+        demand,
+        Consult::WhenRateLimited,
+        h.now(),
+    ));
+    let reply = match outcome {
+        Ok(pass) => gateway::echo(req, &pass),
+        Err(refusal) => {
+            // The problem body and the refusal agree on the code (a storage failure has no code of the order of
+            // checks; its body says STORAGE_UNAVAILABLE).
+            if refusal.reply.status != 503 {
+                assert_eq!(code_of(&refusal.reply), refusal.code.as_str(), "{}", refusal.reply.body);
+            }
+            refusal.reply
+        }
+    };
+    Outcome { reply, kv_reads: *h.memory.kv_reads.borrow() - before }
+}
+
+/// A gateway request with the given method, path and headers on the configured (live, any project) endpoint.
+fn call(h: &Harness, method: &str, path: &str, headers: &[(&str, &str)]) -> Outcome {
+    let endpoint = h.config.endpoint.clone();
+    call_at(h, &endpoint, method, path, headers)
+}
+
+fn call_at(h: &Harness, endpoint: &Endpoint, method: &str, path: &str, headers: &[(&str, &str)]) -> Outcome {
+    let req = headers.iter().fold(request(method, path), |req, (name, value)| req.header(name, value));
+    through(h, endpoint, &req)
+}
+
+/// The expected answer of one row.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A refusal: its status and the problem body's `code`.
+    Refused(u16, &'static str),
+    /// A pass: the echo names the organization the request acts for.
+    Pass(&'static str),
+}
+
+fn check(name: &str, outcome: &Outcome, expect: Expect, kv_reads: u32) {
+    let body = json_of(&outcome.reply);
+    match expect {
+        Expect::Refused(status, code) => {
+            assert_eq!(outcome.reply.status, status, "{name}: status; body {body}");
+            assert_eq!(body["code"], code, "{name}: code");
+            assert_eq!(outcome.reply.header("content-type"), Some("application/problem+json"), "{name}");
+        }
+        Expect::Pass(organization) => {
+            assert_eq!(outcome.reply.status, 200, "{name}: status; body {body}");
+            assert_eq!(body["authenticated"], true, "{name}");
+            assert_eq!(body["organization"], organization, "{name}: organization");
+        }
+    }
+    assert_eq!(outcome.kv_reads, kv_reads, "{name}: KV reads");
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// The key with its last checksum character changed: well-formed, but the checksum no longer matches.
+fn bad_checksum(key: &str) -> String {
+    let mut chars: Vec<char> = key.chars().collect();
+    let last = chars.last_mut().expect("a key is not empty");
+    *last = if *last == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn order_of_checks_one_row_each() {
+    use Expect::{Pass, Refused};
+    let h = Harness::new();
+    let live = h.config.endpoint.clone();
+    let acme = Endpoint { environment: Environment::Live, project: Some("acme-shop".into()) };
+
+    let good = stored(&h, Environment::Live, None, |_| {});
+    let labelled_other = stored(&h, Environment::Live, Some("other"), |_| {});
+    let staging = stored(&h, Environment::Test, None, |_| {});
+    let unknown = ApiKey::generate(Environment::Live).expect("randomness").expose();
+    let mismatch = stored(&h, Environment::Live, None, |r| {
+        r.secret_hash = SecretHash::of(&ApiKey::generate(r.environment).unwrap())
+    });
+    let revoked = stored(&h, Environment::Live, None, |r| r.state = KeyState::Revoked);
+    let deactivated = stored(&h, Environment::Live, None, |r| r.state = KeyState::Deactivated);
+    let expired = stored(&h, Environment::Live, None, |r| r.expires_at = Some(NOW));
+    let restricted = stored(&h, Environment::Live, None, |r| r.customers = vec!["cus_1".into()]);
+    let console = stored(&h, Environment::Live, None, |r| r.project = Some(CONSOLE_PROJECT.into()));
+
+    // `get` sends GET /data/x (needs data:read) with the key as a bearer token and extra headers; `at` sends it to
+    // another endpoint; `post` sends POST /streams/s (needs data:write).
+    let get = |key: &str, extra: &[(&str, &str)]| {
+        let auth = bearer(key);
+        let headers: Vec<(&str, &str)> =
+            [("authorization", auth.as_str())].into_iter().chain(extra.iter().copied()).collect();
+        call(&h, "GET", "/data/x", &headers)
+    };
+    let at =
+        |endpoint: &Endpoint, key: &str| call_at(&h, endpoint, "GET", "/data/x", &[("authorization", &bearer(key))]);
+    let post = |key: &str| call(&h, "POST", "/streams/s", &[("authorization", &bearer(key))]);
+    let delete = |key: &str| call(&h, "DELETE", "/other", &[("authorization", &bearer(key))]);
+    let cases: Vec<(&str, Outcome, Expect, u32)> = vec![
+        ("1 missing credential", call(&h, "GET", "/data/x", &[]), Refused(401, "MISSING_CREDENTIAL"), 0),
+        ("2 malformed", get("kg_live_nope", &[]), Refused(401, "INVALID_FORMAT"), 0),
+        ("2 bad checksum", get(&bad_checksum(&good), &[]), Refused(401, "INVALID_FORMAT"), 0),
+        ("3 wrong environment", get(&staging, &[]), Refused(401, "WRONG_ENVIRONMENT"), 0),
+        ("4 label vs endpoint project", at(&acme, &labelled_other), Refused(401, "WRONG_PROJECT"), 0),
+        ("5 unknown id", get(&unknown, &[]), Refused(401, "NOT_FOUND"), 1),
+        ("5 secret mismatch", get(&mismatch, &[]), Refused(401, "NOT_FOUND"), 1),
+        ("5 record project vs label", at(&live, &labelled_other), Refused(401, "WRONG_PROJECT"), 1),
+        ("5 revoked", get(&revoked, &[]), Refused(401, "REVOKED"), 1),
+        ("5 deactivated", get(&deactivated, &[]), Refused(401, "DEACTIVATED"), 1),
+        ("5 expired", get(&expired, &[]), Refused(401, "EXPIRED"), 1),
+        ("6 foreign organization", get(&good, &[(ORG, "org_z")]), Refused(403, "FORBIDDEN_ORGANIZATION"), 1),
+        ("7 missing permission", post(&good), Refused(403, "INSUFFICIENT_PERMISSIONS"), 1),
+        ("7 customer not allowed", get(&restricted, &[(CUSTOMER, "cus_2")]), Refused(403, "CUSTOMER_NOT_ALLOWED"), 1),
+        ("console token on the gateway", get(&console, &[]), Refused(401, "WRONG_PROJECT"), 1),
+        ("pass", get(&good, &[]), Pass("org_a"), 1),
+        ("pass, x-api-key", call(&h, "GET", "/data/x", &[("x-api-key", &good)]), Pass("org_a"), 1),
+        ("pass, owner's second organization", get(&good, &[(ORG, "org_b")]), Pass("org_b"), 1),
+        ("pass, allowed customer", get(&restricted, &[(CUSTOMER, "cus_1")]), Pass("org_a"), 1),
+        ("pass, endpoint of the key's project", at(&acme, &good), Pass("org_a"), 1),
+        ("pass, route needing no permission", delete(&good), Pass("org_a"), 1),
+    ];
+    for (name, outcome, expect, kv_reads) in &cases {
+        check(name, outcome, *expect, *kv_reads);
+    }
+}
+
+#[test]
+fn refusals_carry_their_challenge() {
+    let h = Harness::new();
+    let good = stored(&h, Environment::Live, None, |_| {});
+    let revoked = stored(&h, Environment::Live, None, |r| r.state = KeyState::Revoked);
+    let challenge = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        call(&h, method, path, headers).reply.header("www-authenticate").map(str::to_owned)
+    };
+    let (good, revoked) = (bearer(&good), bearer(&revoked));
+    let scope = "Bearer realm=\"keygate\", error=\"insufficient_scope\", scope=\"data:write\"";
+    let invalid = "Bearer realm=\"keygate\", error=\"invalid_token\", error_description=\"REVOKED\"";
+    let cases: Vec<(&str, Option<String>, Option<&str>)> = vec![
+        ("missing credential", challenge("GET", "/data/x", &[]), Some("Bearer realm=\"keygate\"")),
+        ("missing permission", challenge("POST", "/streams/s", &[("authorization", &good)]), Some(scope)),
+        ("revoked", challenge("GET", "/data/x", &[("authorization", &revoked)]), Some(invalid)),
+        ("foreign organization", challenge("GET", "/d", &[("authorization", &good), (ORG, "org_z")]), None),
+        ("pass", challenge("GET", "/data/x", &[("authorization", &good)]), None),
+    ];
+    for (name, got, want) in cases {
+        assert_eq!(got.as_deref(), want, "{name}");
+    }
+}
+
+#[test]
+fn console_token_from_bootstrap_is_refused_on_the_gateway() {
+    let h = Harness::new();
+    let console = h.bootstrap();
+    let outcome = call(&h, "GET", "/data/x", &[("authorization", &bearer(&console.token))]);
+    check("console token", &outcome, Expect::Refused(401, "WRONG_PROJECT"), 1);
+}
+
+/// A key limited to 3 requests a minute.
+fn limited(h: &Harness) -> String {
+    stored(h, Environment::Live, None, |r| {
+        r.rate_limit = Some(RateLimitPolicy { requests: 3, window_seconds: 60, burst: None });
+    })
+}
+
+#[test]
+fn rate_limit_admits_exactly_the_quota_then_429_until_the_window_passes() {
+    let h = Harness::new();
+    let key = limited(&h);
+    let auth = bearer(&key);
+    let get = || call(&h, "GET", "/data/x", &[("authorization", &auth)]);
+
+    // Three requests pass, each telling how many remain.
+    for remaining in [2, 1, 0] {
+        let outcome = get();
+        check("within the limit", &outcome, Expect::Pass("org_a"), 1);
+        assert_eq!(outcome.reply.header("ratelimit-policy"), Some("\"default\";q=3;w=60"));
+        let ratelimit = outcome.reply.header("ratelimit").expect("a RateLimit header");
+        assert!(ratelimit.starts_with(&format!("\"default\";r={remaining};t=")), "{ratelimit}");
+        assert_eq!(outcome.reply.header("retry-after"), None);
+    }
+
+    // The fourth is refused with every rate-limit header.
+    let refused = get();
+    check("over the limit", &refused, Expect::Refused(429, "RATE_LIMITED"), 1);
+    assert_eq!(refused.reply.header("ratelimit-policy"), Some("\"default\";q=3;w=60"));
+    assert!(refused.reply.header("ratelimit").expect("a RateLimit header").starts_with("\"default\";r=0;t="));
+    let retry: i64 = refused.reply.header("retry-after").expect("a Retry-After header").parse().expect("seconds");
+    assert!((1..=62).contains(&retry), "Retry-After {retry}");
+
+    // Still refused a second before the window ends, admitted once Retry-After has passed.
+    h.set_now(NOW.plus_secs(retry - 1));
+    check("before Retry-After", &get(), Expect::Refused(429, "RATE_LIMITED"), 1);
+    h.set_now(NOW.plus_secs(retry));
+    check("after Retry-After", &get(), Expect::Pass("org_a"), 1);
+}
+
+#[test]
+fn storage_failures_answer_503_and_never_pass() {
+    let h = Harness::new();
+    let plain = stored(&h, Environment::Live, None, |_| {});
+    let rate_limited = limited(&h);
+    let cases: Vec<(&str, &str, bool, bool)> = vec![
+        // (case, key, KV fails, objects fail)
+        ("KV down, plain key", &plain, true, false),
+        ("KV down, rate-limited key", &rate_limited, true, false),
+        ("object down, rate-limited key", &rate_limited, false, true),
+        ("both down", &plain, true, true),
+    ];
+    for (name, key, fail_kv, fail_objects) in cases {
+        *h.memory.fail_kv.borrow_mut() = fail_kv;
+        *h.memory.fail_objects.borrow_mut() = fail_objects;
+        let outcome = call(&h, "GET", "/data/x", &[("authorization", &bearer(key))]);
+        assert_eq!(outcome.reply.status, 503, "{name}: {}", outcome.reply.body);
+        assert_eq!(code_of(&outcome.reply), "STORAGE_UNAVAILABLE", "{name}");
+        assert_eq!(outcome.reply.header("content-type"), Some("application/problem+json"), "{name}");
+        assert_eq!(outcome.reply.header("retry-after"), Some("1"), "{name}");
+    }
+    // Once storage answers again, the same keys pass.
+    *h.memory.fail_kv.borrow_mut() = false;
+    *h.memory.fail_objects.borrow_mut() = false;
+    for key in [&plain, &rate_limited] {
+        let back = call(&h, "GET", "/data/x", &[("authorization", &bearer(key))]);
+        check("storage back", &back, Expect::Pass("org_a"), 1);
+    }
+}
+
+#[test]
+fn revocation_through_the_key_object_is_seen_at_once_for_a_rate_limited_key() {
+    let h = Harness::new();
+    let console = h.bootstrap();
+    let created = h.create_key(&console.token, json!({ "rate_limit": { "requests": 100, "window_seconds": 60 } }));
+    assert_eq!(h.gate_code(&created.key), "VALID");
+    let id = created.key.parse::<ApiKey>().expect("a key").id;
+    let stale = h.memory.kv.borrow().get(&id).cloned().expect("the record in KV");
+
+    let revoke = h.admin(request("POST", &format!("/admin/v1/keys/{}/revoke", created.id)).bearer(&console.token));
+    assert_eq!(revoke.status, 200, "{}", revoke.body);
+    // KV (or an isolate's cache) still holds the active record; the key's object is authoritative.
+    h.memory.kv.borrow_mut().insert(id, stale);
+    assert_eq!(h.gate_code(&created.key), "REVOKED");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verify and whoami
+
+/// A service key holding `keys:verify`, for the verify API's caller.
+fn verifier_key(h: &Harness) -> String {
+    stored(h, Environment::Live, None, |r| {
+        r.project = None;
+        r.permissions = permissions(&["keys:verify"]);
+    })
+}
+
+fn verify(h: &Harness, caller: Option<&str>, body: Value) -> Reply {
+    let mut req = request("POST", "/v1/verify").json(body);
+    if let Some(caller) = caller {
+        req = req.bearer(caller);
+    }
+    block_on(gateway::verify(&h.memory, &req, &h.config, h.now()))
+}
+
+#[test]
+fn verify_answers_valid_and_the_refusal_codes() {
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let good = stored(&h, Environment::Live, None, |_| {});
+    let revoked = stored(&h, Environment::Live, None, |r| r.state = KeyState::Revoked);
+    let unknown = ApiKey::generate(Environment::Live).expect("randomness").expose();
+    let v = |body: Value| verify(&h, Some(&caller), body);
+    let cases: Vec<(&str, Reply, bool, &str)> = vec![
+        ("valid", v(json!({ "key": good })), true, "VALID"),
+        ("valid with permission", v(json!({ "key": good, "permission": "data:read" })), true, "VALID"),
+        ("no data:write", v(json!({ "key": good, "permission": "data:write" })), false, "INSUFFICIENT_PERMISSIONS"),
+        ("malformed", v(json!({ "key": "kg_live_nope" })), false, "INVALID_FORMAT"),
+        ("bad checksum", v(json!({ "key": bad_checksum(&good) })), false, "INVALID_FORMAT"),
+        ("unknown", v(json!({ "key": unknown })), false, "NOT_FOUND"),
+        ("revoked", v(json!({ "key": revoked })), false, "REVOKED"),
+        ("foreign organization", v(json!({ "key": good, "organization": "org_z" })), false, "FORBIDDEN_ORGANIZATION"),
+    ];
+    for (name, reply, valid, code) in &cases {
+        assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+        let body = json_of(reply);
+        assert_eq!(body["valid"], *valid, "{name}");
+        assert_eq!(body["code"], *code, "{name}");
+        // Only a valid key is described; a refusal says nothing about the key.
+        assert_eq!(body.get("key_id").is_some(), *valid, "{name}: {body}");
+    }
+    let body = json_of(&cases[0].1);
+    let id = good.parse::<ApiKey>().expect("a key").id.to_string();
+    assert_eq!(body["key_id"], id);
+    assert_eq!(body["organization"], "org_a");
+    assert_eq!(body["project"], "acme-shop");
+    assert_eq!(body["permissions"], json!(["data:read"]));
+}
+
+#[test]
+fn verify_requires_a_caller_holding_keys_verify() {
+    let h = Harness::new();
+    let good = stored(&h, Environment::Live, None, |_| {});
+    let caller = verifier_key(&h);
+    let body = json!({ "key": good });
+    let by_caller = |body: Value| verify(&h, Some(&caller), body);
+    let cases: Vec<(&str, Reply, u16, &str)> = vec![
+        ("no caller", verify(&h, None, body.clone()), 401, "MISSING_CREDENTIAL"),
+        ("caller without keys:verify", verify(&h, Some(&good), body.clone()), 403, "INSUFFICIENT_PERMISSIONS"),
+        ("caller with keys:verify", by_caller(body.clone()), 200, "VALID"),
+        ("malformed body", by_caller(json!({ "token": good })), 400, "INVALID_BODY"),
+        ("invalid permission", by_caller(json!({ "key": good, "permission": "Nope" })), 422, "VALIDATION_FAILED"),
+    ];
+    for (name, reply, status, code) in &cases {
+        assert_eq!(reply.status, *status, "{name}: {}", reply.body);
+        assert_eq!(code_of(reply), *code, "{name}");
+    }
+    assert_eq!(
+        cases[1].1.header("www-authenticate"),
+        Some("Bearer realm=\"keygate\", error=\"insufficient_scope\", scope=\"keys:verify\"")
+    );
+}
+
+#[test]
+fn verify_counts_against_the_verified_keys_rate_limit() {
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let key = limited(&h);
+    let codes: Vec<String> = (0..4)
+        .map(|_| json_of(&verify(&h, Some(&caller), json!({ "key": key })))["code"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(codes, ["VALID", "VALID", "VALID", "RATE_LIMITED"]);
+    // The limit is the key's, wherever it is spent: the gateway refuses it now too.
+    let outcome = call(&h, "GET", "/data/x", &[("authorization", &bearer(&key))]);
+    check("gateway after verify", &outcome, Expect::Refused(429, "RATE_LIMITED"), 1);
+
+    // A verified key's answer carries its rate-limit status.
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let key = limited(&h);
+    let body = json_of(&verify(&h, Some(&caller), json!({ "key": key })));
+    assert_eq!(body["rate_limit"]["limit"], 3);
+    assert_eq!(body["rate_limit"]["remaining"], 2);
+}
+
+#[test]
+fn verify_answers_503_when_storage_fails() {
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let key = limited(&h);
+    *h.memory.fail_objects.borrow_mut() = true;
+    let reply = verify(&h, Some(&caller), json!({ "key": key }));
+    assert_eq!((reply.status, code_of(&reply).as_str()), (503, "STORAGE_UNAVAILABLE"));
+    assert_eq!(reply.header("retry-after"), Some("1"));
+}
+
+#[test]
+fn whoami_names_the_key() {
+    let h = Harness::new();
+    let key = stored(&h, Environment::Live, None, |_| {});
+    let id = key.parse::<ApiKey>().expect("a key").id.to_string();
+    let reply = block_on(gateway::whoami(&h.memory, &request("GET", "/v1/whoami").bearer(&key), &h.config, h.now()));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        json_of(&reply),
+        json!({
+            "key_id": id,
+            "name": "Main Website Integration",
+            "project": "acme-shop",
+            "environment": "live",
+            "organization": "org_a",
+        })
+    );
+    // Without a key, whoami is refused like any gateway request.
+    let refused = block_on(gateway::whoami(&h.memory, &request("GET", "/v1/whoami"), &h.config, h.now()));
+    assert_eq!((refused.status, code_of(&refused).as_str()), (401, "MISSING_CREDENTIAL"));
+}
+
+#[test]
+fn error_entry_never_contains_the_credential() {
+    let key = ApiKey::generate(Environment::Live).expect("randomness");
+    let full = key.expose();
+    let req = request("POST", "/streams/s")
+        .bearer(&full)
+        .header("x-api-key", &full)
+        .header("apikey", &key.public_start())
+        .header("apisecret", &key.expose_pair_secret())
+        .header("keygate-org", "org_b")
+        .header("keygate-customer", "cus_1");
+    let preview = "x".repeat(600);
+    let entry = error_entry(&req, 403, "INSUFFICIENT_PERMISSIONS", &preview, NOW);
+    let text = serde_json::to_string(&entry).expect("an entry serializes");
+    for secret in [full.as_str(), key.secret.expose(), &key.expose_pair_secret()] {
+        assert!(!text.contains(secret), "the entry leaks the credential: {text}");
+    }
+    assert_eq!(entry.request_preview, "POST /streams/s\nkeygate-org: org_b\nkeygate-customer: cus_1");
+    assert_eq!((entry.method.as_str(), entry.path.as_str(), entry.status), ("POST", "/streams/s", 403));
+    assert_eq!(entry.code, "INSUFFICIENT_PERMISSIONS");
+    assert_eq!(entry.response_preview.chars().count(), 512);
+}
