@@ -220,3 +220,33 @@ fn invalid_mutations_are_refused_and_change_nothing() {
     let after = owner.call("GET", "/keys?include_deactivated=true", None).json()["keys"].as_array().unwrap().len();
     assert_eq!(before, after, "a refused mutation must not create a key");
 }
+
+#[test]
+fn the_openapi_document_parses_and_lists_every_route() {
+    let answer = request("GET", &shared().url("/admin/v1/openapi.json"), &[], None);
+    assert_eq!(answer.status, 200);
+    let doc = answer.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/admin/v1/bootstrap", "post"),
+        ("/admin/v1/keys", "get"),
+        ("/admin/v1/keys", "post"),
+        ("/admin/v1/keys/{id}", "patch"),
+        ("/admin/v1/keys/{id}", "delete"),
+        ("/admin/v1/keys/{id}/revoke", "post"),
+        ("/admin/v1/keys/{id}/activate", "post"),
+        ("/admin/v1/keys/{id}/deactivate", "post"),
+        ("/admin/v1/keys/{id}/regenerate", "post"),
+        ("/admin/v1/keys/{id}/errors", "get"),
+        ("/admin/v1/keys/{id}/usage", "get"),
+        ("/admin/v1/projects", "post"),
+        ("/admin/v1/members", "post"),
+        ("/admin/v1/organizations", "post"),
+        ("/admin/v1/audit", "get"),
+        ("/v1/verify", "post"),
+        ("/v1/whoami", "get"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} missing");
+    }
+}

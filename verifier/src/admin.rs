@@ -46,10 +46,62 @@ fn not_found() -> Reply {
     problem(Problem::not_found("No such key, project or member in this organization."))
 }
 
+/// Every admin route, as parsed from method and path. The OpenAPI document lists exactly these (a test checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    Bootstrap,
+    OpenApi,
+    Session,
+    CreateOrganization,
+    Members,
+    InviteMember,
+    Projects,
+    CreateProject,
+    RenameProject(&'a str),
+    ListKeys,
+    CreateKey,
+    GetKey(&'a str),
+    UpdateKey(&'a str),
+    DeleteKey(&'a str),
+    KeyAction(&'a str, &'a str),
+    KeyErrors(&'a str),
+    KeyUsage(&'a str),
+    Audit,
+}
+
+impl<'a> Route<'a> {
+    /// `path` is the part after `/admin/v1`.
+    pub fn parse(method: &str, path: &'a str) -> Option<Route<'a>> {
+        let segments: Vec<&'a str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let route = match (method, segments.as_slice()) {
+            ("POST", ["bootstrap"]) => Route::Bootstrap,
+            ("GET", ["openapi.json"]) => Route::OpenApi,
+            ("GET", ["session"]) => Route::Session,
+            ("POST", ["organizations"]) => Route::CreateOrganization,
+            ("GET", ["members"]) => Route::Members,
+            ("POST", ["members"]) => Route::InviteMember,
+            ("GET", ["projects"]) => Route::Projects,
+            ("POST", ["projects"]) => Route::CreateProject,
+            ("PATCH", ["projects", id]) => Route::RenameProject(id),
+            ("GET", ["keys"]) => Route::ListKeys,
+            ("POST", ["keys"]) => Route::CreateKey,
+            ("GET", ["keys", id]) => Route::GetKey(id),
+            ("PATCH", ["keys", id]) => Route::UpdateKey(id),
+            ("DELETE", ["keys", id]) => Route::DeleteKey(id),
+            ("POST", ["keys", id, action @ ("revoke" | "activate" | "deactivate" | "regenerate")]) => {
+                Route::KeyAction(id, action)
+            }
+            ("GET", ["keys", id, "errors"]) => Route::KeyErrors(id),
+            ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
+            ("GET", ["audit"]) => Route::Audit,
+            _ => return None,
+        };
+        Some(route)
+    }
+}
+
 /// Routes `/admin/v1/...`. `now` is read once by the caller.
 pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
-    let path = req.path.trim_start_matches("/admin/v1").trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if req.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_BYTES) {
         return problem(Problem::new(
             413,
@@ -58,39 +110,48 @@ pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
             "Request bodies are at most 64 KiB.",
         ));
     }
-    let method = req.method.as_str();
-    let result = match (method, segments.as_slice()) {
-        ("POST", ["bootstrap"]) => bootstrap(stores, req, config, now).await,
-        (_, ["bootstrap"]) => Err(method_not_allowed("POST")),
+    let path = req.path.trim_start_matches("/admin/v1");
+    let Some(route) = Route::parse(&req.method, path) else {
+        return problem(Problem::not_found("No such admin route; see /admin/v1/openapi.json."));
+    };
+    let result = match route {
+        Route::Bootstrap => bootstrap(stores, req, config, now).await,
+        Route::OpenApi => Ok(Reply::json(200, &crate::openapi::document())),
         _ => match sign_in(stores, req, config, now).await {
             Err(reply) => Err(reply),
-            Ok(actor) => match (method, segments.as_slice()) {
-                ("GET", ["session"]) => session(&actor),
-                ("POST", ["organizations"]) => create_organization(stores, req, &actor, now).await,
-                ("GET", ["members"]) => members(&actor),
-                ("POST", ["members"]) => invite_member(stores, req, config, &actor, now).await,
-                ("GET", ["projects"]) => projects(&actor),
-                ("POST", ["projects"]) => create_project(stores, req, &actor, now).await,
-                ("PATCH", ["projects", id]) => rename_project(stores, req, &actor, id, now).await,
-                ("GET", ["keys"]) => list_keys(stores, req, &actor, now).await,
-                ("POST", ["keys"]) => create_key(stores, req, &actor, now).await,
-                ("GET", ["keys", id]) => get_key(stores, &actor, id, now).await,
-                ("PATCH", ["keys", id]) => update_key(stores, req, &actor, id, now).await,
-                ("DELETE", ["keys", id]) => delete_key(stores, &actor, id, now).await,
-                ("POST", ["keys", id, action]) => key_action(stores, req, &actor, id, action, now).await,
-                ("GET", ["keys", id, "errors"]) => key_errors(stores, &actor, id, now).await,
-                ("GET", ["keys", id, "usage"]) => key_usage(stores, &actor, id, now).await,
-                ("GET", ["audit"]) => audit(req, &actor),
-                _ => Err(problem(Problem::not_found("No such admin route."))),
-            },
+            Ok(actor) => signed_in(stores, req, config, &actor, route, now).await,
         },
     };
     result.unwrap_or_else(|reply| reply)
 }
 
-fn method_not_allowed(allowed: &str) -> Reply {
-    problem(Problem::new(405, "METHOD_NOT_ALLOWED", "Method not allowed", format!("Use {allowed}.")))
-        .with_header("allow", allowed)
+async fn signed_in<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    config: &Config,
+    actor: &Actor,
+    route: Route<'_>,
+    now: Timestamp,
+) -> Handled {
+    match route {
+        Route::Bootstrap | Route::OpenApi => Err(problem(Problem::internal())),
+        Route::Session => session(actor),
+        Route::CreateOrganization => create_organization(stores, req, actor, now).await,
+        Route::Members => members(actor),
+        Route::InviteMember => invite_member(stores, req, config, actor, now).await,
+        Route::Projects => projects(actor),
+        Route::CreateProject => create_project(stores, req, actor, now).await,
+        Route::RenameProject(id) => rename_project(stores, req, actor, id, now).await,
+        Route::ListKeys => list_keys(stores, req, actor, now).await,
+        Route::CreateKey => create_key(stores, req, actor, now).await,
+        Route::GetKey(id) => get_key(stores, actor, id, now).await,
+        Route::UpdateKey(id) => update_key(stores, req, actor, id, now).await,
+        Route::DeleteKey(id) => delete_key(stores, actor, id, now).await,
+        Route::KeyAction(id, action) => key_action(stores, req, actor, id, action, now).await,
+        Route::KeyErrors(id) => key_errors(stores, actor, id, now).await,
+        Route::KeyUsage(id) => key_usage(stores, actor, id, now).await,
+        Route::Audit => audit(req, actor),
+    }
 }
 
 /// Parses a JSON body into `T`, refusing unknown fields and naming what is wrong.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod directory;
 pub mod gateway;
 pub mod keyobject;
+pub mod openapi;
 pub mod reply;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
