@@ -112,7 +112,15 @@ pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
     }
     let path = req.path.trim_start_matches("/admin/v1");
     let Some(route) = Route::parse(&req.method, path) else {
-        return problem(Problem::not_found("No such admin route; see /admin/v1/openapi.json."));
+        // A known path with another method is 405 with `Allow`; anything else 404.
+        let allowed: Vec<&str> =
+            ["GET", "POST", "PATCH", "DELETE"].into_iter().filter(|m| Route::parse(m, path).is_some()).collect();
+        if allowed.is_empty() {
+            return problem(Problem::not_found("No such admin route; see /admin/v1/openapi.json."));
+        }
+        let allow = allowed.join(", ");
+        return problem(Problem::new(405, "METHOD_NOT_ALLOWED", "Method not allowed", format!("Use {allow}.")))
+            .with_header("allow", allow);
     };
     let result = match route {
         Route::Bootstrap => bootstrap(stores, req, config, now).await,

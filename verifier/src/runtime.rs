@@ -2,7 +2,7 @@
 //! Workers types and the platform-free [`Incoming`] / [`Reply`]. No decision is made here.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use keygate_shared::api::RecentError;
 use keygate_shared::credential;
@@ -17,7 +17,7 @@ use crate::directory::{Directory, DirectoryReply, DirectoryRequest};
 use crate::gateway::{CUSTOMER_HEADER, ORG_HEADER};
 use crate::keyobject::{ObjectReply, ObjectRequest, ObjectState};
 use crate::reply::{Incoming, Reply};
-use crate::store::{StoreError, Stores};
+use crate::store::{RecordCache, StoreError, Stores};
 
 pub const KV_BINDING: &str = "KEYS";
 pub const KEY_OBJECTS: &str = "KEY_OBJECTS";
@@ -34,12 +34,10 @@ fn kv_key(id: &KeyId) -> String {
 }
 
 thread_local! {
-    /// Key records recently read from KV, per isolate: id → (read at, record). Bounded by the TTL and a size cap.
-    static RECORDS: RefCell<HashMap<KeyId, (i64, Option<KeyRecord>)>> = RefCell::new(HashMap::new());
+    /// Key records recently read from KV, per isolate.
+    static RECORDS: RefCell<RecordCache> = RefCell::new(RecordCache::default());
     static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
 }
-
-const CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// The configuration, read from the environment once per isolate.
 pub fn config(env: &Env) -> Result<Config, String> {
@@ -63,8 +61,7 @@ pub struct WorkerStores {
 impl Stores for WorkerStores {
     async fn record(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         let now = self.now.millis();
-        let cached =
-            RECORDS.with(|c| c.borrow().get(id).filter(|(at, _)| now - at < self.cache_ttl_ms).map(|(_, r)| r.clone()));
+        let cached = RECORDS.with(|c| c.borrow().get(id, now, self.cache_ttl_ms));
         if let Some(record) = cached {
             return Ok(record);
         }
@@ -74,20 +71,14 @@ impl Stores for WorkerStores {
             Some(t) => Some(serde_json::from_str(&t).map_err(|e| StoreError(format!("bad record {id}: {e}")))?),
             None => None,
         };
-        RECORDS.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= CACHE_MAX_ENTRIES {
-                c.retain(|_, (at, _)| now - *at < self.cache_ttl_ms);
-            }
-            c.insert(*id, (now, record.clone()));
-        });
+        RECORDS.with(|c| c.borrow_mut().insert(*id, record.clone(), now, self.cache_ttl_ms));
         Ok(record)
     }
 
     async fn object(&self, id: &KeyId, request: &ObjectRequest) -> Result<ObjectReply, StoreError> {
         if matches!(request, ObjectRequest::Put { .. } | ObjectRequest::Delete) {
             // This isolate sees its own admin changes at once.
-            RECORDS.with(|c| c.borrow_mut().remove(id));
+            RECORDS.with(|c| c.borrow_mut().invalidate(id));
         }
         let envelope = Envelope { id: *id, request: request.clone() };
         call_object(&self.env, KEY_OBJECTS, id.as_str(), &envelope).await

@@ -89,3 +89,81 @@ pub mod memory {
         }
     }
 }
+
+/// The per-isolate cache of key records read from KV. An entry lives `ttl_ms`: together with KV's propagation that
+/// bounds how late a revocation reaches keys without a rate limit (see the README's "Revocation bound").
+#[derive(Debug, Default)]
+pub struct RecordCache {
+    entries: std::collections::HashMap<KeyId, (i64, Option<KeyRecord>)>,
+}
+
+impl RecordCache {
+    /// At most this many records are kept; when full, expired entries are dropped, then the oldest.
+    pub const MAX_ENTRIES: usize = 10_000;
+
+    /// The cached answer for `id` (a record or a known absence) if it is younger than `ttl_ms`.
+    pub fn get(&self, id: &KeyId, now_ms: i64, ttl_ms: i64) -> Option<Option<KeyRecord>> {
+        self.entries.get(id).filter(|(at, _)| now_ms - at < ttl_ms).map(|(_, r)| r.clone())
+    }
+
+    pub fn insert(&mut self, id: KeyId, record: Option<KeyRecord>, now_ms: i64, ttl_ms: i64) {
+        if self.entries.len() >= Self::MAX_ENTRIES {
+            self.entries.retain(|_, (at, _)| now_ms - *at < ttl_ms);
+            if self.entries.len() >= Self::MAX_ENTRIES
+                && let Some(oldest) = self.entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(id, (now_ms, record));
+    }
+
+    /// This isolate changed the key: forget what it read.
+    pub fn invalidate(&mut self, id: &KeyId) {
+        self.entries.remove(id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use keygate_shared::key::KeyId;
+
+    use super::RecordCache;
+
+    fn id(n: u8) -> KeyId {
+        KeyId::parse(&format!("{:0>14}", n % 10)).unwrap()
+    }
+
+    /// The revocation bound for keys without a rate limit: a cached record is served for less than the TTL, never
+    /// after it, and an isolate's own change is seen at once.
+    #[test]
+    fn entries_expire_after_the_ttl() {
+        let mut cache = RecordCache::default();
+        cache.insert(id(1), None, 1_000, 5_000);
+        assert_eq!(cache.get(&id(1), 1_000, 5_000), Some(None));
+        assert_eq!(cache.get(&id(1), 5_999, 5_000), Some(None));
+        assert_eq!(cache.get(&id(1), 6_000, 5_000), None, "served past the TTL");
+        cache.insert(id(2), None, 1_000, 5_000);
+        cache.invalidate(&id(2));
+        assert_eq!(cache.get(&id(2), 1_001, 5_000), None);
+        assert_eq!(cache.get(&id(3), 1_000, 0), None);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let mut cache = RecordCache::default();
+        for n in 0..RecordCache::MAX_ENTRIES + 10 {
+            let key = KeyId::parse(&format!("{n:0>14}")).unwrap();
+            cache.insert(key, None, n as i64, 1_000_000);
+        }
+        assert_eq!(cache.len(), RecordCache::MAX_ENTRIES);
+    }
+}
