@@ -128,9 +128,11 @@ fn audit_event() -> AuditEvent {
     }
 }
 
-/// Every operation: method, path template (after the server URL), summary, request body schema, success status and
-/// response schema.
-fn operations() -> Vec<(&'static str, &'static str, &'static str, Option<Value>, u16, Value)> {
+/// One operation: method, path template, summary, request body schema, success status and response schema.
+type Operation = (&'static str, &'static str, &'static str, Option<Value>, u16, Value);
+
+/// Every operation of the document.
+fn operations() -> Vec<Operation> {
     let created_single = CreatedKey::Single { key: "kg_live_F854DS4QEVHXS4_…".into(), record: key_view() };
     let created_pair =
         CreatedKey::Pair { api_key: "kg_live_F854DS4QEVHXS4".into(), api_secret: "…".into(), record: key_view() };
