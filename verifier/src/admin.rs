@@ -110,7 +110,7 @@ pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
             "Request bodies are at most 64 KiB.",
         ));
     }
-    let path = req.path.trim_start_matches("/admin/v1");
+    let path = req.path.strip_prefix("/admin/v1").unwrap_or_default();
     let Some(route) = Route::parse(&req.method, path) else {
         // A known path with another method is 405 with `Allow`; anything else 404.
         let allowed: Vec<&str> =
@@ -175,7 +175,16 @@ fn body<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
         if inner.is_syntax() || inner.is_eof() {
             return problem(Problem::bad_request("INVALID_BODY", format!("Malformed JSON: {inner}")));
         }
-        let p = Problem::new(422, "INVALID_BODY", "Invalid request body", format!("Invalid field `{field}`: {inner}"));
+        // A missing field is reported at its parent's path: name the field itself.
+        let message = inner.to_string();
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+        let field = match (field.as_str(), missing) {
+            (".", Some(name)) => name.to_owned(),
+            (parent, Some(name)) => format!("{parent}.{name}"),
+            _ => field,
+        };
+        let p =
+            Problem::new(422, "INVALID_BODY", "Invalid request body", format!("Invalid field `{field}`: {message}"));
         problem(if field == "." { p } else { p.with_field(field) })
     })
 }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use keygate_shared::api::AuditEvent;
+use keygate_shared::api::{AuditAction, AuditEvent};
 use keygate_shared::key::KeyId;
 use keygate_shared::model::{Membership, Organization, Project, Role, User};
 use keygate_shared::time::Timestamp;
@@ -165,6 +165,18 @@ impl Directory {
                 (DirectoryReply::Done, true)
             }
             Audit { event } => {
+                // Failed sign-ins naming the same key are kept once a minute, so nobody can flood the log with them
+                // (key ids are public) and push real history out.
+                let flood = event.action == AuditAction::SignInFailed
+                    && self
+                        .audit
+                        .iter()
+                        .rev()
+                        .take_while(|e| e.at.millis() > event.at.millis() - 60_000)
+                        .any(|e| e.action == AuditAction::SignInFailed && e.target == event.target);
+                if flood {
+                    return (DirectoryReply::Done, false);
+                }
                 self.audit.push_back(event);
                 while self.audit.len() > MAX_AUDIT {
                     self.audit.pop_front();
@@ -172,5 +184,40 @@ impl Directory {
                 (DirectoryReply::Done, true)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keygate_shared::api::{AuditAction, AuditEvent};
+    use keygate_shared::time::Timestamp;
+
+    use super::{Directory, DirectoryRequest};
+
+    fn failed(at_ms: i64, target: &str) -> DirectoryRequest {
+        DirectoryRequest::Audit {
+            event: AuditEvent {
+                id: format!("evt_{at_ms}"),
+                at: Timestamp(at_ms),
+                organization: "org_a".into(),
+                actor: None,
+                action: AuditAction::SignInFailed,
+                target: Some(target.into()),
+                detail: String::new(),
+            },
+        }
+    }
+
+    /// Failed sign-ins for one key are logged at most once a minute; other keys and later minutes still log.
+    #[test]
+    fn failed_sign_ins_cannot_flood_the_audit_log() {
+        let mut d = Directory::default();
+        for (at, target, logged) in
+            [(0, "A", true), (1_000, "A", false), (59_999, "A", false), (2_000, "B", true), (61_000, "A", true)]
+        {
+            let (_, changed) = d.handle(failed(at, target));
+            assert_eq!(changed, logged, "at {at} for {target}");
+        }
+        assert_eq!(d.audit.len(), 3);
     }
 }

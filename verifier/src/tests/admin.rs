@@ -127,6 +127,7 @@ fn bootstrap_happens_once() {
     let cases: Vec<(&str, Reply, u16, &str)> = vec![
         ("second bootstrap", boot("boot"), 409, "ALREADY_BOOTSTRAPPED"),
         ("wrong token after bootstrap", boot("nope"), 401, "NOT_FOUND"),
+        ("GET bootstrap", h.admin(request("GET", "/admin/v1/bootstrap")), 405, "METHOD_NOT_ALLOWED"),
     ];
     for (name, reply, status, code) in &cases {
         check(name, reply, *status, code);
@@ -195,8 +196,9 @@ fn create_key_validation_names_the_field_and_changes_nothing() {
         with(json!({ "rate_limit": { "requests": requests, "window_seconds": window_seconds, "burst": burst } }))
     };
     let past = NOW.plus_secs(-1).to_rfc3339();
-    let cases: Vec<(&str, String, (u16, &str), Option<&str>)> = vec![
-        // (case, body, status and code, field)
+    // (case, body, status and code, field)
+    type Case = (&'static str, String, (u16, &'static str), Option<&'static str>);
+    let cases: Vec<Case> = vec![
         ("unknown environment", with(json!({ "environment": "prod" })), SHAPE, Some("environment")),
         ("empty name", with(json!({ "name": "  " })), VALIDATION, Some("name")),
         ("name of 101 characters", with(json!({ "name": "n".repeat(101) })), VALIDATION, Some("name")),
@@ -473,7 +475,7 @@ fn another_organizations_user_gets_404_for_keys() {
         ("rename", eve.rename(id, "eve's"), 404, "NOT_FOUND"),
         ("delete", eve.delete(id), 404, "NOT_FOUND"),
         ("usage", eve.get(&format!("keys/{id}/usage")), 404, "NOT_FOUND"),
-        ("act for the first organization", eve.in_org(&first).get("keys"), 403, "FORBIDDEN_ORGANIZATION"),
+        ("act for the first organization", eve.in_org(first).get("keys"), 403, "FORBIDDEN_ORGANIZATION"),
     ];
     for (name, reply, status, code) in &cases {
         check(name, reply, *status, code);
@@ -545,4 +547,119 @@ fn audit_log_lists_the_actions_newest_first() {
     }
     assert_eq!(events[6]["detail"], "k → renamed");
     assert_eq!(page["next_cursor"], Value::Null);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Usage and recent errors
+
+#[test]
+fn usage_and_recent_errors_reach_the_console() {
+    use keygate_shared::decision::Demand;
+
+    use crate::gateway::{Consult, authenticate, error_entry, presented};
+    use crate::keyobject::ObjectRequest;
+    use crate::store::Stores;
+
+    let h = Harness::new();
+    let console = h.bootstrap();
+    let owner = client(&h, &console.token);
+    let created = h.create_key(&console.token, json!({ "rate_limit": { "requests": 10, "window_seconds": 60 } }));
+    // A rate-limited key is counted by its object as it is admitted.
+    for _ in 0..2 {
+        assert_eq!(h.gate_code(&created.key), "VALID");
+    }
+    let usage = json_of(&owner.get(&format!("keys/{}/usage", created.id)));
+    assert_eq!(usage["total"], 2, "{usage}");
+    assert_eq!(usage["last_used_at"], NOW.to_rfc3339());
+    assert_eq!(owner.field(&created.id, "usage")["total"], 2);
+
+    // A refusal of the key holder's own request is logged on the key, as the Worker's entry point does after answering.
+    let req = request("GET", "/data/x").bearer(&created.key).org("org_elsewhere");
+    let demand = Demand { organization: Some("org_elsewhere"), ..Demand::default() };
+    let presented = presented(&req, &h.config);
+    let refusal =
+        super::block_on(authenticate(&h.memory, presented, &h.config.endpoint, demand, Consult::WhenRateLimited, NOW))
+            .expect_err("a foreign organization is refused");
+    let (claim, organization) = refusal.key.clone().expect("the holder proved the key: the refusal names it");
+    let error = error_entry(&req, refusal.reply.status, refusal.code.as_str(), &refusal.reply.body, NOW);
+    let report = ObjectRequest::Report { now: NOW, organization, counted: false, error: Some(error) };
+    super::block_on(h.memory.object(&claim.id, &report)).expect("the object answers");
+
+    let errors = owner.get(&format!("keys/{}/errors", created.id));
+    check("errors", &errors, 200, "");
+    let listed = json_of(&errors)["errors"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["code"], "FORBIDDEN_ORGANIZATION");
+    assert_eq!(listed[0]["status"], 403);
+    assert!(!errors.body.contains(&created.key), "the recent errors never show the credential");
+    assert_eq!(owner.field(&created.id, "usage")["recent_errors"], 1);
+}
+
+#[test]
+fn only_refusals_of_the_key_holder_name_the_key() {
+    use keygate_shared::decision::Demand;
+    use keygate_shared::model::Permission;
+
+    use crate::gateway::{Consult, authenticate, presented};
+
+    let h = Harness::new();
+    let console = h.bootstrap();
+    let limited = h.create_key(&console.token, json!({ "rate_limit": { "requests": 1, "window_seconds": 60 } })).key;
+    let restricted = h.create_key(&console.token, json!({ "customers": ["cus_1"] })).key;
+    let revoked = h.create_key(&console.token, json!({}));
+    check("revoke", &client(&h, &console.token).act(&revoked.id, "revoke"), 200, "");
+    let write = Permission::try_from("data:write").expect("a permission");
+    let named = |key: &str, demand: Demand<'_>| {
+        let req = request("GET", "/x").bearer(key);
+        let outcome = super::block_on(authenticate(
+            &h.memory,
+            presented(&req, &h.config),
+            &h.config.endpoint,
+            demand,
+            Consult::WhenRateLimited,
+            NOW,
+        ));
+        outcome.map(|_| ()).map_err(|r| (r.code.as_str(), r.key.is_some()))
+    };
+    let d = Demand::default();
+    let foreign = Demand { organization: Some("org_z"), ..d };
+    let scope = Demand { permission: Some(&write), ..d };
+    let customer = Demand { customer: Some("cus_2"), ..d };
+    // A pass, or the refusal's code and whether the refusal names the key.
+    type Named = Result<(), (&'static str, bool)>;
+    let cases: Vec<(&str, Named, Named)> = vec![
+        ("pass", named(&limited, d), Ok(())),
+        ("rate limited", named(&limited, d), Err(("RATE_LIMITED", true))),
+        ("foreign organization", named(&restricted, foreign), Err(("FORBIDDEN_ORGANIZATION", true))),
+        ("missing permission", named(&restricted, scope), Err(("INSUFFICIENT_PERMISSIONS", true))),
+        ("customer not allowed", named(&restricted, customer), Err(("CUSTOMER_NOT_ALLOWED", true))),
+        ("revoked", named(&revoked.key, d), Err(("REVOKED", false))),
+        ("wrong secret", named(&other_secret(&restricted), d), Err(("NOT_FOUND", false))),
+        ("malformed", named("kg_live_nope", d), Err(("INVALID_FORMAT", false))),
+    ];
+    for (name, got, want) in cases {
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Defects found while writing these tests, fixed since.
+
+#[test]
+fn create_key_names_a_missing_required_field() {
+    let h = Harness::new();
+    let owner = client(&h, &h.bootstrap().token);
+    let before = store(&h);
+    let reply = owner.post("keys", json!({ "name": "k" }));
+    check("missing environment", &reply, 422, "INVALID_BODY");
+    assert_eq!(json_of(&reply)["field"], "environment", "{}", reply.body);
+    assert!(store(&h) == before, "the store changed");
+}
+
+#[test]
+fn a_repeated_prefix_is_no_admin_route() {
+    let h = Harness::new();
+    let console = h.bootstrap();
+    let reply = h.admin(request("GET", "/admin/v1/admin/v1/session").bearer(&console.token));
+    check("repeated prefix", &reply, 404, "NOT_FOUND");
 }

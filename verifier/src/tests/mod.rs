@@ -202,4 +202,3 @@ pub fn other_secret(key: &str) -> String {
     let key: ApiKey = key.parse().expect("a well-formed key");
     key.with_new_secret().expect("randomness").expose()
 }
-mod scratch;
