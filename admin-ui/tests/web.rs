@@ -1,17 +1,151 @@
-//! Component tests in headless Chromium (`cargo xtask test` runs them with ChromeDriver).
+//! Component tests in headless Chromium (`cargo xtask test` runs them with ChromeDriver): the pieces with logic.
 
+use admin_ui::components::{ShowOnceModal, StatusBadge};
+use admin_ui::logic::{self, KeyAction};
+use keygate_shared::api::{CreatedKey, KeyView, UsageSummary};
+use keygate_shared::model::{Environment, KeyKind, KeyStatus, Permission, Role};
+use keygate_shared::{KeyId, Timestamp};
+use leptos::prelude::*;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn document() -> leptos::web_sys::Document {
-    leptos::prelude::document()
+fn view_of(status: KeyStatus) -> KeyView {
+    KeyView {
+        id: KeyId::parse("F854DS4QEVHXS4").unwrap(),
+        start: "kg_live_F854DS4QEVHXS4".into(),
+        name: "Main Website Integration".into(),
+        environment: Environment::Live,
+        project: None,
+        organization: "org_1".into(),
+        owner: "usr_1".into(),
+        owner_name: Some("Olive".into()),
+        permissions: vec![Permission::try_from("data:read").unwrap()],
+        customers: vec![],
+        rate_limit: None,
+        expires_at: None,
+        status,
+        kind: KeyKind::Single,
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+        last_used_at: None,
+        usage: UsageSummary::default(),
+    }
+}
+
+/// Mounts a view into a fresh container and returns the container.
+fn mount(view: impl FnOnce() -> AnyView + 'static) -> web_sys::HtmlElement {
+    let document = document();
+    let container: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(document.create_element("div").unwrap());
+    document.body().unwrap().append_child(&container).unwrap();
+    let handle = leptos::mount::mount_to(container.clone(), view);
+    handle.forget();
+    container
 }
 
 #[wasm_bindgen_test]
-async fn the_console_page_renders() {
-    leptos::mount::mount_to_body(admin_ui::App);
+async fn the_show_once_modal_shows_the_key_the_warning_and_snippets() {
+    let created =
+        CreatedKey::Single { key: "kg_live_F854DS4QEVHXS4_secretsecret".into(), record: view_of(KeyStatus::Active) };
+    let closed = RwSignal::new(false);
+    let c = created.clone();
+    let root = mount(move || {
+        view! { <ShowOnceModal created=c origin="http://127.0.0.1:8787".into() on_close=Callback::new(move |()| closed.set(true)) /> }
+            .into_any()
+    });
     leptos::task::tick().await;
-    let heading = document().query_selector("h1").unwrap().expect("an h1");
-    assert_eq!(heading.text_content().as_deref(), Some("Keygate"));
+    let text = root.text_content().unwrap_or_default();
+    assert!(text.contains("kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
+    assert!(text.contains("will not be shown again"), "{text}");
+    assert!(text.contains("Authorization: Bearer kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
+    assert!(text.contains("x-api-key: kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
+    // Focus moved into the dialog.
+    let active = document().active_element().and_then(|e| e.get_attribute("data-testid"));
+    assert_eq!(active.as_deref(), Some("copy-key"));
+    let close: web_sys::HtmlElement =
+        wasm_bindgen::JsCast::unchecked_into(root.query_selector("[data-testid=close-new-key]").unwrap().unwrap());
+    close.click();
+    leptos::task::tick().await;
+    assert!(closed.get_untracked());
+}
+
+#[wasm_bindgen_test]
+async fn a_pair_offers_both_halves() {
+    let created = CreatedKey::Pair {
+        api_key: "kg_live_F854DS4QEVHXS4".into(),
+        api_secret: "secretcheck".into(),
+        record: view_of(KeyStatus::Active),
+    };
+    let root = mount(move || {
+        view! { <ShowOnceModal created=created origin="http://x".into() on_close=Callback::new(|()| {}) /> }.into_any()
+    });
+    leptos::task::tick().await;
+    let text = root.text_content().unwrap_or_default();
+    assert!(text.contains("apikey: kg_live_F854DS4QEVHXS4"), "{text}");
+    assert!(text.contains("apisecret: secretcheck"), "{text}");
+}
+
+#[wasm_bindgen_test]
+async fn status_badges_are_visibly_distinct() {
+    let mut seen = Vec::new();
+    for status in [KeyStatus::Active, KeyStatus::Inactive, KeyStatus::Expired, KeyStatus::Deactivated] {
+        let root = mount(move || view! { <StatusBadge status=status /> }.into_any());
+        leptos::task::tick().await;
+        let badge = root.query_selector("[data-testid=status]").unwrap().unwrap();
+        let class = badge.get_attribute("class").unwrap();
+        let color = web_sys::window()
+            .unwrap()
+            .get_computed_style(&badge)
+            .unwrap()
+            .unwrap()
+            .get_property_value("background-color")
+            .unwrap();
+        assert_eq!(badge.text_content().unwrap(), logic::status_badge(status).0);
+        seen.push((class, color));
+    }
+    let classes: std::collections::HashSet<_> = seen.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(classes.len(), 4, "{seen:?}");
+}
+
+#[wasm_bindgen_test]
+fn the_action_menu_offers_only_allowed_actions() {
+    use KeyAction::*;
+    let cases = [
+        (Role::Member, true, KeyStatus::Active, vec![Rename, Edit, Regenerate, Revoke, Deactivate]),
+        (Role::Member, true, KeyStatus::Inactive, vec![Rename, Edit, Regenerate, Activate, Deactivate, Delete]),
+        (Role::Member, false, KeyStatus::Active, vec![]),
+        (Role::Admin, false, KeyStatus::Active, vec![Revoke, Deactivate]),
+        (Role::Owner, false, KeyStatus::Inactive, vec![Activate, Deactivate, Delete]),
+        (Role::Owner, true, KeyStatus::Deactivated, vec![Delete]),
+        (Role::Admin, false, KeyStatus::Expired, vec![Revoke, Deactivate]),
+    ];
+    for (role, owner, status, want) in cases {
+        assert_eq!(logic::allowed_actions(role, owner, status), want, "{role:?} owner={owner} {status:?}");
+    }
+    assert!(Deactivate.confirmation().unwrap().contains("final"));
+}
+
+#[wasm_bindgen_test]
+fn the_usage_chart_scales_to_a_round_maximum() {
+    assert_eq!(logic::nice_max(0), 1);
+    assert_eq!(logic::nice_max(7), 10);
+    assert_eq!(logic::nice_max(10), 10);
+    assert_eq!(logic::nice_max(11), 20);
+    assert_eq!(logic::nice_max(480), 500);
+    let (top, bars) = logic::chart_bars(&[0, 5, 10], 300.0, 100.0);
+    assert_eq!(top, 10);
+    assert_eq!(bars.len(), 3);
+    assert_eq!(bars[0].height, 0.0);
+    assert_eq!(bars[1].height, 50.0);
+    assert_eq!(bars[2].height, 100.0);
+    assert_eq!(bars[2].y, 0.0);
+    assert!(bars.windows(2).all(|w| w[0].x < w[1].x));
+}
+
+#[wasm_bindgen_test]
+async fn the_console_shows_sign_in_without_a_token() {
+    let root = mount(|| view! { <admin_ui::App /> }.into_any());
+    leptos::task::tick().await;
+    let text = root.text_content().unwrap_or_default();
+    assert!(text.contains("Console token"), "{text}");
 }

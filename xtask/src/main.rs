@@ -151,7 +151,12 @@ fn test() -> Result {
             "end-to-end (wrangler dev + workerd)",
             cmd("cargo").args(["test", "-p", "keygate-e2e", "--locked", "--", "--test-threads=1"]),
         ),
+        counted(
+            "browser end-to-end (Chromium + console)",
+            cmd("node").args(["--test", "--test-reporter=spec", "tests/browser/"]).env("KEYGATE_SKIP_BUILD", "1"),
+        ),
     ];
+    eprintln!("screenshots of the console: {}", root().join("tests/screenshots").display());
 
     eprintln!();
     eprintln!("Test suite:");
@@ -199,9 +204,17 @@ fn counted(name: &'static str, c: &mut Command) -> Step {
     Step { name, passed, failed, ok }
 }
 
-/// Reads `test result: ok. 12 passed; 0 failed; ...` (cargo test and wasm-bindgen-test-runner alike).
+/// Reads `test result: ok. 12 passed; 0 failed; ...` (cargo test and wasm-bindgen-test-runner alike), and node's
+/// test runner summary lines `ℹ pass 12` / `ℹ fail 0`.
 fn parse_test_result(line: &str) -> Option<(u64, u64)> {
-    let rest = line.trim().strip_prefix("test result: ")?;
+    let trimmed = line.trim();
+    if let Some(n) = trimmed.strip_prefix("ℹ pass ") {
+        return n.trim().parse().ok().map(|n| (n, 0));
+    }
+    if let Some(n) = trimmed.strip_prefix("ℹ fail ") {
+        return n.trim().parse().ok().map(|n| (0, n));
+    }
+    let rest = trimmed.strip_prefix("test result: ")?;
     let number_before = |word: &str| -> Option<u64> {
         let end = rest.find(word)?;
         rest[..end].trim_end().rsplit([' ', '.']).next()?.parse().ok()
@@ -218,5 +231,7 @@ mod tests {
         assert_eq!(parse_test_result("test result: ok. 40 passed; 0 failed; 0 ignored; 0 measured"), Some((40, 0)));
         assert_eq!(parse_test_result("test result: FAILED. 3 passed; 2 failed; 0 ignored"), Some((3, 2)));
         assert_eq!(parse_test_result("running 40 tests"), None);
+        assert_eq!(parse_test_result("ℹ pass 13"), Some((13, 0)));
+        assert_eq!(parse_test_result("ℹ fail 1"), Some((0, 1)));
     }
 }

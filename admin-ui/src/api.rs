@@ -1,0 +1,257 @@
+//! Every request the console makes goes through here: the console token (from `sessionStorage`) as Bearer, the
+//! chosen organization as `Keygate-Org`, and problem+json errors turned into [`ApiError`].
+
+use std::fmt;
+
+use gloo_net::http::{Method, RequestBuilder};
+use keygate_shared::api::{
+    AuditPage, CreateKeyRequest, CreateProjectRequest, CreatedKey, InviteMemberRequest, InviteMemberResponse, KeyList,
+    KeyView, MemberView, ProjectList, RecentErrors, RegenerateKeyRequest, RenameProjectRequest, SessionView,
+    UpdateKeyRequest, UsageReport, WhoAmI,
+};
+use keygate_shared::model::Project;
+use keygate_shared::problem::Problem;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const TOKEN_KEY: &str = "keygate.console_token";
+const ORG_KEY: &str = "keygate.organization";
+
+/// Why a call failed: the API's problem (its `detail` is shown next to the field or action), or no answer at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    Problem(Problem),
+    Network(String),
+}
+
+impl ApiError {
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Problem(p) => p.field.as_deref(),
+            Self::Network(_) => None,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Problem(p) => p.status,
+            Self::Network(_) => 0,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Problem(p) => match &p.field {
+                Some(field) => write!(f, "{field}: {}", p.detail),
+                None => f.write_str(&p.detail),
+            },
+            Self::Network(e) => write!(f, "Keygate did not answer ({e}). Check your connection and retry."),
+        }
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
+/// The console token of this tab. Kept in `sessionStorage` only: never in the URL or `localStorage`.
+pub fn token() -> Option<String> {
+    storage()?.get_item(TOKEN_KEY).ok()?.filter(|t| !t.is_empty())
+}
+
+pub fn set_token(token: Option<&str>) {
+    if let Some(s) = storage() {
+        let _ = match token {
+            Some(t) => s.set_item(TOKEN_KEY, t),
+            None => s.remove_item(TOKEN_KEY).and_then(|()| s.remove_item(ORG_KEY)),
+        };
+    }
+}
+
+/// The organization chosen in the switcher (sent as `Keygate-Org`).
+pub fn organization() -> Option<String> {
+    storage()?.get_item(ORG_KEY).ok()?.filter(|o| !o.is_empty())
+}
+
+pub fn set_organization(org: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(ORG_KEY, org);
+    }
+}
+
+async fn call<T: DeserializeOwned>(method: Method, path: &str, body: Option<&dyn erased::Body>) -> Result<T, ApiError> {
+    call_with(method, path, body, token().as_deref()).await
+}
+
+async fn call_with<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: Option<&dyn erased::Body>,
+    token: Option<&str>,
+) -> Result<T, ApiError> {
+    let mut request = RequestBuilder::new(path).method(method);
+    if let Some(t) = token {
+        request = request.header("authorization", &format!("Bearer {t}"));
+    }
+    if let Some(org) = organization() {
+        request = request.header("keygate-org", &org);
+    }
+    let request = match body {
+        Some(b) => request
+            .header("content-type", "application/json")
+            .body(b.json())
+            .map_err(|e| ApiError::Network(e.to_string()))?,
+        None => request.build().map_err(|e| ApiError::Network(e.to_string()))?,
+    };
+    let response = request.send().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    let text = response.text().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    if !response.ok() {
+        let problem = serde_json::from_str::<Problem>(&text).unwrap_or_else(|_| {
+            Problem::new(response.status(), "HTTP_ERROR", "Error", format!("Keygate answered {}.", response.status()))
+        });
+        return Err(ApiError::Problem(problem));
+    }
+    let text = if text.is_empty() { "null" } else { text.as_str() };
+    serde_json::from_str(text).map_err(|e| ApiError::Network(format!("unexpected answer: {e}")))
+}
+
+mod erased {
+    /// A request body, serialized once.
+    pub trait Body {
+        fn json(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Body for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// Checks a console token before keeping it.
+pub async fn sign_in(token: &str) -> Result<SessionView, ApiError> {
+    call_with(Method::GET, "/admin/v1/session", None, Some(token)).await
+}
+
+pub async fn session() -> Result<SessionView, ApiError> {
+    call(Method::GET, "/admin/v1/session", None).await
+}
+
+/// Query string for `GET /keys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyQuery {
+    pub project: String,
+    pub environment: String,
+    pub status: String,
+    pub include_deactivated: bool,
+}
+
+impl KeyQuery {
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [("project", &self.project), ("environment", &self.environment), ("status", &self.status)] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", js_sys::encode_uri_component(v)));
+            }
+        }
+        if self.include_deactivated {
+            parts.push("include_deactivated=true".into());
+        }
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    }
+}
+
+pub async fn keys(query: &KeyQuery) -> Result<KeyList, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys{}", query.to_query()), None).await
+}
+
+pub async fn key(id: &str) -> Result<KeyView, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys/{id}"), None).await
+}
+
+pub async fn create_key(request: &CreateKeyRequest) -> Result<CreatedKey, ApiError> {
+    call(Method::POST, "/admin/v1/keys", Some(&json(request))).await
+}
+
+pub async fn update_key(id: &str, request: &UpdateKeyRequest) -> Result<KeyView, ApiError> {
+    call(Method::PATCH, &format!("/admin/v1/keys/{id}"), Some(&json(request))).await
+}
+
+/// `revoke`, `activate` or `deactivate`.
+pub async fn key_action(id: &str, action: &str) -> Result<KeyView, ApiError> {
+    call(Method::POST, &format!("/admin/v1/keys/{id}/{action}"), Some(&serde_json::json!({}))).await
+}
+
+pub async fn regenerate(id: &str, grace_seconds: Option<u32>) -> Result<CreatedKey, ApiError> {
+    let body = json(&RegenerateKeyRequest { grace_seconds });
+    call(Method::POST, &format!("/admin/v1/keys/{id}/regenerate"), Some(&body)).await
+}
+
+pub async fn delete_key(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/keys/{id}"), None).await.map(|_| ())
+}
+
+pub async fn usage(id: &str) -> Result<UsageReport, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys/{id}/usage"), None).await
+}
+
+pub async fn errors(id: &str) -> Result<RecentErrors, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys/{id}/errors"), None).await
+}
+
+pub async fn projects() -> Result<Vec<Project>, ApiError> {
+    call::<ProjectList>(Method::GET, "/admin/v1/projects", None).await.map(|l| l.projects)
+}
+
+pub async fn create_project(slug: &str, name: &str) -> Result<Project, ApiError> {
+    let body = json(&CreateProjectRequest { slug: slug.to_owned(), name: name.to_owned() });
+    call(Method::POST, "/admin/v1/projects", Some(&body)).await
+}
+
+pub async fn rename_project(id: &str, name: &str) -> Result<Project, ApiError> {
+    let body = json(&RenameProjectRequest { name: name.to_owned() });
+    call(Method::PATCH, &format!("/admin/v1/projects/{id}"), Some(&body)).await
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Members {
+    members: Vec<MemberView>,
+}
+
+pub async fn members() -> Result<Vec<MemberView>, ApiError> {
+    call::<Members>(Method::GET, "/admin/v1/members", None).await.map(|m| m.members)
+}
+
+pub async fn invite(request: &InviteMemberRequest) -> Result<InviteMemberResponse, ApiError> {
+    call(Method::POST, "/admin/v1/members", Some(&json(request))).await
+}
+
+pub async fn audit(cursor: Option<&str>) -> Result<AuditPage, ApiError> {
+    let query = cursor.map(|c| format!("?cursor={c}")).unwrap_or_default();
+    call(Method::GET, &format!("/admin/v1/audit{query}"), None).await
+}
+
+/// `GET /v1/whoami` with the pasted key (not the console token).
+pub async fn whoami(key: &str) -> Result<WhoAmI, ApiError> {
+    let response = RequestBuilder::new("/v1/whoami")
+        .method(Method::GET)
+        .header("x-api-key", key.trim())
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    let text = response.text().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    if response.ok() {
+        serde_json::from_str(&text).map_err(|e| ApiError::Network(e.to_string()))
+    } else {
+        Err(ApiError::Problem(
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| Problem::new(response.status(), "HTTP_ERROR", "Error", "The key was refused.")),
+        ))
+    }
+}

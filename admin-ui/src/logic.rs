@@ -1,0 +1,207 @@
+//! The console's logic, free of the DOM: what a badge shows, which actions a user may take on a key, how the usage
+//! chart scales, what the show-once modal offers to copy. Tested natively and in Chromium.
+
+use keygate_shared::api::{CreatedKey, KeyView};
+use keygate_shared::model::{KeyStatus, Permission, RateLimitPolicy, Role};
+use keygate_shared::time::Timestamp;
+
+/// A status badge: its words and its CSS class (each status visibly distinct).
+pub fn status_badge(status: KeyStatus) -> (&'static str, &'static str) {
+    match status {
+        KeyStatus::Active => ("Active", "badge badge-active"),
+        KeyStatus::Inactive => ("Inactive", "badge badge-inactive"),
+        KeyStatus::Expired => ("Expired", "badge badge-expired"),
+        KeyStatus::Deactivated => ("Deactivated", "badge badge-deactivated"),
+    }
+}
+
+/// Something a user can do to a key from its menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAction {
+    Rename,
+    Edit,
+    Revoke,
+    Activate,
+    Deactivate,
+    Regenerate,
+    Delete,
+}
+
+impl KeyAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rename => "Rename",
+            Self::Edit => "Edit permissions, limit, expiry",
+            Self::Revoke => "Revoke",
+            Self::Activate => "Activate",
+            Self::Deactivate => "Deactivate",
+            Self::Regenerate => "Regenerate",
+            Self::Delete => "Delete",
+        }
+    }
+
+    /// The confirmation to show before acting, if the action needs one.
+    pub fn confirmation(self) -> Option<&'static str> {
+        match self {
+            Self::Deactivate => Some("Deactivation is final: the key can never be activated again. Deactivate it?"),
+            Self::Delete => Some("Delete this key for good? Its usage history goes with it."),
+            Self::Regenerate => Some(
+                "Regenerate this key? A new secret replaces the old one, which stops working (at once, or after the grace period you choose). Name, permissions and settings stay.",
+            ),
+            Self::Revoke => Some("Revoke this key? Requests with it are refused until it is activated again."),
+            _ => None,
+        }
+    }
+}
+
+/// The actions a user may take on a key: only the owner renames, edits or regenerates; owners and admins revoke,
+/// activate, deactivate and delete any key; members act on their own keys only; each only where the key's state allows.
+pub fn allowed_actions(role: Role, is_owner: bool, status: KeyStatus) -> Vec<KeyAction> {
+    let manages = is_owner || role.manages_all_keys();
+    let live = matches!(status, KeyStatus::Active | KeyStatus::Inactive | KeyStatus::Expired);
+    let mut out = Vec::new();
+    if is_owner && live {
+        out.extend([KeyAction::Rename, KeyAction::Edit, KeyAction::Regenerate]);
+    }
+    if manages {
+        match status {
+            KeyStatus::Active | KeyStatus::Expired => out.push(KeyAction::Revoke),
+            KeyStatus::Inactive => out.push(KeyAction::Activate),
+            KeyStatus::Deactivated => {}
+        }
+        if live {
+            out.push(KeyAction::Deactivate);
+        }
+        if matches!(status, KeyStatus::Inactive | KeyStatus::Deactivated) {
+            out.push(KeyAction::Delete);
+        }
+    }
+    out
+}
+
+/// One bar of the usage chart, in SVG user units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    pub value: u64,
+}
+
+/// A "nice" axis maximum at or above `max`: 1, 2 or 5 times a power of ten (at least 1).
+pub fn nice_max(max: u64) -> u64 {
+    let mut step = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            if step.saturating_mul(m) >= max {
+                return step.saturating_mul(m).max(1);
+            }
+        }
+        step = step.saturating_mul(10);
+    }
+}
+
+/// Bars for `values` in a `width` × `height` chart, scaled to [`nice_max`] of the largest value.
+pub fn chart_bars(values: &[u64], width: f64, height: f64) -> (u64, Vec<Bar>) {
+    let top = nice_max(values.iter().copied().max().unwrap_or(0));
+    let slot = if values.is_empty() { 0.0 } else { width / values.len() as f64 };
+    let bars = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let h = height * v as f64 / top as f64;
+            Bar { x: i as f64 * slot + slot * 0.1, y: height - h, width: slot * 0.8, height: h, value: v }
+        })
+        .collect();
+    (top, bars)
+}
+
+/// The ready-to-run snippets of the show-once modal.
+pub fn snippets(created: &CreatedKey, origin: &str) -> Vec<(&'static str, String)> {
+    match created {
+        CreatedKey::Single { key, .. } => vec![
+            ("curl with Authorization: Bearer", format!("curl {origin}/ -H \"Authorization: Bearer {key}\"")),
+            ("curl with x-api-key", format!("curl {origin}/ -H \"x-api-key: {key}\"")),
+        ],
+        CreatedKey::Pair { api_key, api_secret, .. } => vec![(
+            "curl with apikey + apisecret",
+            format!("curl {origin}/ -H \"apikey: {api_key}\" -H \"apisecret: {api_secret}\""),
+        )],
+    }
+}
+
+/// What the show-once modal lets the user copy: the full key, or both halves of a pair.
+pub fn secret_text(created: &CreatedKey) -> String {
+    match created {
+        CreatedKey::Single { key, .. } => key.clone(),
+        CreatedKey::Pair { api_key, api_secret, .. } => format!("apikey: {api_key}\napisecret: {api_secret}"),
+    }
+}
+
+/// "data:read, telemetry:write" shortened to fit a table cell.
+pub fn permissions_summary(permissions: &[Permission]) -> String {
+    match permissions.len() {
+        0 => "No permissions".into(),
+        1..=3 => permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
+        n => format!(
+            "{}, … (+{})",
+            permissions[..2].iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
+            n - 2
+        ),
+    }
+}
+
+pub fn rate_limit_text(policy: Option<&RateLimitPolicy>) -> String {
+    match policy {
+        None => "Unlimited".into(),
+        Some(p) => {
+            let window = match p.window_seconds {
+                1 => "second".to_owned(),
+                60 => "minute".to_owned(),
+                3600 => "hour".to_owned(),
+                86_400 => "day".to_owned(),
+                s => format!("{s} s"),
+            };
+            let burst = p.burst.map(|b| format!(", burst {b}")).unwrap_or_default();
+            format!("{} / {window}{burst}", p.requests)
+        }
+    }
+}
+
+/// `2026-11-27 16:12 UTC`, or "Never".
+pub fn when(t: Option<Timestamp>) -> String {
+    match t {
+        None => "Never".into(),
+        Some(t) => {
+            let s = t.to_rfc3339();
+            format!("{} {} UTC", &s[..10], &s[11..16])
+        }
+    }
+}
+
+/// Sort orders of the keys table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Created,
+    Name,
+    LastUsed,
+    Usage,
+}
+
+pub fn sort_keys(keys: &mut [KeyView], by: SortBy, descending: bool) {
+    keys.sort_by(|a, b| {
+        let order = match by {
+            SortBy::Created => a.created_at.cmp(&b.created_at),
+            SortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            SortBy::LastUsed => a.last_used_at.cmp(&b.last_used_at),
+            SortBy::Usage => a.usage.total.cmp(&b.usage.total),
+        };
+        if descending { order.reverse() } else { order }
+    });
+}
+
+/// Splits free text ("a, b\nc") into trimmed, non-empty items.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split([',', '\n', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}

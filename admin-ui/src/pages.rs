@@ -1,0 +1,816 @@
+//! The console's pages.
+
+use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView};
+use keygate_shared::model::{Environment, KeyKind, RateLimitPolicy, Role};
+use keygate_shared::time::Timestamp;
+use leptos::prelude::*;
+
+use crate::api::{self, ApiError, KeyQuery};
+use crate::components::{ActionDialog, ActionMenu, Modal, StatusBadge, UsageChart, parse_local_datetime};
+use crate::logic::{self, KeyAction, SortBy};
+use crate::{Ctx, Page};
+
+/// Permissions offered as checkboxes, besides those already used in the organization.
+const COMMON_PERMISSIONS: [&str; 6] =
+    ["data:read", "data:write", "telemetry:write", "customers:read", "licenses:manage", "keys:verify"];
+
+fn error_view(e: ApiError) -> AnyView {
+    view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()
+}
+
+fn loading() -> impl IntoView {
+    view! { <p class="muted" aria-busy="true">"Loading…"</p> }
+}
+
+#[component]
+pub fn SignIn() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let token = RwSignal::new(String::new());
+    let sign_in = Action::new_local(move |token: &String| {
+        let token = token.trim().to_owned();
+        async move { api::sign_in(&token).await.map(|_| token) }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(token)) = sign_in.value().get() {
+            api::set_token(Some(&token));
+            ctx.token.set(Some(token));
+        }
+    });
+    view! {
+        <main class="signin">
+            <h1>"Keygate console"</h1>
+            <p class="muted">"Sign in with your console token. It stays in this tab only."</p>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                sign_in.dispatch(token.get_untracked());
+            }>
+                <label for="token">"Console token"</label>
+                <input
+                    id="token"
+                    data-testid="token-input"
+                    type="password"
+                    autocomplete="off"
+                    autofocus=true
+                    prop:value=move || token.get()
+                    on:input=move |ev| token.set(event_target_value(&ev))
+                />
+                <button type="submit" class="primary" data-testid="sign-in" disabled=move || sign_in.pending().get()>
+                    {move || if sign_in.pending().get() { "Signing in…" } else { "Sign in" }}
+                </button>
+                {move || {
+                    sign_in
+                        .value()
+                        .get()
+                        .and_then(Result::err)
+                        .map(|e| view! { <p class="error" role="alert" data-testid="sign-in-error">{e.to_string()}</p> })
+                }}
+            </form>
+        </main>
+    }
+}
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let query = RwSignal::new(KeyQuery::default());
+    let sort = RwSignal::new((SortBy::Created, true));
+    let creating = RwSignal::new(false);
+    let chosen = RwSignal::new(None::<(KeyView, KeyAction)>);
+    let keys = LocalResource::new(move || {
+        let q = query.get();
+        ctx.refresh.track();
+        async move { api::keys(&q).await }
+    });
+    let projects = LocalResource::new(move || {
+        ctx.refresh.track();
+        api::projects()
+    });
+    let set_filter = move |apply: fn(&mut KeyQuery, String)| {
+        move |ev: leptos::ev::Event| {
+            let value = event_target_value(&ev);
+            query.update(|q| apply(q, value));
+        }
+    };
+    view! {
+        <div class="page-head">
+            <h1>"API keys"</h1>
+            <button class="primary" data-testid="create-key" on:click=move |_| creating.set(true)>
+                "Create API key"
+            </button>
+        </div>
+        <div class="filters">
+            <label>
+                "Project "
+                <select data-testid="filter-project" on:change=set_filter(|q, v| q.project = v)>
+                    <option value="">"All projects"</option>
+                    {move || {
+                        projects
+                            .get()
+                            .and_then(Result::ok)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|p| view! { <option value=p.slug.clone()>{p.name.clone()}</option> })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <label>
+                "Environment "
+                <select data-testid="filter-environment" on:change=set_filter(|q, v| q.environment = v)>
+                    <option value="">"All"</option>
+                    <option value="live">"Production"</option>
+                    <option value="test">"Staging"</option>
+                    <option value="dev">"Development"</option>
+                </select>
+            </label>
+            <label>
+                "Status "
+                <select data-testid="filter-status" on:change=set_filter(|q, v| q.status = v)>
+                    <option value="">"All"</option>
+                    <option value="active">"Active"</option>
+                    <option value="inactive">"Inactive"</option>
+                    <option value="expired">"Expired"</option>
+                    <option value="deactivated">"Deactivated"</option>
+                </select>
+            </label>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid="show-deactivated"
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        query.update(|q| q.include_deactivated = on);
+                    }
+                />
+                " Show deactivated keys"
+            </label>
+            <label>
+                "Sort by "
+                <select on:change=move |ev| {
+                    let by = match event_target_value(&ev).as_str() {
+                        "name" => (SortBy::Name, false),
+                        "last_used" => (SortBy::LastUsed, true),
+                        "usage" => (SortBy::Usage, true),
+                        _ => (SortBy::Created, true),
+                    };
+                    sort.set(by);
+                }>
+                    <option value="created">"Newest"</option>
+                    <option value="name">"Name"</option>
+                    <option value="last_used">"Last used"</option>
+                    <option value="usage">"Usage"</option>
+                </select>
+            </label>
+        </div>
+        <Transition fallback=loading>
+            {move || {
+                keys.get()
+                    .map(|result| match result {
+                        Err(e) => error_view(e),
+                        Ok(list) if list.keys.is_empty() => {
+                            view! {
+                                <div class="empty" data-testid="empty-keys">
+                                    <h2>"No API keys here yet"</h2>
+                                    <p>
+                                        "Create a key for each application, station or script that calls your API. "
+                                        "Choose its environment and permissions; you will see the full key once, right after creating it."
+                                    </p>
+                                    <button class="primary" on:click=move |_| creating.set(true)>"Create API key"</button>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        Ok(list) => {
+                            let mut rows = list.keys;
+                            let (by, descending) = sort.get();
+                            logic::sort_keys(&mut rows, by, descending);
+                            view! { <KeyTable keys=rows chosen=chosen.write_only() /> }.into_any()
+                        }
+                    })
+            }}
+        </Transition>
+        {move || creating.get().then(|| view! { <CreateKeyDialog on_close=Callback::new(move |()| creating.set(false)) /> })}
+        {move || {
+            chosen
+                .get()
+                .map(|(key, action)| {
+                    view! { <ActionDialog key=key action=action on_close=Callback::new(move |()| chosen.set(None)) /> }
+                })
+        }}
+    }
+}
+
+#[component]
+fn KeyTable(keys: Vec<KeyView>, chosen: WriteSignal<Option<(KeyView, KeyAction)>>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    view! {
+        <div class="table-wrap">
+            <table class="keys" data-testid="keys-table">
+                <thead>
+                    <tr>
+                        <th>"Name"</th>
+                        <th>"Key"</th>
+                        <th>"Environment"</th>
+                        <th>"Project"</th>
+                        <th>"Permissions"</th>
+                        <th>"Rate limit"</th>
+                        <th>"Status"</th>
+                        <th>"Created by"</th>
+                        <th>"Created"</th>
+                        <th>"Last used"</th>
+                        <th>"Usage"</th>
+                        <th><span class="sr-only">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {keys
+                        .into_iter()
+                        .map(|k| {
+                            let id = k.id.to_string();
+                            let errors = k.usage.recent_errors;
+                            let open = {
+                                let id = id.clone();
+                                move |ev: leptos::ev::MouseEvent| {
+                                    ev.prevent_default();
+                                    ctx.navigate(Page::Key(id.clone()));
+                                }
+                            };
+                            let open_errors = open.clone();
+                            view! {
+                                <tr data-testid="key-row" data-key-id=id.clone()>
+                                    <td><a href=Page::Key(id.clone()).path() on:click=open>{k.name.clone()}</a></td>
+                                    <td><code>{k.start.clone()}</code></td>
+                                    <td>{k.environment.title()}</td>
+                                    <td>{k.project.clone().unwrap_or_else(|| "All projects".into())}</td>
+                                    <td>{logic::permissions_summary(&k.permissions)}</td>
+                                    <td>{logic::rate_limit_text(k.rate_limit.as_ref())}</td>
+                                    <td><StatusBadge status=k.status /></td>
+                                    <td>{k.owner_name.clone().unwrap_or_else(|| k.owner.clone())}</td>
+                                    <td>{logic::when(Some(k.created_at))}</td>
+                                    <td data-testid="last-used">{logic::when(k.last_used_at)}</td>
+                                    <td data-testid="usage">
+                                        {k.usage.total}
+                                        {(errors > 0)
+                                            .then(|| {
+                                                view! {
+                                                    <a class="errors-link" href=Page::Key(id.clone()).path() on:click=open_errors>
+                                                        {format!(" · {errors} recent errors")}
+                                                    </a>
+                                                }
+                                            })}
+                                    </td>
+                                    <td><ActionMenu key=k.clone() chosen=chosen /></td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let name = RwSignal::new(String::new());
+    let environment = RwSignal::new(Environment::Live);
+    let project = RwSignal::new(String::new());
+    let checked = RwSignal::new(Vec::<String>::new());
+    let extra = RwSignal::new(String::new());
+    let customers = RwSignal::new(String::new());
+    let requests = RwSignal::new(String::new());
+    let window = RwSignal::new("60".to_owned());
+    let burst = RwSignal::new(String::new());
+    let expiry = RwSignal::new(String::new());
+    let pair = RwSignal::new(false);
+    let projects = LocalResource::new(api::projects);
+    let known = move || {
+        let mut all: Vec<String> = COMMON_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
+        if let Some(Ok(s)) = ctx.session.get() {
+            for p in s.known_permissions {
+                if !all.contains(&p) {
+                    all.push(p);
+                }
+            }
+        }
+        all
+    };
+    let create = Action::new_local(move |request: &CreateKeyRequest| {
+        let request = request.clone();
+        async move { api::create_key(&request).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            ctx.changed();
+            ctx.shown.set(Some(created));
+            on_close.run(());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut permissions = checked.get_untracked();
+        permissions.extend(logic::split_list(&extra.get_untracked()));
+        let rate_limit = match requests.get_untracked().trim() {
+            "" => None,
+            r => Some(RateLimitPolicy {
+                requests: r.parse().unwrap_or(0),
+                window_seconds: window.get_untracked().parse().unwrap_or(0),
+                burst: burst.get_untracked().trim().parse().ok(),
+            }),
+        };
+        let project = project.get_untracked();
+        create.dispatch(CreateKeyRequest {
+            name: name.get_untracked(),
+            environment: environment.get_untracked(),
+            project: (!project.is_empty()).then_some(project),
+            permissions,
+            customers: logic::split_list(&customers.get_untracked()),
+            rate_limit,
+            expires_at: parse_local_datetime(&expiry.get_untracked()),
+            kind: if pair.get_untracked() { KeyKind::Pair } else { KeyKind::Single },
+        });
+    };
+    let error = move || create.value().get().and_then(Result::err);
+    let field_error = move |field: &'static str| {
+        move || {
+            error()
+                .filter(|e| e.field().is_some_and(|f| f.starts_with(field)))
+                .map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })
+        }
+    };
+    view! {
+        <Modal title="Create API key".to_owned() on_close=on_close>
+            <form on:submit=submit data-testid="create-key-form">
+                <label for="key-name">"Name"</label>
+                <input
+                    id="key-name"
+                    data-testid="key-name"
+                    placeholder="Main Website Integration"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+                {field_error("name")}
+                <label for="key-env">"Environment"</label>
+                <select
+                    id="key-env"
+                    data-testid="key-environment"
+                    on:change=move |ev| environment.set(event_target_value(&ev).parse().unwrap_or(Environment::Live))
+                >
+                    <option value="live">"Production (live)"</option>
+                    <option value="test">"Staging (test)"</option>
+                    <option value="dev">"Development (dev)"</option>
+                </select>
+                {field_error("environment")}
+                <label for="key-project">"Project"</label>
+                <select id="key-project" data-testid="key-project" on:change=move |ev| project.set(event_target_value(&ev))>
+                    <option value="">"All projects"</option>
+                    {move || {
+                        projects
+                            .get()
+                            .and_then(Result::ok)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|p| view! { <option value=p.slug.clone()>{format!("{} ({})", p.name, p.slug)}</option> })
+                            .collect_view()
+                    }}
+                </select>
+                {field_error("project")}
+                <fieldset>
+                    <legend>"Permissions"</legend>
+                    {move || {
+                        known()
+                            .into_iter()
+                            .map(|p| {
+                                let value = p.clone();
+                                view! {
+                                    <label class="check">
+                                        <input
+                                            type="checkbox"
+                                            data-permission=p.clone()
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                let value = value.clone();
+                                                checked.update(|c| {
+                                                    c.retain(|x| *x != value);
+                                                    if on {
+                                                        c.push(value);
+                                                    }
+                                                });
+                                            }
+                                        />
+                                        " "
+                                        {p}
+                                    </label>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                    <label for="key-extra">"Other permissions (comma separated)"</label>
+                    <input id="key-extra" data-testid="key-extra-permissions" placeholder="reports:read" prop:value=move || extra.get() on:input=move |ev| extra.set(event_target_value(&ev)) />
+                    {field_error("permissions")}
+                </fieldset>
+                <label for="key-customers">"Restrict to customers (comma separated, optional)"</label>
+                <input id="key-customers" prop:value=move || customers.get() on:input=move |ev| customers.set(event_target_value(&ev)) />
+                {field_error("customers")}
+                <fieldset>
+                    <legend>"Rate limit (optional)"</legend>
+                    <div class="row">
+                        <input aria-label="Requests" data-testid="key-requests" inputmode="numeric" placeholder="requests" prop:value=move || requests.get() on:input=move |ev| requests.set(event_target_value(&ev)) />
+                        <span>" per "</span>
+                        <select aria-label="Window" on:change=move |ev| window.set(event_target_value(&ev))>
+                            <option value="60">"minute"</option>
+                            <option value="1">"second"</option>
+                            <option value="3600">"hour"</option>
+                            <option value="86400">"day"</option>
+                        </select>
+                        <input aria-label="Burst" inputmode="numeric" placeholder="burst (optional)" prop:value=move || burst.get() on:input=move |ev| burst.set(event_target_value(&ev)) />
+                    </div>
+                    {field_error("rate_limit")}
+                </fieldset>
+                <label for="key-expiry">"Expires (UTC, optional)"</label>
+                <input id="key-expiry" type="datetime-local" prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
+                {field_error("expires_at")}
+                <label class="check">
+                    <input type="checkbox" data-testid="key-pair" on:change=move |ev| pair.set(event_target_checked(&ev)) />
+                    " Legacy pair (apikey + apisecret headers)"
+                </label>
+                {move || error().filter(|e| e.field().is_none()).map(error_view)}
+                <div class="row">
+                    <button type="submit" class="primary" data-testid="submit-key" disabled=move || create.pending().get()>
+                        {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+                    </button>
+                    <button type="button" class="secondary" on:click=move |_| on_close.run(())>"Cancel"</button>
+                </div>
+            </form>
+        </Modal>
+    }
+}
+
+fn hour_label(t: Timestamp) -> String {
+    t.to_rfc3339()[11..16].to_owned()
+}
+
+fn day_label(t: Timestamp) -> String {
+    t.to_rfc3339()[5..10].to_owned()
+}
+
+#[component]
+pub fn KeyPage(id: String) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let chosen = RwSignal::new(None::<(KeyView, KeyAction)>);
+    let key_id = id.clone();
+    let key = LocalResource::new(move || {
+        ctx.refresh.track();
+        let id = key_id.clone();
+        async move { api::key(&id).await }
+    });
+    let usage_id = id.clone();
+    let usage = LocalResource::new(move || {
+        ctx.refresh.track();
+        let id = usage_id.clone();
+        async move { api::usage(&id).await }
+    });
+    let errors_id = id.clone();
+    let errors = LocalResource::new(move || {
+        ctx.refresh.track();
+        let id = errors_id.clone();
+        async move { api::errors(&id).await }
+    });
+    view! {
+        <p>
+            <a href="/admin/" on:click=move |ev| {
+                ev.prevent_default();
+                ctx.navigate(Page::Keys);
+            }>"← All keys"</a>
+        </p>
+        <Transition fallback=loading>
+            {move || {
+                key.get()
+                    .map(|r| match r {
+                        Err(e) => error_view(e),
+                        Ok(k) => {
+                            view! {
+                                <div class="page-head">
+                                    <h1 data-testid="key-title">{k.name.clone()}</h1>
+                                    <StatusBadge status=k.status />
+                                    <ActionMenu key=k.clone() chosen=chosen.write_only() />
+                                </div>
+                                <dl class="details">
+                                    <dt>"Key"</dt>
+                                    <dd><code>{k.start.clone()}"_…"</code></dd>
+                                    <dt>"Environment"</dt>
+                                    <dd>{k.environment.title()}</dd>
+                                    <dt>"Project"</dt>
+                                    <dd>{k.project.clone().unwrap_or_else(|| "All projects".into())}</dd>
+                                    <dt>"Permissions"</dt>
+                                    <dd>{logic::permissions_summary(&k.permissions)}</dd>
+                                    <dt>"Customers"</dt>
+                                    <dd>{if k.customers.is_empty() { "Any".to_owned() } else { k.customers.join(", ") }}</dd>
+                                    <dt>"Rate limit"</dt>
+                                    <dd>{logic::rate_limit_text(k.rate_limit.as_ref())}</dd>
+                                    <dt>"Expires"</dt>
+                                    <dd>{if k.expires_at.is_some() { logic::when(k.expires_at) } else { "Never".into() }}</dd>
+                                    <dt>"Created"</dt>
+                                    <dd>{logic::when(Some(k.created_at))}" by "{k.owner_name.clone().unwrap_or_default()}</dd>
+                                    <dt>"Last used"</dt>
+                                    <dd data-testid="key-last-used">{logic::when(k.last_used_at)}</dd>
+                                    <dt>"Requests"</dt>
+                                    <dd data-testid="key-usage">{k.usage.total}" in total, "{k.usage.last_24h}" in the last 24 hours"</dd>
+                                </dl>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Transition>
+        <h2>"Usage"</h2>
+        <Transition fallback=loading>
+            {move || {
+                usage.get()
+                    .map(|r| match r {
+                        Err(e) => error_view(e),
+                        Ok(u) => {
+                            view! {
+                                <div class="charts">
+                                    <UsageChart title="Requests per hour, last 24 hours" points=u.hourly label=hour_label />
+                                    <UsageChart title="Requests per day, last 14 days" points=u.daily label=day_label />
+                                </div>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Transition>
+        <h2>"Recent errors"</h2>
+        <Transition fallback=loading>
+            {move || {
+                errors.get()
+                    .map(|r| match r {
+                        Err(e) => error_view(e),
+                        Ok(list) if list.errors.is_empty() => {
+                            view! { <p class="muted" data-testid="no-errors">"No recent errors. Refused requests and origin errors of the last 14 days appear here."</p> }.into_any()
+                        }
+                        Ok(list) => {
+                            view! {
+                                <div class="table-wrap">
+                                    <table data-testid="errors-table">
+                                        <thead>
+                                            <tr><th>"When"</th><th>"Request"</th><th>"Status"</th><th>"Code"</th><th>"Response"</th></tr>
+                                        </thead>
+                                        <tbody>
+                                            {list.errors
+                                                .into_iter()
+                                                .map(|e| {
+                                                    view! {
+                                                        <tr>
+                                                            <td>{logic::when(Some(e.at))}</td>
+                                                            <td><pre class="preview">{e.request_preview}</pre></td>
+                                                            <td>{e.status}</td>
+                                                            <td><code>{e.code}</code></td>
+                                                            <td><pre class="preview">{e.response_preview}</pre></td>
+                                                        </tr>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Transition>
+        {move || {
+            chosen
+                .get()
+                .map(|(key, action)| {
+                    view! { <ActionDialog key=key action=action on_close=Callback::new(move |()| chosen.set(None)) /> }
+                })
+        }}
+    }
+}
+
+fn is_manager(ctx: &Ctx) -> bool {
+    ctx.session.get().and_then(Result::ok).is_some_and(|s| s.user.role.manages_organization())
+}
+
+#[component]
+pub fn ProjectsPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let projects = LocalResource::new(move || {
+        ctx.refresh.track();
+        api::projects()
+    });
+    let slug = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let create = Action::new_local(move |(slug, name): &(String, String)| {
+        let (slug, name) = (slug.clone(), name.clone());
+        async move { api::create_project(&slug, &name).await }
+    });
+    let rename = Action::new_local(move |(id, name): &(String, String)| {
+        let (id, name) = (id.clone(), name.clone());
+        async move { api::rename_project(&id, &name).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            slug.set(String::new());
+            name.set(String::new());
+            ctx.changed();
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = rename.value().get() {
+            ctx.changed();
+        }
+    });
+    view! {
+        <h1>"Projects"</h1>
+        <p class="muted">"A key may carry its project's slug in front of it (acme-shop:kg_live_…), so people can tell keys apart."</p>
+        <Show when=move || is_manager(&ctx)>
+            <form class="inline-form" on:submit=move |ev| {
+                ev.prevent_default();
+                create.dispatch((slug.get_untracked(), name.get_untracked()));
+            }>
+                <input aria-label="Slug" data-testid="project-slug" placeholder="acme-shop" prop:value=move || slug.get() on:input=move |ev| slug.set(event_target_value(&ev)) />
+                <input aria-label="Name" data-testid="project-name" placeholder="Acme shop" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <button type="submit" class="primary" data-testid="create-project" disabled=move || create.pending().get()>"Create project"</button>
+            </form>
+            {move || create.value().get().and_then(Result::err).map(error_view)}
+            {move || rename.value().get().and_then(Result::err).map(error_view)}
+        </Show>
+        <Transition fallback=loading>
+            {move || {
+                projects.get()
+                    .map(|r| match r {
+                        Err(e) => error_view(e),
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No projects yet. Create one to scope keys to it."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table data-testid="projects-table">
+                                <thead><tr><th>"Name"</th><th>"Slug"</th><th>"Created"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|p| {
+                                        let new_name = RwSignal::new(p.name.clone());
+                                        let id = p.id.clone();
+                                        view! {
+                                            <tr>
+                                                <td>{p.name.clone()}</td>
+                                                <td><code>{p.slug.clone()}</code></td>
+                                                <td>{logic::when(Some(p.created_at))}</td>
+                                                <td>
+                                                    <Show when=move || is_manager(&ctx)>
+                                                        <form class="inline-form" on:submit={
+                                                            let id = id.clone();
+                                                            move |ev| {
+                                                                ev.prevent_default();
+                                                                rename.dispatch((id.clone(), new_name.get_untracked()));
+                                                            }
+                                                        }>
+                                                            <input aria-label="New name" prop:value=move || new_name.get() on:input=move |ev| new_name.set(event_target_value(&ev)) />
+                                                            <button type="submit" class="secondary" disabled=move || rename.pending().get()>"Rename"</button>
+                                                        </form>
+                                                    </Show>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn MembersPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let members = LocalResource::new(move || {
+        ctx.refresh.track();
+        api::members()
+    });
+    let email = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Member);
+    let invite = Action::new_local(move |request: &InviteMemberRequest| {
+        let request = request.clone();
+        async move { api::invite(&request).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = invite.value().get() {
+            ctx.changed();
+        }
+    });
+    view! {
+        <h1>"Members"</h1>
+        <Show when=move || is_manager(&ctx)>
+            <form class="inline-form" on:submit=move |ev| {
+                ev.prevent_default();
+                invite.dispatch(InviteMemberRequest { email: email.get_untracked(), name: name.get_untracked(), role: role.get_untracked() });
+            }>
+                <input aria-label="Email" data-testid="member-email" type="email" placeholder="name@example.com" prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev)) />
+                <input aria-label="Name" data-testid="member-name" placeholder="Name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <select aria-label="Role" data-testid="member-role" on:change=move |ev| role.set(match event_target_value(&ev).as_str() { "admin" => Role::Admin, "owner" => Role::Owner, _ => Role::Member })>
+                    <option value="member">"Member"</option>
+                    <option value="admin">"Admin"</option>
+                    <option value="owner">"Owner"</option>
+                </select>
+                <button type="submit" class="primary" data-testid="invite" disabled=move || invite.pending().get()>"Invite"</button>
+            </form>
+            {move || invite.value().get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(invited) => view! {
+                    <div class="notice" data-testid="invited">
+                        <p>{format!("{} can now sign in with this console token. Hand it over safely: it is not shown again.", invited.member.email)}</p>
+                        <pre class="secret" data-testid="invited-token">{invited.console_token}</pre>
+                    </div>
+                }.into_any(),
+            })}
+        </Show>
+        <Transition fallback=loading>
+            {move || members.get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(list) => view! {
+                    <table data-testid="members-table">
+                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|m| view! { <tr><td>{m.name}</td><td>{m.email}</td><td>{m.role.as_str()}</td></tr> }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let cursor = RwSignal::new(None::<String>);
+    let page = LocalResource::new(move || {
+        ctx.refresh.track();
+        let c = cursor.get();
+        async move { api::audit(c.as_deref()).await }
+    });
+    view! {
+        <h1>"Audit log"</h1>
+        <Transition fallback=loading>
+            {move || page.get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(p) if p.events.is_empty() => view! { <p class="empty">"Nothing has happened yet."</p> }.into_any(),
+                Ok(p) => {
+                    let next = p.next_cursor.clone();
+                    view! {
+                        <table data-testid="audit-table">
+                            <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th></tr></thead>
+                            <tbody>
+                                {p.events.into_iter().map(|e| view! {
+                                    <tr>
+                                        <td>{logic::when(Some(e.at))}</td>
+                                        <td>{e.actor.unwrap_or_else(|| "(not signed in)".into())}</td>
+                                        <td>{format!("{:?}", e.action).to_lowercase()}</td>
+                                        <td><code>{e.target.unwrap_or_default()}</code></td>
+                                        <td>{e.detail}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        {next.map(|n| view! { <button class="secondary" on:click=move |_| cursor.set(Some(n.clone()))>"Older events"</button> })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn WhoamiPage() -> impl IntoView {
+    let key = RwSignal::new(String::new());
+    let lookup = Action::new_local(move |key: &String| {
+        let key = key.clone();
+        async move { api::whoami(&key).await }
+    });
+    view! {
+        <h1>"Which project is this key?"</h1>
+        <p class="muted">"Paste a key to see its project, name and environment. The key is sent to Keygate only."</p>
+        <form class="inline-form" on:submit=move |ev| {
+            ev.prevent_default();
+            lookup.dispatch(key.get_untracked());
+        }>
+            <input aria-label="API key" data-testid="whoami-key" type="password" autocomplete="off" placeholder="kg_live_…" prop:value=move || key.get() on:input=move |ev| key.set(event_target_value(&ev)) />
+            <button type="submit" class="primary" data-testid="whoami-submit" disabled=move || lookup.pending().get()>"Look up"</button>
+        </form>
+        {move || lookup.value().get().map(|r| match r {
+            Err(e) => error_view(e),
+            Ok(w) => view! {
+                <dl class="details" data-testid="whoami-result">
+                    <dt>"Project"</dt><dd data-testid="whoami-project">{w.project.unwrap_or_else(|| "All projects".into())}</dd>
+                    <dt>"Key"</dt><dd>{w.name}" ("<code>{w.key_id.to_string()}</code>")"</dd>
+                    <dt>"Environment"</dt><dd>{w.environment.title()}</dd>
+                </dl>
+            }.into_any(),
+        })}
+    }
+}

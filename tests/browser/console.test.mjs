@@ -1,0 +1,308 @@
+// Browser end-to-end tests: real Chromium (Debian's, driven by playwright-core) against `wrangler dev` serving the
+// built console and the real Worker. Run by `cargo xtask test` after it has built both (KEYGATE_SKIP_BUILD=1).
+// The suite fails on any browser console error not caused by a request the test deliberately makes fail, and saves a
+// screenshot of each main page to tests/screenshots/.
+
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const shots = join(root, 'tests', 'screenshots');
+const BOOTSTRAP = 'kgboot_browser_e2e';
+
+let wrangler, base, browser, context, page, ownerToken;
+const consoleErrors = [];
+let allowHttpErrors = false;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+async function waitFor(fn, what, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}: ${last}`);
+}
+
+async function api(method, path, token, body, extra = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+function gateway(key) {
+  return fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+}
+
+function watch(p) {
+  p.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    if (allowHttpErrors && /Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
+    consoleErrors.push(text);
+  });
+  p.on('pageerror', (err) => consoleErrors.push(String(err)));
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function signIn(p, token) {
+  await p.goto(`${base}/admin/`);
+  await p.getByTestId('token-input').fill(token);
+  await p.getByTestId('sign-in').click();
+  await p.getByTestId('user-name').waitFor();
+}
+
+function row(p, id) {
+  return p.locator(`[data-testid=key-row][data-key-id="${id}"]`);
+}
+
+async function act(p, id, action) {
+  const r = row(p, id);
+  await r.getByTestId('actions').locator('summary').click();
+  await r.locator(`[data-action=${action}]`).click();
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const state = mkdtempSync(join(tmpdir(), 'keygate-browser-'));
+  wrangler = spawn('npx', ['wrangler', 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
+    '--show-interactive-dev-session=false', '--var', `KEYGATE_BOOTSTRAP_TOKEN:${BOOTSTRAP}`], {
+    cwd: root, detached: true, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, KEYGATE_SKIP_BUILD: '1', WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+  });
+  await waitFor(async () => (await fetch(`${base}/v1/health`)).ok, 'wrangler dev', 120000);
+  const boot = await api('POST', '/admin/v1/bootstrap', BOOTSTRAP, { organization_name: 'Acme', email: 'olive@acme.test', name: 'Olive Owner' });
+  assert.equal(boot.status, 201);
+  ownerToken = boot.body.console_token;
+  assert.equal((await api('POST', '/admin/v1/projects', ownerToken, { slug: 'acme-shop', name: 'Acme shop' })).status, 201);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  page = await context.newPage();
+  watch(page);
+});
+
+after(async () => {
+  await browser?.close();
+  if (wrangler) { try { process.kill(-wrangler.pid, 'SIGTERM'); } catch { /* already gone */ } }
+});
+
+describe('console', () => {
+  let keyId, keyText;
+
+  test('a bad console token is refused with a clear message', async () => {
+    allowHttpErrors = true;
+    await page.goto(`${base}/admin/`);
+    await shot('sign-in');
+    await page.getByTestId('token-input').fill('kg_live_not_a_token');
+    await page.getByTestId('sign-in').click();
+    const error = await page.getByTestId('sign-in-error').textContent();
+    assert.match(error, /console token is not valid/);
+    allowHttpErrors = false;
+  });
+
+  test('sign in with the bootstrap console token; the token stays in sessionStorage only', async () => {
+    await signIn(page, ownerToken);
+    assert.equal(await page.evaluate(() => window.localStorage.length), 0);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('keygate.console_token')), ownerToken);
+    assert.ok(!page.url().includes(ownerToken));
+    await page.getByTestId('empty-keys').waitFor();
+    await shot('keys-empty');
+  });
+
+  test('create a key and read it from the show-once modal', async () => {
+    await page.getByTestId('create-key').click();
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'key-name', 'focus moves into the dialog');
+    await page.getByTestId('key-name').fill('Main Website Integration');
+    await page.getByTestId('key-project').selectOption('acme-shop');
+    await page.locator('[data-permission="data:read"]').check();
+    await shot('create-key');
+    await page.getByTestId('submit-key').click();
+    const shown = await page.getByTestId('new-key').textContent();
+    assert.match(shown, /^kg_live_[0-9A-Z]{14}_[0-9A-Za-z]{38}$/);
+    keyText = shown;
+    keyId = shown.slice(8, 22);
+    assert.match(await page.locator('.dialog').textContent(), /will not be shown again/);
+    await page.getByTestId('copy-key').click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), keyText);
+    await shot('show-once');
+    await page.getByTestId('close-new-key').click();
+    await row(page, keyId).waitFor();
+    assert.equal(await row(page, keyId).getByTestId('status').textContent(), 'Active');
+    assert.ok(!(await page.content()).includes(keyText.slice(23)), 'the secret is gone from the page');
+  });
+
+  test('using the key shows usage and last used', async () => {
+    for (let i = 0; i < 3; i++) assert.equal(await gateway(keyText), 200);
+    await waitFor(async () => {
+      await page.reload();
+      await signedInReady();
+      return (await row(page, keyId).getByTestId('usage').textContent()).trim().startsWith('3');
+    }, 'usage of 3');
+    assert.notEqual((await row(page, keyId).getByTestId('last-used').textContent()).trim(), 'Never');
+    await shot('keys');
+  });
+
+  test('revoke: the gateway refuses and the badge changes; activate brings it back', async () => {
+    await act(page, keyId, 'revoke');
+    await page.getByTestId('confirm').click();
+    await waitFor(async () => (await row(page, keyId).getByTestId('status').textContent()) === 'Inactive', 'Inactive badge');
+    assert.equal(await gateway(keyText), 401);
+    await act(page, keyId, 'activate');
+    await page.getByTestId('confirm').click();
+    await waitFor(async () => (await row(page, keyId).getByTestId('status').textContent()) === 'Active', 'Active badge');
+    assert.equal(await gateway(keyText), 200);
+  });
+
+  test('regenerate shows the new key once; the old one stops', async () => {
+    await act(page, keyId, 'regenerate');
+    await page.getByTestId('confirm').click();
+    const fresh = await page.getByTestId('new-key').textContent();
+    assert.notEqual(fresh, keyText);
+    assert.equal(fresh.slice(8, 22), keyId, 'same id');
+    await page.getByTestId('close-new-key').click();
+    assert.equal(await gateway(keyText), 401);
+    assert.equal(await gateway(fresh), 200);
+    keyText = fresh;
+  });
+
+  test('the key page shows details, the usage chart and recent errors', async () => {
+    await row(page, keyId).locator('a').first().click();
+    await page.getByTestId('key-title').waitFor();
+    assert.equal(await page.getByTestId('key-title').textContent(), 'Main Website Integration');
+    await page.locator('.chart').nth(1).waitFor();
+    assert.equal(await page.locator('.chart svg rect.bar').count(), 24 + 14, 'hourly and daily bars');
+    // Three calls, one after activation, one with the regenerated key; the refused ones do not count.
+    assert.match(await page.getByTestId('key-usage').textContent(), /^5 in total/);
+    await page.getByTestId('no-errors').waitFor();
+    await shot('key');
+    await page.goBack();
+    await row(page, keyId).waitFor();
+  });
+
+  test('filters, deactivate (final) and show deactivated keys', async () => {
+    const staging = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Staging robot', environment: 'test', permissions: [] });
+    assert.equal(staging.status, 201);
+    await page.reload();
+    await signedInReady();
+    await page.getByTestId('filter-environment').selectOption('test');
+    await waitFor(async () => (await page.getByTestId('key-row').count()) === 1, 'one staging key');
+    await page.getByTestId('filter-environment').selectOption('');
+    await waitFor(async () => (await page.getByTestId('key-row').count()) === 2, 'both keys');
+
+    await act(page, keyId, 'deactivate');
+    assert.match(await page.locator('.dialog').textContent(), /final/);
+    await page.getByTestId('confirm').click();
+    await waitFor(async () => (await row(page, keyId).count()) === 0, 'deactivated key hidden');
+    assert.equal(await gateway(keyText), 401);
+    await page.getByTestId('show-deactivated').check();
+    await row(page, keyId).waitFor();
+    assert.equal(await row(page, keyId).getByTestId('status').textContent(), 'Deactivated');
+    await row(page, keyId).getByTestId('actions').locator('summary').click();
+    assert.equal(await row(page, keyId).locator('[data-action=activate]').count(), 0, 'a deactivated key cannot be activated');
+    await row(page, keyId).getByTestId('actions').locator('summary').click();
+  });
+
+  test('delete is offered for the deactivated key and removes it', async () => {
+    await act(page, keyId, 'delete');
+    await page.getByTestId('confirm').click();
+    await waitFor(async () => (await row(page, keyId).count()) === 0, 'deleted key gone');
+    assert.equal((await api('GET', `/admin/v1/keys/${keyId}`, ownerToken)).status, 404);
+  });
+
+  test('projects, members, audit log and which-project pages', async () => {
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByTestId('projects-table').waitFor();
+    await page.getByTestId('project-slug').fill('telemetry');
+    await page.getByTestId('project-name').fill('Telemetry');
+    await page.getByTestId('create-project').click();
+    await waitFor(async () => (await page.getByTestId('projects-table').textContent()).includes('telemetry'), 'new project');
+    await shot('projects');
+
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('member-email').fill('mia@acme.test');
+    await page.getByTestId('member-name').fill('Mia Member');
+    await page.getByTestId('invite').click();
+    await page.getByTestId('invited-token').waitFor();
+    await waitFor(async () => (await page.getByTestId('members-table').textContent()).includes('mia@acme.test'), 'member listed');
+    await shot('members');
+
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByTestId('audit-table').waitFor();
+    const audit = await page.getByTestId('audit-table').textContent();
+    for (const action of ['create', 'revoke', 'activate', 'regenerate', 'deactivate', 'delete']) assert.match(audit, new RegExp(action));
+    await shot('audit');
+
+    const probe = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Probe', environment: 'live', project: 'telemetry', permissions: [] });
+    await page.getByRole('link', { name: 'Which project?' }).click();
+    await page.getByTestId('whoami-key').fill(probe.body.key);
+    await page.getByTestId('whoami-submit').click();
+    assert.equal(await page.getByTestId('whoami-project').textContent(), 'telemetry');
+    await shot('whoami');
+  });
+
+  test('a member does not see another member\'s keys', async () => {
+    const a = await api('POST', '/admin/v1/members', ownerToken, { email: 'ann@acme.test', name: 'Ann', role: 'member' });
+    const b = await api('POST', '/admin/v1/members', ownerToken, { email: 'ben@acme.test', name: 'Ben', role: 'member' });
+    const annKey = await api('POST', '/admin/v1/keys', a.body.console_token, { name: 'Ann private', environment: 'live', permissions: [] });
+    const benContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const ben = await benContext.newPage();
+    watch(ben);
+    await signIn(ben, b.body.console_token);
+    await ben.getByTestId('empty-keys').waitFor();
+    assert.equal(await ben.locator(`[data-key-id="${annKey.body.record.id}"]`).count(), 0);
+    await benContext.close();
+  });
+
+  test('readable at 390 px wide', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByTestId('keys-table').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
+    await shot('keys-390px');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test('sign out forgets the token', async () => {
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('token-input').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('keygate.console_token')), null);
+  });
+
+  test('no unexpected browser console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});
+
+async function signedInReady() {
+  await page.getByTestId('user-name').waitFor();
+  await page.getByTestId('keys-table').or(page.getByTestId('empty-keys')).waitFor();
+}
