@@ -53,6 +53,8 @@ fn the_key_lifecycle_story() {
     assert_eq!(created["record"]["status"], "active");
     assert!(!created["record"].to_string().contains(&key[key.len() - 38..]), "the view never holds the secret");
     assert_eq!(gateway(&base, "GET", "/data/1", &key).status, 200);
+    let session = owner.call("GET", "/session", None).json();
+    assert!(session["known_permissions"].as_array().unwrap().contains(&json!("data:read")), "{session}");
 
     // Rename.
     let renamed = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"name": "Website"})));

@@ -307,14 +307,7 @@ async fn issue_console_token<S: Stores>(
         grace: None,
     };
     put_record(stores, &record).await?;
-    let index = KeyIndex {
-        id: key.id,
-        organization: organization.to_owned(),
-        owner: user.id.clone(),
-        created_at: now,
-        console: true,
-    };
-    change(stores, DirectoryRequest::AddKey { index }).await?;
+    change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&record, true) }).await?;
     Ok(key.expose())
 }
 
@@ -392,7 +385,18 @@ fn session(actor: &Actor) -> Handled {
             user: MemberView::of(&actor.user, actor.role),
             organization,
             organizations,
-            known_permissions: Vec::new(),
+            known_permissions: {
+                let mut known: Vec<String> = actor
+                    .directory
+                    .keys
+                    .iter()
+                    .filter(|k| k.organization == actor.organization && !k.console)
+                    .flat_map(|k| k.permissions.iter().cloned())
+                    .collect();
+                known.sort();
+                known.dedup();
+                known
+            },
         },
     ))
 }
@@ -694,14 +698,7 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: T
         grace: None,
     };
     put_record(stores, &record).await?;
-    let index = KeyIndex {
-        id: key.id,
-        organization: actor.organization.clone(),
-        owner: actor.user.id.clone(),
-        created_at: now,
-        console: false,
-    };
-    change(stores, DirectoryRequest::AddKey { index }).await?;
+    change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&record, false) }).await?;
     record_audit(
         stores,
         Some(&actor.user.id),
@@ -758,6 +755,9 @@ async fn update_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, id: &s
     record.state.apply(LifecycleAction::Edit).map_err(illegal)?;
     let next = request.apply_to(&record, now).map_err(problem)?;
     put_record(stores, &next).await?;
+    if next.permissions != record.permissions {
+        change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&next, false) }).await?;
+    }
     let action = if request.name.is_some()
         && request == (UpdateKeyRequest { name: request.name.clone(), ..Default::default() })
     {

@@ -22,6 +22,22 @@ pub struct KeyIndex {
     /// Console tokens are indexed too (so members can be listed with them), but never listed as keys.
     #[serde(default)]
     pub console: bool,
+    /// The key's permissions, so the console can offer those already in use.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+impl KeyIndex {
+    pub fn of(record: &keygate_shared::model::KeyRecord, console: bool) -> Self {
+        Self {
+            id: record.id,
+            organization: record.organization.clone(),
+            owner: record.owner.clone(),
+            created_at: record.created_at,
+            console,
+            permissions: record.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
