@@ -124,7 +124,11 @@ pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
     };
     let result = match route {
         Route::Bootstrap => bootstrap(stores, req, config, now).await,
-        Route::OpenApi => Ok(Reply::json(200, &crate::openapi::document())),
+        Route::OpenApi => Ok(Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: crate::openapi::DOCUMENT.to_owned(),
+        }),
         _ => match sign_in(stores, req, config, now).await {
             Err(reply) => Err(reply),
             Ok(actor) => signed_in(stores, req, config, &actor, route, now).await,

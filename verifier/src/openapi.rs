@@ -1,400 +1,445 @@
 //! The OpenAPI 3.1 document of the admin API, `/v1/verify` and `/v1/whoami`, served at `/admin/v1/openapi.json`.
 //!
 //! Schemas are generated from the Rust types: each is inferred from a serialized example value of the type, so a
-//! renamed or added field changes the document. Tests check that every path in the document is a route the Worker
-//! parses and that every route is in the document.
+//! renamed or added field changes the document. The Worker serves the generated document as a static file
+//! (`openapi.json`, so the generator's code stays out of the bundle); a test fails when the file differs from what the
+//! types generate (`KEYGATE_BLESS=1 cargo test -p verifier openapi` rewrites it). Tests also check that every path in
+//! the document is a route the Worker parses and that every route is in the document.
 
-use keygate_shared::api::*;
-use keygate_shared::decision::Code;
-use keygate_shared::key::KeyId;
-use keygate_shared::model::{
-    Environment, KeyKind, KeyStatus, Membership, Organization, Permission, Project, RateLimitPolicy, Role, User,
-};
-use keygate_shared::problem::Problem;
-use keygate_shared::time::Timestamp;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+/// The document as served.
+pub const DOCUMENT: &str = include_str!("openapi.json");
 
-/// A JSON Schema inferred from an example value: types and property names, every property listed as required
-/// unless the example holds `null` for it (then it is nullable and optional).
-pub fn schema_of(example: &Value) -> Value {
-    match example {
-        Value::Null => json!({"type": "null"}),
-        Value::Bool(_) => json!({"type": "boolean"}),
-        Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
-        Value::Number(_) => json!({"type": "number"}),
-        Value::String(s) if Timestamp::parse_rfc3339(s).is_some() => json!({"type": "string", "format": "date-time"}),
-        Value::String(_) => json!({"type": "string"}),
-        Value::Array(items) => match items.first() {
-            Some(first) => json!({"type": "array", "items": schema_of(first)}),
-            None => json!({"type": "array"}),
-        },
-        Value::Object(fields) => {
-            let mut properties = Map::new();
-            let mut required = Vec::new();
-            for (name, value) in fields {
-                if value.is_null() {
-                    properties.insert(name.clone(), json!({"type": ["string", "object", "integer", "null"]}));
-                } else {
-                    properties.insert(name.clone(), schema_of(value));
-                    required.push(Value::String(name.clone()));
-                }
+#[cfg(test)]
+pub use generator::document;
+
+#[cfg(test)]
+mod generator {
+    use keygate_shared::api::*;
+    use keygate_shared::decision::Code;
+    use keygate_shared::key::KeyId;
+    use keygate_shared::model::{
+        Environment, KeyKind, KeyStatus, Membership, Organization, Permission, Project, RateLimitPolicy, Role, User,
+    };
+    use keygate_shared::problem::Problem;
+    use keygate_shared::time::Timestamp;
+    use serde::Serialize;
+    use serde_json::{Map, Value, json};
+
+    /// A JSON Schema inferred from an example value: types and property names, every property listed as required
+    /// unless the example holds `null` for it (then it is nullable and optional).
+    pub fn schema_of(example: &Value) -> Value {
+        match example {
+            Value::Null => json!({"type": "null"}),
+            Value::Bool(_) => json!({"type": "boolean"}),
+            Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
+            Value::Number(_) => json!({"type": "number"}),
+            Value::String(s) if Timestamp::parse_rfc3339(s).is_some() => {
+                json!({"type": "string", "format": "date-time"})
             }
-            json!({"type": "object", "properties": properties, "required": required})
+            Value::String(_) => json!({"type": "string"}),
+            Value::Array(items) => match items.first() {
+                Some(first) => json!({"type": "array", "items": schema_of(first)}),
+                None => json!({"type": "array"}),
+            },
+            Value::Object(fields) => {
+                let mut properties = Map::new();
+                let mut required = Vec::new();
+                for (name, value) in fields {
+                    if value.is_null() {
+                        properties.insert(name.clone(), json!({"type": ["string", "object", "integer", "null"]}));
+                    } else {
+                        properties.insert(name.clone(), schema_of(value));
+                        required.push(Value::String(name.clone()));
+                    }
+                }
+                json!({"type": "object", "properties": properties, "required": required})
+            }
         }
     }
-}
 
-fn schema<T: Serialize>(example: &T) -> Value {
-    schema_of(&serde_json::to_value(example).unwrap_or(Value::Null))
-}
-
-fn ts() -> Timestamp {
-    Timestamp::from_secs(1_795_000_000)
-}
-
-fn example_id() -> KeyId {
-    KeyId::parse("F854DS4QEVHXS4").expect("a valid key id literal")
-}
-
-fn permission(p: &str) -> Permission {
-    Permission::try_from(p).expect("a valid permission literal")
-}
-
-fn key_view() -> KeyView {
-    KeyView {
-        id: example_id(),
-        start: "kg_live_F854DS4QEVHXS4".into(),
-        name: "Main Website Integration".into(),
-        environment: Environment::Live,
-        project: Some("acme-shop".into()),
-        organization: "org_7Q3M0T9ZK1XW2R".into(),
-        owner: "usr_7Q3M0T9ZK1XW2R".into(),
-        owner_name: Some("Olive Owner".into()),
-        permissions: vec![permission("data:read")],
-        customers: vec!["cus_1".into()],
-        rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
-        expires_at: Some(ts()),
-        status: KeyStatus::Active,
-        kind: KeyKind::Single,
-        created_at: ts(),
-        updated_at: ts(),
-        last_used_at: Some(ts()),
-        usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0 },
+    fn schema<T: Serialize>(example: &T) -> Value {
+        schema_of(&serde_json::to_value(example).unwrap_or(Value::Null))
     }
-}
 
-fn user() -> User {
-    User {
-        id: "usr_7Q3M0T9ZK1XW2R".into(),
-        email: "owner@acme.test".into(),
-        name: "Olive Owner".into(),
-        memberships: vec![Membership { organization: "org_7Q3M0T9ZK1XW2R".into(), role: Role::Owner }],
-        created_at: ts(),
+    fn ts() -> Timestamp {
+        Timestamp::from_secs(1_795_000_000)
     }
-}
 
-fn organization() -> Organization {
-    Organization { id: "org_7Q3M0T9ZK1XW2R".into(), name: "Acme".into(), created_at: ts() }
-}
-
-fn project() -> Project {
-    Project {
-        id: "prj_7Q3M0T9ZK1XW2R".into(),
-        organization: "org_7Q3M0T9ZK1XW2R".into(),
-        slug: "acme-shop".into(),
-        name: "Acme shop".into(),
-        created_at: ts(),
+    fn example_id() -> KeyId {
+        KeyId::parse("F854DS4QEVHXS4").expect("a valid key id literal")
     }
-}
 
-fn member() -> MemberView {
-    MemberView::of(&user(), Role::Owner)
-}
-
-fn org_view() -> OrganizationView {
-    OrganizationView { id: "org_7Q3M0T9ZK1XW2R".into(), name: "Acme".into(), role: Role::Owner, created_at: ts() }
-}
-
-fn audit_event() -> AuditEvent {
-    AuditEvent {
-        id: "evt_7Q3M0T9ZK1XW2R".into(),
-        at: ts(),
-        organization: "org_7Q3M0T9ZK1XW2R".into(),
-        actor: Some("usr_7Q3M0T9ZK1XW2R".into()),
-        action: AuditAction::Revoke,
-        target: Some("F854DS4QEVHXS4".into()),
-        detail: "Main Website Integration".into(),
+    fn permission(p: &str) -> Permission {
+        Permission::try_from(p).expect("a valid permission literal")
     }
-}
 
-/// One operation: method, path template, summary, request body schema, success status and response schema.
-type Operation = (&'static str, &'static str, &'static str, Option<Value>, u16, Value);
+    fn key_view() -> KeyView {
+        KeyView {
+            id: example_id(),
+            start: "kg_live_F854DS4QEVHXS4".into(),
+            name: "Main Website Integration".into(),
+            environment: Environment::Live,
+            project: Some("acme-shop".into()),
+            organization: "org_7Q3M0T9ZK1XW2R".into(),
+            owner: "usr_7Q3M0T9ZK1XW2R".into(),
+            owner_name: Some("Olive Owner".into()),
+            permissions: vec![permission("data:read")],
+            customers: vec!["cus_1".into()],
+            rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
+            expires_at: Some(ts()),
+            status: KeyStatus::Active,
+            kind: KeyKind::Single,
+            created_at: ts(),
+            updated_at: ts(),
+            last_used_at: Some(ts()),
+            usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0 },
+        }
+    }
 
-/// Every operation of the document.
-fn operations() -> Vec<Operation> {
-    let created_single = CreatedKey::Single { key: "kg_live_F854DS4QEVHXS4_…".into(), record: key_view() };
-    let created_pair =
-        CreatedKey::Pair { api_key: "kg_live_F854DS4QEVHXS4".into(), api_secret: "…".into(), record: key_view() };
-    let created = json!({"oneOf": [schema(&created_single), schema(&created_pair)]});
-    let create_key = CreateKeyRequest {
-        name: "Main Website Integration".into(),
-        environment: Environment::Live,
-        project: Some("acme-shop".into()),
-        permissions: vec!["data:read".into()],
-        customers: vec!["cus_1".into()],
-        rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
-        expires_at: Some(ts()),
-        kind: KeyKind::Single,
-    };
-    let update = UpdateKeyRequest {
-        name: Some("Website".into()),
-        permissions: Some(vec!["data:read".into()]),
-        customers: Some(vec!["cus_1".into()]),
-        rate_limit: Some(Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: None })),
-        expires_at: Some(Some(ts())),
-    };
-    let usage = UsageReport {
-        hourly: vec![UsagePoint { start: ts(), requests: 3 }],
-        daily: vec![UsagePoint { start: ts(), requests: 3 }],
-        total: 3,
-        last_used_at: Some(ts()),
-    };
-    let errors = RecentErrors {
-        errors: vec![RecentError {
+    fn user() -> User {
+        User {
+            id: "usr_7Q3M0T9ZK1XW2R".into(),
+            email: "owner@acme.test".into(),
+            name: "Olive Owner".into(),
+            memberships: vec![Membership { organization: "org_7Q3M0T9ZK1XW2R".into(), role: Role::Owner }],
+            created_at: ts(),
+        }
+    }
+
+    fn organization() -> Organization {
+        Organization { id: "org_7Q3M0T9ZK1XW2R".into(), name: "Acme".into(), created_at: ts() }
+    }
+
+    fn project() -> Project {
+        Project {
+            id: "prj_7Q3M0T9ZK1XW2R".into(),
+            organization: "org_7Q3M0T9ZK1XW2R".into(),
+            slug: "acme-shop".into(),
+            name: "Acme shop".into(),
+            created_at: ts(),
+        }
+    }
+
+    fn member() -> MemberView {
+        MemberView::of(&user(), Role::Owner)
+    }
+
+    fn org_view() -> OrganizationView {
+        OrganizationView { id: "org_7Q3M0T9ZK1XW2R".into(), name: "Acme".into(), role: Role::Owner, created_at: ts() }
+    }
+
+    fn audit_event() -> AuditEvent {
+        AuditEvent {
+            id: "evt_7Q3M0T9ZK1XW2R".into(),
             at: ts(),
-            method: "POST".into(),
-            path: "/streams/s1".into(),
-            status: 403,
-            code: "INSUFFICIENT_PERMISSIONS".into(),
-            request_preview: "POST /streams/s1".into(),
-            response_preview: "{…}".into(),
-        }],
-    };
-    let mut verify = VerifyResponse::new(Code::Valid, None);
-    verify.key_id = Some(example_id());
-    verify.name = Some("Main Website Integration".into());
-    verify.project = Some("acme-shop".into());
-    verify.environment = Some(Environment::Live);
-    verify.organization = Some("org_7Q3M0T9ZK1XW2R".into());
-    verify.permissions = Some(vec![permission("data:read")]);
-    verify.expires_at = Some(ts());
-    verify.rate_limit = Some(RateLimitStatus { limit: 100, remaining: 99, reset_seconds: 60 });
-    let session = SessionView {
-        user: member(),
-        organization: org_view(),
-        organizations: vec![org_view()],
-        known_permissions: vec!["data:read".into()],
-    };
-    vec![
-        (
-            "post",
-            "/admin/v1/bootstrap",
-            "Create the first organization, its owner and a console token (empty store only; 409 afterwards).",
-            Some(schema(&BootstrapRequest {
-                organization_name: Some("Acme".into()),
-                email: Some("owner@acme.test".into()),
-                name: Some("Olive".into()),
-            })),
-            201,
-            schema(&BootstrapResponse {
-                console_token: "kg_live_…".into(),
-                organization: organization(),
-                user: user(),
-            }),
-        ),
-        ("get", "/admin/v1/openapi.json", "This document.", None, 200, json!({"type": "object"})),
-        ("get", "/admin/v1/session", "The signed-in user, their organizations and role.", None, 200, schema(&session)),
-        (
-            "post",
-            "/admin/v1/organizations",
-            "Create an organization owned by the signed-in user.",
-            Some(schema(&CreateOrganizationRequest { name: "Globex".into() })),
-            201,
-            schema(&organization()),
-        ),
-        (
-            "get",
-            "/admin/v1/members",
-            "Members of the organization.",
-            None,
-            200,
-            json!({"type": "object", "properties": {"members": {"type": "array", "items": schema(&member())}}}),
-        ),
-        (
-            "post",
-            "/admin/v1/members",
-            "Invite (create) a member with a role; answers their console token once.",
-            Some(schema(&InviteMemberRequest { email: "a@acme.test".into(), name: "A".into(), role: Role::Member })),
-            201,
-            schema(&InviteMemberResponse { member: member(), console_token: "kg_live_…".into() }),
-        ),
-        (
-            "get",
-            "/admin/v1/projects",
-            "Projects of the organization.",
-            None,
-            200,
-            schema(&ProjectList { projects: vec![project()] }),
-        ),
-        (
-            "post",
-            "/admin/v1/projects",
-            "Create a project; its slug is what keys may carry as their prefix label.",
-            Some(schema(&CreateProjectRequest { slug: "acme-shop".into(), name: "Acme shop".into() })),
-            201,
-            schema(&project()),
-        ),
-        (
-            "patch",
-            "/admin/v1/projects/{id}",
-            "Rename a project.",
-            Some(schema(&RenameProjectRequest { name: "Shop".into() })),
-            200,
-            schema(&project()),
-        ),
-        (
-            "get",
-            "/admin/v1/keys",
-            "Keys, newest first; filters project, environment, status, owner, include_deactivated; cursor paging.",
-            None,
-            200,
-            schema(&KeyList { keys: vec![key_view()], next_cursor: Some("50".into()) }),
-        ),
-        (
-            "post",
-            "/admin/v1/keys",
-            "Create a key; the full key is in this answer only.",
-            Some(schema(&create_key)),
-            201,
-            created.clone(),
-        ),
-        ("get", "/admin/v1/keys/{id}", "One key (never its secret).", None, 200, schema(&key_view())),
-        (
-            "patch",
-            "/admin/v1/keys/{id}",
-            "Rename, or change permissions, customers, rate limit, expiry (owner only).",
-            Some(schema(&update)),
-            200,
-            schema(&key_view()),
-        ),
-        ("delete", "/admin/v1/keys/{id}", "Delete a revoked or deactivated key (409 otherwise).", None, 204, json!({})),
-        ("post", "/admin/v1/keys/{id}/revoke", "Revoke (reversible).", None, 200, schema(&key_view())),
-        ("post", "/admin/v1/keys/{id}/activate", "Activate a revoked key.", None, 200, schema(&key_view())),
-        ("post", "/admin/v1/keys/{id}/deactivate", "Deactivate for good.", None, 200, schema(&key_view())),
-        (
-            "post",
-            "/admin/v1/keys/{id}/regenerate",
-            "New secret, same id and settings; the old secret stops at once or after grace_seconds (owner only).",
-            Some(schema(&RegenerateKeyRequest { grace_seconds: Some(300) })),
-            200,
-            created,
-        ),
-        (
-            "get",
-            "/admin/v1/keys/{id}/errors",
-            "Recent errors (at most 100, 14 days), without credentials.",
-            None,
-            200,
-            schema(&errors),
-        ),
-        (
-            "get",
-            "/admin/v1/keys/{id}/usage",
-            "Requests per hour (24 h) and per day (14 days), last used.",
-            None,
-            200,
-            schema(&usage),
-        ),
-        (
-            "get",
-            "/admin/v1/audit",
-            "Who did what to which key, newest first; cursor paging.",
-            None,
-            200,
-            schema(&AuditPage { events: vec![audit_event()], next_cursor: Some("50".into()) }),
-        ),
-        (
-            "post",
-            "/v1/verify",
-            "Verify a key for a service outside the gateway (caller needs keys:verify); counts against the key's limit.",
-            Some(schema(&VerifyRequest {
-                key: "kg_live_…".into(),
-                permission: Some("data:read".into()),
-                customer: Some("cus_1".into()),
-                organization: Some("org_7Q3M0T9ZK1XW2R".into()),
-            })),
-            200,
-            schema(&verify),
-        ),
-        (
-            "get",
-            "/v1/whoami",
-            "Which key is this, and of which project.",
-            None,
-            200,
-            schema(&WhoAmI {
-                key_id: example_id(),
-                name: "Main Website Integration".into(),
-                project: Some("acme-shop".into()),
-                environment: Environment::Live,
-                organization: "org_7Q3M0T9ZK1XW2R".into(),
-            }),
-        ),
-    ]
-}
-
-/// The whole document.
-pub fn document() -> Value {
-    let problem = schema(&Problem::invalid_field("name", "must not be empty"));
-    let mut paths = Map::new();
-    for (method, path, summary, request, status, response) in operations() {
-        let mut operation = json!({
-            "summary": summary,
-            "responses": {
-                status.to_string(): {
-                    "description": "Success",
-                    "content": {"application/json": {"schema": response}}
-                },
-                "default": {
-                    "description": "An RFC 9457 problem with a stable `code`",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-                }
-            }
-        });
-        if path.contains("{id}") {
-            operation["parameters"] =
-                json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+            organization: "org_7Q3M0T9ZK1XW2R".into(),
+            actor: Some("usr_7Q3M0T9ZK1XW2R".into()),
+            action: AuditAction::Revoke,
+            target: Some("F854DS4QEVHXS4".into()),
+            detail: "Main Website Integration".into(),
         }
-        if let Some(body) = request {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
-        }
-        let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
-        if !public {
-            operation["security"] = json!([{"bearer": []}]);
-        }
-        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
-        entry[method] = operation;
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Keygate",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "API keys at the edge: the admin API (console token as Bearer; `Keygate-Org` picks the organization), the verify API and whoami."
-        },
-        "paths": paths,
-        "components": {
-            "schemas": {"Problem": problem},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A Keygate key: a console token for /admin/v1, an API key elsewhere."}}
+
+    /// One operation: method, path template, summary, request body schema, success status and response schema.
+    type Operation = (&'static str, &'static str, &'static str, Option<Value>, u16, Value);
+
+    /// Every operation of the document.
+    fn operations() -> Vec<Operation> {
+        let created_single = CreatedKey::Single { key: "kg_live_F854DS4QEVHXS4_…".into(), record: key_view() };
+        let created_pair =
+            CreatedKey::Pair { api_key: "kg_live_F854DS4QEVHXS4".into(), api_secret: "…".into(), record: key_view() };
+        let created = json!({"oneOf": [schema(&created_single), schema(&created_pair)]});
+        let create_key = CreateKeyRequest {
+            name: "Main Website Integration".into(),
+            environment: Environment::Live,
+            project: Some("acme-shop".into()),
+            permissions: vec!["data:read".into()],
+            customers: vec!["cus_1".into()],
+            rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
+            expires_at: Some(ts()),
+            kind: KeyKind::Single,
+        };
+        let update = UpdateKeyRequest {
+            name: Some("Website".into()),
+            permissions: Some(vec!["data:read".into()]),
+            customers: Some(vec!["cus_1".into()]),
+            rate_limit: Some(Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: None })),
+            expires_at: Some(Some(ts())),
+        };
+        let usage = UsageReport {
+            hourly: vec![UsagePoint { start: ts(), requests: 3 }],
+            daily: vec![UsagePoint { start: ts(), requests: 3 }],
+            total: 3,
+            last_used_at: Some(ts()),
+        };
+        let errors = RecentErrors {
+            errors: vec![RecentError {
+                at: ts(),
+                method: "POST".into(),
+                path: "/streams/s1".into(),
+                status: 403,
+                code: "INSUFFICIENT_PERMISSIONS".into(),
+                request_preview: "POST /streams/s1".into(),
+                response_preview: "{…}".into(),
+            }],
+        };
+        let mut verify = VerifyResponse::new(Code::Valid, None);
+        verify.key_id = Some(example_id());
+        verify.name = Some("Main Website Integration".into());
+        verify.project = Some("acme-shop".into());
+        verify.environment = Some(Environment::Live);
+        verify.organization = Some("org_7Q3M0T9ZK1XW2R".into());
+        verify.permissions = Some(vec![permission("data:read")]);
+        verify.expires_at = Some(ts());
+        verify.rate_limit = Some(RateLimitStatus { limit: 100, remaining: 99, reset_seconds: 60 });
+        let session = SessionView {
+            user: member(),
+            organization: org_view(),
+            organizations: vec![org_view()],
+            known_permissions: vec!["data:read".into()],
+        };
+        vec![
+            (
+                "post",
+                "/admin/v1/bootstrap",
+                "Create the first organization, its owner and a console token (empty store only; 409 afterwards).",
+                Some(schema(&BootstrapRequest {
+                    organization_name: Some("Acme".into()),
+                    email: Some("owner@acme.test".into()),
+                    name: Some("Olive".into()),
+                })),
+                201,
+                schema(&BootstrapResponse {
+                    console_token: "kg_live_…".into(),
+                    organization: organization(),
+                    user: user(),
+                }),
+            ),
+            ("get", "/admin/v1/openapi.json", "This document.", None, 200, json!({"type": "object"})),
+            (
+                "get",
+                "/admin/v1/session",
+                "The signed-in user, their organizations and role.",
+                None,
+                200,
+                schema(&session),
+            ),
+            (
+                "post",
+                "/admin/v1/organizations",
+                "Create an organization owned by the signed-in user.",
+                Some(schema(&CreateOrganizationRequest { name: "Globex".into() })),
+                201,
+                schema(&organization()),
+            ),
+            (
+                "get",
+                "/admin/v1/members",
+                "Members of the organization.",
+                None,
+                200,
+                json!({"type": "object", "properties": {"members": {"type": "array", "items": schema(&member())}}}),
+            ),
+            (
+                "post",
+                "/admin/v1/members",
+                "Invite (create) a member with a role; answers their console token once.",
+                Some(schema(&InviteMemberRequest {
+                    email: "a@acme.test".into(),
+                    name: "A".into(),
+                    role: Role::Member,
+                })),
+                201,
+                schema(&InviteMemberResponse { member: member(), console_token: "kg_live_…".into() }),
+            ),
+            (
+                "get",
+                "/admin/v1/projects",
+                "Projects of the organization.",
+                None,
+                200,
+                schema(&ProjectList { projects: vec![project()] }),
+            ),
+            (
+                "post",
+                "/admin/v1/projects",
+                "Create a project; its slug is what keys may carry as their prefix label.",
+                Some(schema(&CreateProjectRequest { slug: "acme-shop".into(), name: "Acme shop".into() })),
+                201,
+                schema(&project()),
+            ),
+            (
+                "patch",
+                "/admin/v1/projects/{id}",
+                "Rename a project.",
+                Some(schema(&RenameProjectRequest { name: "Shop".into() })),
+                200,
+                schema(&project()),
+            ),
+            (
+                "get",
+                "/admin/v1/keys",
+                "Keys, newest first; filters project, environment, status, owner, include_deactivated; cursor paging.",
+                None,
+                200,
+                schema(&KeyList { keys: vec![key_view()], next_cursor: Some("50".into()) }),
+            ),
+            (
+                "post",
+                "/admin/v1/keys",
+                "Create a key; the full key is in this answer only.",
+                Some(schema(&create_key)),
+                201,
+                created.clone(),
+            ),
+            ("get", "/admin/v1/keys/{id}", "One key (never its secret).", None, 200, schema(&key_view())),
+            (
+                "patch",
+                "/admin/v1/keys/{id}",
+                "Rename, or change permissions, customers, rate limit, expiry (owner only).",
+                Some(schema(&update)),
+                200,
+                schema(&key_view()),
+            ),
+            (
+                "delete",
+                "/admin/v1/keys/{id}",
+                "Delete a revoked or deactivated key (409 otherwise).",
+                None,
+                204,
+                json!({}),
+            ),
+            ("post", "/admin/v1/keys/{id}/revoke", "Revoke (reversible).", None, 200, schema(&key_view())),
+            ("post", "/admin/v1/keys/{id}/activate", "Activate a revoked key.", None, 200, schema(&key_view())),
+            ("post", "/admin/v1/keys/{id}/deactivate", "Deactivate for good.", None, 200, schema(&key_view())),
+            (
+                "post",
+                "/admin/v1/keys/{id}/regenerate",
+                "New secret, same id and settings; the old secret stops at once or after grace_seconds (owner only).",
+                Some(schema(&RegenerateKeyRequest { grace_seconds: Some(300) })),
+                200,
+                created,
+            ),
+            (
+                "get",
+                "/admin/v1/keys/{id}/errors",
+                "Recent errors (at most 100, 14 days), without credentials.",
+                None,
+                200,
+                schema(&errors),
+            ),
+            (
+                "get",
+                "/admin/v1/keys/{id}/usage",
+                "Requests per hour (24 h) and per day (14 days), last used.",
+                None,
+                200,
+                schema(&usage),
+            ),
+            (
+                "get",
+                "/admin/v1/audit",
+                "Who did what to which key, newest first; cursor paging.",
+                None,
+                200,
+                schema(&AuditPage { events: vec![audit_event()], next_cursor: Some("50".into()) }),
+            ),
+            (
+                "post",
+                "/v1/verify",
+                "Verify a key for a service outside the gateway (caller needs keys:verify); counts against the key's limit.",
+                Some(schema(&VerifyRequest {
+                    key: "kg_live_…".into(),
+                    permission: Some("data:read".into()),
+                    customer: Some("cus_1".into()),
+                    organization: Some("org_7Q3M0T9ZK1XW2R".into()),
+                })),
+                200,
+                schema(&verify),
+            ),
+            (
+                "get",
+                "/v1/whoami",
+                "Which key is this, and of which project.",
+                None,
+                200,
+                schema(&WhoAmI {
+                    key_id: example_id(),
+                    name: "Main Website Integration".into(),
+                    project: Some("acme-shop".into()),
+                    environment: Environment::Live,
+                    organization: "org_7Q3M0T9ZK1XW2R".into(),
+                }),
+            ),
+        ]
+    }
+
+    /// The whole document.
+    pub fn document() -> Value {
+        let problem = schema(&Problem::invalid_field("name", "must not be empty"));
+        let mut paths = Map::new();
+        for (method, path, summary, request, status, response) in operations() {
+            let mut operation = json!({
+                "summary": summary,
+                "responses": {
+                    status.to_string(): {
+                        "description": "Success",
+                        "content": {"application/json": {"schema": response}}
+                    },
+                    "default": {
+                        "description": "An RFC 9457 problem with a stable `code`",
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    }
+                }
+            });
+            if path.contains("{id}") {
+                operation["parameters"] =
+                    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+            }
+            if let Some(body) = request {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
+            }
+            let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
+            if !public {
+                operation["security"] = json!([{"bearer": []}]);
+            }
+            let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+            entry[method] = operation;
         }
-    })
+        json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Keygate",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "API keys at the edge: the admin API (console token as Bearer; `Keygate-Org` picks the organization), the verify API and whoami."
+            },
+            "paths": paths,
+            "components": {
+                "schemas": {"Problem": problem},
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A Keygate key: a console token for /admin/v1, an API key elsewhere."}}
+            }
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::document;
+    use super::{DOCUMENT, document};
     use crate::admin::Route;
+
+    /// The served file is exactly what the types generate.
+    #[test]
+    fn the_served_document_is_current() {
+        let generated = serde_json::to_string(&document()).unwrap() + "\n";
+        if std::env::var("KEYGATE_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/openapi.json"), &generated).unwrap();
+            return;
+        }
+        assert!(
+            DOCUMENT == generated,
+            "verifier/src/openapi.json is stale: run `KEYGATE_BLESS=1 cargo test -p verifier openapi`"
+        );
+    }
 
     /// Every path and method in the document is a route the Worker parses, and every route is documented.
     #[test]
