@@ -52,6 +52,10 @@ mod entry {
             Err(reply) => return to_response(reply),
         };
         let stores = WorkerStores { env: env.clone(), cache_ttl_ms: config.cache_ttl_ms, now };
+        // Usage batches of this isolate that are a second old go out with whatever request comes next.
+        for (id, batch) in runtime::due_usage(now) {
+            report(&ctx, &env, config.cache_ttl_ms, now, id, Some(batch), None);
+        }
         let path = incoming.path.clone();
 
         if path == "/admin/v1" || path.starts_with("/admin/v1/") {
@@ -94,7 +98,7 @@ mod entry {
         let pass = match outcome {
             Ok(pass) => pass,
             Err(refusal) => {
-                if let Some((claim, organization)) = refusal.key {
+                if let Some((claim, _)) = refusal.key {
                     let error = gateway::error_entry(
                         &incoming,
                         refusal.reply.status,
@@ -102,13 +106,14 @@ mod entry {
                         &refusal.reply.body,
                         now,
                     );
-                    report(&ctx, &env, config.cache_ttl_ms, now, claim.id, organization, false, Some(error));
+                    report(&ctx, &env, config.cache_ttl_ms, now, claim.id, None, Some(error));
                 }
                 return to_response(refusal.reply);
             }
         };
-        // Keys without a rate limit are counted after the answer; the object counted the others already.
-        let counted = pass.rate.is_none();
+        // Keys without a rate limit are counted here and reported in batches; the object counted the others already.
+        let usage =
+            if pass.rate.is_none() { runtime::count_usage(pass.record.id, &pass.organization, now) } else { None };
         let (response, error) = match &config.origin {
             None => (to_response(gateway::echo(&incoming, &pass))?, None),
             Some(origin) => match runtime::forward(&req, origin, &config, &gateway::identity_headers(&pass)).await {
@@ -131,28 +136,26 @@ mod entry {
                 }
             },
         };
-        if counted || error.is_some() {
-            report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, pass.organization.clone(), counted, error);
+        if usage.is_some() || error.is_some() {
+            report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
         }
         Ok(response)
     }
 
-    /// Tells the key's object, after the answer, about a request it did not see (usage) or an error.
-    #[allow(clippy::too_many_arguments)]
+    /// Tells the key's object, after the answer, about requests it did not see (usage) or an error.
     fn report(
         ctx: &Context,
         env: &worker::Env,
         cache_ttl_ms: i64,
         now: Timestamp,
         id: keygate_shared::key::KeyId,
-        organization: String,
-        counted: bool,
+        usage: Option<crate::keyobject::UsageBatch>,
         error: Option<keygate_shared::api::RecentError>,
     ) {
         let stores = WorkerStores { env: env.clone(), cache_ttl_ms, now };
         ctx.wait_until(async move {
             use crate::store::Stores;
-            let message = ObjectRequest::Report { now, organization, counted, error };
+            let message = ObjectRequest::Report { now, usage, error };
             if let Err(e) = stores.object(&id, &message).await {
                 worker::console_error!("keygate: usage report for {id} failed: {e}");
             }

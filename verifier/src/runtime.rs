@@ -15,7 +15,7 @@ use worker::{Date, DurableObject, Env, Headers, Method, Request, RequestInit, Re
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryReply, DirectoryRequest};
 use crate::gateway::{CUSTOMER_HEADER, ORG_HEADER};
-use crate::keyobject::{ObjectReply, ObjectRequest, ObjectState};
+use crate::keyobject::{ObjectReply, ObjectRequest, ObjectState, UsageBatch, UsageBuffer};
 use crate::reply::{Incoming, Reply};
 use crate::store::{RecordCache, StoreError, Stores};
 
@@ -37,6 +37,18 @@ thread_local! {
     /// Key records recently read from KV, per isolate.
     static RECORDS: RefCell<RecordCache> = RefCell::new(RecordCache::default());
     static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    /// Usage of keys without a rate limit, counted in this isolate and reported in batches.
+    static USAGE: RefCell<UsageBuffer> = RefCell::new(UsageBuffer::default());
+}
+
+/// Counts a request of a key without a rate limit; answers a batch to report now, if one is due.
+pub fn count_usage(id: KeyId, organization: &str, now: Timestamp) -> Option<UsageBatch> {
+    USAGE.with(|u| u.borrow_mut().count(id, organization, now))
+}
+
+/// Batches of this isolate that are due.
+pub fn due_usage(now: Timestamp) -> Vec<(KeyId, UsageBatch)> {
+    USAGE.with(|u| u.borrow_mut().due(now))
 }
 
 /// The configuration, read from the environment once per isolate.

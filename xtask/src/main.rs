@@ -5,11 +5,14 @@
 //! - `test`: install what is missing and run every test: native, wasm under node, wasm in headless Chromium, and the
 //!   end-to-end suite against real workerd. Ends with one line for the whole suite: `N passed, M failed`.
 //! - `lint`: `cargo fmt --check`, clippy with warnings denied, and `shared` built for wasm32.
+//! - `bench [--quick]`: criterion benchmarks of `shared`, then Keygate's Worker against a hand-written JavaScript
+//!   Worker under loopback load (`bench/README.md`).
 //! - `setup`: only the installs. `build-worker`: what wrangler's `[build]` runs.
 //!
 //! Every install is skipped when the installed version already matches; nothing is downloaded from outside the
 //! package registries (crates.io, npm, Debian).
 
+mod bench;
 mod tools;
 
 use std::env;
@@ -27,8 +30,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("lint") => lint(),
         Some("build-worker") => build_worker(),
+        Some("bench") => bench::run(&args[1..]),
         Some("build-console") => tools::setup(tools::Needs::BUILD).and_then(|()| build_console()),
-        _ => Err(String::from("usage: cargo xtask <dev|test|lint|setup|build-worker|build-console>")),
+        _ => Err(String::from("usage: cargo xtask <dev|test|lint|bench [--quick]|setup|build-worker|build-console>")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

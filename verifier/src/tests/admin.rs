@@ -580,9 +580,9 @@ fn usage_and_recent_errors_reach_the_console() {
     let refusal =
         super::block_on(authenticate(&h.memory, presented, &h.config.endpoint, demand, Consult::WhenRateLimited, NOW))
             .expect_err("a foreign organization is refused");
-    let (claim, organization) = refusal.key.clone().expect("the holder proved the key: the refusal names it");
+    let (claim, _organization) = refusal.key.clone().expect("the holder proved the key: the refusal names it");
     let error = error_entry(&req, refusal.reply.status, refusal.code.as_str(), &refusal.reply.body, NOW);
-    let report = ObjectRequest::Report { now: NOW, organization, counted: false, error: Some(error) };
+    let report = ObjectRequest::Report { now: NOW, usage: None, error: Some(error) };
     super::block_on(h.memory.object(&claim.id, &report)).expect("the object answers");
 
     let errors = owner.get(&format!("keys/{}/errors", created.id));

@@ -1,0 +1,103 @@
+//! `cargo xtask bench [--quick] [--no-build] [run.mjs options]`: the performance comparison of issue 6.
+//!
+//! 1. The criterion benchmarks of `keygate-shared` (`shared/benches/pure_path.rs`: parse + checksum, SHA-256, the
+//!    decision, the pure path, a rate-limit step), with short settings.
+//! 2. `node bench/run.mjs`: Keygate's release Worker, a hand-written JavaScript Worker (`bench/js-worker`) and a
+//!    constant-answer Worker (`bench/floor-worker`) in their own Miniflare instances on loopback, loaded with wrk in
+//!    alternating A/B rounds; prints a Markdown table (requests/s, p50, p99, CPU per request and above the floor,
+//!    Rust/JS ratios, the `.wasm` size and the cold start).
+//!
+//! `--quick` is the smoke run (seconds; every scenario once; fails on any unexpected status). The Worker is rebuilt
+//! first when `verifier/`, `shared/` or the lock file changed since the last build (`--no-build` skips that). Other
+//! arguments go to `bench/run.mjs` (e.g. `--connections 1,4`, `--cycles 7`, `--json out.json`).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
+
+use crate::{Result, cmd, root, tools};
+
+const WRK: &str = "/usr/bin/wrk";
+
+pub fn run(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    let no_build = args.iter().any(|a| a == "--no-build");
+    let passed: Vec<&String> = args.iter().filter(|a| *a != "--no-build").collect();
+
+    tools::setup(tools::Needs::BUILD)?;
+    wrk()?;
+    worker(no_build)?;
+
+    // (a) The pure path, natively.
+    let (warm_up, measurement) = if quick { ("0.2", "0.5") } else { ("1", "3") };
+    crate::run(cmd("cargo").args(["bench", "-p", "keygate-shared", "--bench", "pure_path", "--locked", "--"]).args([
+        "--warm-up-time",
+        warm_up,
+        "--measurement-time",
+        measurement,
+        "--noplot",
+    ]))?;
+
+    // (b) The Workers under load.
+    crate::run(cmd("node").arg("bench/run.mjs").args(passed))
+}
+
+/// wrk from Debian, when it is missing.
+fn wrk() -> Result {
+    if Path::new(WRK).exists() {
+        return Ok(());
+    }
+    let install = || crate::run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "wrk"]));
+    install().or_else(|_| {
+        crate::run(Command::new("apt-get").arg("update"))?;
+        install()
+    })
+}
+
+/// Builds the release Worker when it is missing or older than its sources.
+fn worker(no_build: bool) -> Result {
+    let root = root();
+    let built = ["verifier/build/index.js", "verifier/build/index_bg.wasm"]
+        .iter()
+        .map(|f| modified(&root.join(f)))
+        .min()
+        .flatten();
+    let Some(built) = built else {
+        eprintln!("xtask: no Worker build yet: building it");
+        return crate::build_worker();
+    };
+    let sources =
+        ["verifier/src", "verifier/Cargo.toml", "shared/src", "shared/Cargo.toml", "Cargo.toml", "Cargo.lock"];
+    let newest = sources.iter().filter_map(|s| newest(&root.join(s))).max();
+    match newest {
+        Some(changed) if changed > built && no_build => {
+            eprintln!("xtask: the Worker build is older than its sources; measuring it anyway (--no-build)");
+            Ok(())
+        }
+        Some(changed) if changed > built => {
+            eprintln!("xtask: the Worker build is older than its sources: rebuilding it");
+            crate::build_worker()
+        }
+        _ => Ok(()),
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time under `path` (a file or a folder), skipping the unit-test folders that the release
+/// Worker does not contain.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "tests")
+        .filter_map(|e| newest(&e.path()))
+        .max()
+}
