@@ -229,6 +229,18 @@ async fn record_audit<S: Stores>(
     change(stores, DirectoryRequest::Audit { event }).await
 }
 
+/// Records what the signed-in actor did in their organization.
+async fn audit_by<S: Stores>(
+    stores: &S,
+    actor: &Actor,
+    action: AuditAction,
+    target: Option<String>,
+    detail: String,
+    now: Timestamp,
+) -> Result<(), Reply> {
+    record_audit(stores, Some(&actor.user.id), &actor.organization, action, target, detail, now).await
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Bootstrap and sign-in
 
@@ -492,10 +504,9 @@ async fn invite_member<S: Stores>(
     change(stores, DirectoryRequest::AddUser { user: user.clone() }).await?;
     refresh_owner_organizations(stores, &actor.directory, &user, now).await?;
     let console_token = issue_console_token(stores, config, &user, &actor.organization, now).await?;
-    record_audit(
+    audit_by(
         stores,
-        Some(&actor.user.id),
-        &actor.organization,
+        actor,
         AuditAction::InviteMember,
         Some(user.id.clone()),
         format!("{} as {}", user.email, request.role.as_str()),
@@ -548,16 +559,7 @@ async fn create_project<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, no
         created_at: now,
     };
     change(stores, DirectoryRequest::AddProject { project: project.clone() }).await?;
-    record_audit(
-        stores,
-        Some(&actor.user.id),
-        &actor.organization,
-        AuditAction::CreateProject,
-        Some(project.slug.clone()),
-        project.name.clone(),
-        now,
-    )
-    .await?;
+    audit_by(stores, actor, AuditAction::CreateProject, Some(project.slug.clone()), project.name.clone(), now).await?;
     Ok(Reply::json(201, &project))
 }
 
@@ -573,10 +575,9 @@ async fn rename_project<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, id
         .cloned()
         .ok_or_else(not_found)?;
     change(stores, DirectoryRequest::RenameProject { id: project.id.clone(), name: name.clone() }).await?;
-    record_audit(
+    audit_by(
         stores,
-        Some(&actor.user.id),
-        &actor.organization,
+        actor,
         AuditAction::RenameProject,
         Some(project.slug.clone()),
         format!("{} → {name}", project.name),
@@ -703,16 +704,7 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: T
     };
     put_record(stores, &record).await?;
     change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&record, false) }).await?;
-    record_audit(
-        stores,
-        Some(&actor.user.id),
-        &actor.organization,
-        AuditAction::Create,
-        Some(key.id.to_string()),
-        record.name.clone(),
-        now,
-    )
-    .await?;
+    audit_by(stores, actor, AuditAction::Create, Some(key.id.to_string()), record.name.clone(), now).await?;
     let view = {
         let mut v = KeyView::of(&record, now, None, UsageSummary::default());
         v.owner_name = Some(actor.user.name.clone());
@@ -771,8 +763,7 @@ async fn update_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, id: &s
     };
     let detail =
         if record.name != next.name { format!("{} → {}", record.name, next.name) } else { next.name.clone() };
-    record_audit(stores, Some(&actor.user.id), &actor.organization, action, Some(index.id.to_string()), detail, now)
-        .await?;
+    audit_by(stores, actor, action, Some(index.id.to_string()), detail, now).await?;
     let (record, snap) = snapshot(stores, &index.id, now).await?;
     Ok(Reply::json(200, &view(actor, &record, &snap, now)))
 }
@@ -830,8 +821,7 @@ async fn key_action<S: Stores>(
     put_record(stores, &record).await?;
     let detail =
         if grace > 0 { format!("{} (previous secret valid for {grace} s)", record.name) } else { record.name.clone() };
-    record_audit(stores, Some(&actor.user.id), &actor.organization, audit, Some(index.id.to_string()), detail, now)
-        .await?;
+    audit_by(stores, actor, audit, Some(index.id.to_string()), detail, now).await?;
     let (record, snap) = snapshot(stores, &index.id, now).await?;
     let v = view(actor, &record, &snap, now);
     match fresh {
@@ -846,16 +836,7 @@ async fn delete_key<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timesta
     record.state.apply(LifecycleAction::Delete).map_err(illegal)?;
     stores.object(&index.id, &ObjectRequest::Delete).await.map_err(unavailable)?;
     change(stores, DirectoryRequest::RemoveKey { id: index.id }).await?;
-    record_audit(
-        stores,
-        Some(&actor.user.id),
-        &actor.organization,
-        AuditAction::Delete,
-        Some(index.id.to_string()),
-        record.name.clone(),
-        now,
-    )
-    .await?;
+    audit_by(stores, actor, AuditAction::Delete, Some(index.id.to_string()), record.name.clone(), now).await?;
     Ok(Reply { status: 204, headers: vec![], body: String::new() })
 }
 
