@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use keygate_shared::api::RecentError;
 use keygate_shared::credential;
@@ -36,7 +37,7 @@ fn kv_key(id: &KeyId) -> String {
 thread_local! {
     /// Key records recently read from KV, per isolate.
     static RECORDS: RefCell<RecordCache> = RefCell::new(RecordCache::default());
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
     /// Usage of keys without a rate limit, counted in this isolate and reported in batches.
     static USAGE: RefCell<UsageBuffer> = RefCell::new(UsageBuffer::default());
 }
@@ -52,14 +53,14 @@ pub fn due_usage(now: Timestamp) -> Vec<(KeyId, UsageBatch)> {
 }
 
 /// The configuration, read from the environment once per isolate.
-pub fn config(env: &Env) -> Result<Config, String> {
+pub fn config(env: &Env) -> Result<Rc<Config>, String> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
     let var =
         |name: &str| env.var(name).ok().map(|v| v.to_string()).or_else(|| env.secret(name).ok().map(|s| s.to_string()));
-    let config = Config::from_vars(var)?;
-    CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+    let config = Rc::new(Config::from_vars(var)?);
+    CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&config)));
     Ok(config)
 }
 
@@ -130,7 +131,8 @@ struct Envelope {
 
 /// Copies the parts of a request the handlers read: only the headers they need. `None`: a header is oversized.
 pub fn incoming(req: &Request, config: &Config) -> Result<Incoming, Reply> {
-    let url = req.url().map_err(|_| Reply::problem(&keygate_shared::problem::Problem::internal()))?;
+    let url = req.inner().url();
+    let (path, query) = crate::reply::split_url(&url);
     let mut headers = Vec::with_capacity(4);
     let names = credential::header_names(&config.extra_headers).chain([ORG_HEADER, CUSTOMER_HEADER]);
     for name in names {
@@ -146,13 +148,7 @@ pub fn incoming(req: &Request, config: &Config) -> Result<Incoming, Reply> {
             headers.push((name.to_owned(), value));
         }
     }
-    Ok(Incoming {
-        method: req.method().to_string(),
-        path: url.path().to_owned(),
-        query: url.query().unwrap_or("").to_owned(),
-        headers,
-        body: None,
-    })
+    Ok(Incoming { method: req.inner().method(), path: path.to_owned(), query: query.to_owned(), headers, body: None })
 }
 
 pub fn to_response(reply: Reply) -> worker::Result<Response> {
