@@ -80,7 +80,8 @@ pub async fn authenticate<S: Stores>(
             return Err(refusal);
         }
     };
-    let record = record.unwrap_or_else(|| unreachable_record(&claim));
+    // `decide` grants only with a record; without one the key is unknown.
+    let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.permission)) };
     if !grant.rate_limited && consult == Consult::WhenRateLimited {
         return Ok(Pass { record, organization: grant.organization, rate: None });
     }
@@ -108,29 +109,6 @@ pub async fn authenticate<S: Stores>(
             Err(refusal)
         }
         _ => Err(Refusal::storage(StoreError("unexpected answer from the key's object".into()))),
-    }
-}
-
-// `decide` only grants with a record; this keeps the types honest without a panic path.
-fn unreachable_record(claim: &Claim) -> KeyRecord {
-    KeyRecord {
-        id: claim.id,
-        organization: String::new(),
-        project: None,
-        environment: claim.environment,
-        name: String::new(),
-        owner: String::new(),
-        owner_organizations: vec![],
-        permissions: vec![],
-        customers: vec![],
-        rate_limit: None,
-        expires_at: None,
-        state: keygate_shared::model::KeyState::Revoked,
-        kind: Default::default(),
-        created_at: Timestamp(0),
-        updated_at: Timestamp(0),
-        secret_hash: claim.hash,
-        grace: None,
     }
 }
 
