@@ -4,12 +4,15 @@
 // loopback, loaded with wrk in alternating A/B rounds. Prints a Markdown table.
 //
 //   node bench/run.mjs [--quick] [--duration S] [--cycles N] [--connections 1,4] [--cache-ttl-ms MS] [--assets]
-//                      [--keygate-build DIR] [--json FILE] [--verbose]
+//                      [--keygate-build DIR] [--keygate-entry FILE|none] [--scenarios a,b] [--json FILE] [--verbose]
 //
 // --quick: one short round per scenario and Worker, to check that every scenario answers as expected (seconds).
 // --cache-ttl-ms: the isolate record cache of both Workers (Keygate's KEYGATE_CACHE_TTL_MS; default 0 here, so that
 //   `pass` and `unknown` read KV on every request; Keygate ships with 5000).
 // --keygate-build: where Keygate's index.js and index_bg.wasm are (default verifier/build), e.g. to compare builds.
+// --scenarios: measure only these (pass, pass-rate-limited, unknown, malformed, missing); all are still checked.
+// --keygate-entry: the entry module that imports `./build/index.js` (default verifier/entry.mjs); `none` serves the
+//   build's index.js itself (worker-build's class entrypoint, as builds before the plain-object entry did).
 // --assets: put wrangler.toml's `[assets]` router in front of all three Workers. Off by default: locally it costs
 //   about 1.8 ms of workerd CPU per request (on Cloudflare it runs before the Worker and is not billed to it), which
 //   would bury the differences; the gateway never reads the ASSETS binding.
@@ -44,6 +47,8 @@ function parseArgs(argv) {
     verbose: false,
     coldStarts: 3,
     keygateBuild: "verifier/build",
+    keygateEntry: "verifier/entry.mjs",
+    only: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -59,6 +64,8 @@ function parseArgs(argv) {
     else if (a === "--assets") o.assets = true;
     else if (a === "--no-assets") o.assets = false;
     else if (a === "--keygate-build") o.keygateBuild = next();
+    else if (a === "--keygate-entry") o.keygateEntry = next();
+    else if (a === "--scenarios") o.only = next().split(",");
     else if (a === "--json") o.json = next();
     else if (a === "--verbose") o.verbose = true;
     else throw new Error(`unknown argument ${a}`);
@@ -230,16 +237,32 @@ function assetsOption() {
   };
 }
 
+// Keygate's entry module and its build, side by side in the run's folder as in `verifier/` (`entry.mjs` imports
+// `./build/index.js`). `--keygate-entry none` serves the build's own `index.js` (worker-build's class entrypoint).
+function keygateMain() {
+  const dir = path.join(TMP, "keygate");
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(path.join(dir, "build"), { recursive: true });
+    for (const f of ["index.js", "index_bg.wasm"])
+      fs.copyFileSync(path.resolve(ROOT, opts.keygateBuild, f), path.join(dir, "build", f));
+    if (opts.keygateEntry !== "none") fs.copyFileSync(path.resolve(ROOT, opts.keygateEntry), path.join(dir, "entry.mjs"));
+  }
+  return opts.keygateEntry === "none" ? path.join(dir, "build", "index.js") : path.join(dir, "entry.mjs");
+}
+
 const WORKERS = {
   keygate: {
     label: "Keygate (Rust)",
     options: () => ({
       name: "keygate",
       modules: true,
-      scriptPath: path.resolve(ROOT, opts.keygateBuild, "index.js"),
+      scriptPath: keygateMain(),
       // Module names relative to the script's folder, whatever the current folder (no `..` allowed in them).
-      modulesRoot: path.resolve(ROOT, opts.keygateBuild),
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      modulesRoot: path.dirname(keygateMain()),
+      modulesRules: [
+        { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+        { type: "CompiledWasm", include: ["**/*.wasm"] },
+      ],
       compatibilityDate,
       kvNamespaces: { KEYS: "keygate-keys" },
       durableObjects: {
@@ -456,6 +479,11 @@ async function main() {
     if (k.text !== j.text) log(`note: ${s.name}: Keygate and JS answer different bodies:\n  ${k.text}\n  ${j.text}`);
   }
   log("every scenario answers as expected on both Workers");
+  if (opts.only) {
+    const unknown = opts.only.filter((n) => !list.some((s) => s.name === n));
+    if (unknown.length) throw new Error(`--scenarios: no scenario ${unknown.join(", ")}`);
+    list.splice(0, list.length, ...list.filter((s) => opts.only.includes(s.name)));
+  }
 
   // Warm-up (JIT tiers, the Durable Object, caches), not measured.
   const floorScenario = { name: "floor", header: "", status: 200 };

@@ -5,6 +5,7 @@ mod console;
 mod forwarding;
 mod gateway;
 mod health;
+mod panics;
 mod ratelimit;
 mod restart;
 mod verify;

@@ -23,7 +23,15 @@ pub struct Config {
     pub cache_ttl_ms: i64,
     /// The secret that bootstraps an empty store (`KEYGATE_BOOTSTRAP_TOKEN`).
     pub bootstrap_token: Option<String>,
+    /// `KEYGATE_TEST_PANICS=1`: [`SYNC_PANIC_PATH`] and [`ASYNC_PANIC_PATH`] panic, so the end-to-end suite can
+    /// show that a panic leaves the isolate working. Never set it in production.
+    pub test_panics: bool,
 }
+
+/// With `KEYGATE_TEST_PANICS=1`, a gateway path that panics in the synchronous first step.
+pub const SYNC_PANIC_PATH: &str = "/__keygate/panic";
+/// With `KEYGATE_TEST_PANICS=1`, a Keygate route that panics in the async handler.
+pub const ASYNC_PANIC_PATH: &str = "/v1/__panic";
 
 impl Config {
     /// Reads the configuration through `var` (name → value). Errors name the variable at fault.
@@ -57,7 +65,15 @@ impl Config {
             extra_headers,
             cache_ttl_ms,
             bootstrap_token: non_empty("KEYGATE_BOOTSTRAP_TOKEN"),
+            test_panics: non_empty("KEYGATE_TEST_PANICS").as_deref() == Some("1"),
         })
+    }
+
+    /// Panics when `KEYGATE_TEST_PANICS=1` and `path` is `panic_path`.
+    pub fn panic_if_asked(&self, path: &str, panic_path: &str) {
+        if self.test_panics && path == panic_path {
+            panic!("deliberate panic on {path} (KEYGATE_TEST_PANICS=1)");
+        }
     }
 
     /// The endpoint console tokens are checked against.

@@ -54,6 +54,53 @@ pub enum Consult {
     Always,
 }
 
+/// Steps 1–4, which need no storage: the claim a well-formed credential makes, or the refusal.
+pub fn check_presented(
+    presented: Result<ApiKey, CredentialError>,
+    endpoint: &Endpoint,
+    demand: Demand<'_>,
+) -> Result<Claim, Refusal> {
+    precheck(presented, endpoint).map_err(|code| Refusal::new(code, demand.permission))
+}
+
+/// What steps 5–7 say about a claim once its record has been read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    /// Done: the request passes without asking the key's object.
+    Pass(Pass),
+    /// Step 8 is needed: the key's object re-checks its authoritative state and applies the rate limit.
+    Consult { record: KeyRecord, organization: String },
+}
+
+/// Steps 5–7: the pure decision on the record read for `claim` (`None`: no such key).
+pub fn check_record(
+    claim: &Claim,
+    record: Option<KeyRecord>,
+    endpoint: &Endpoint,
+    demand: Demand<'_>,
+    consult: Consult,
+    now: Timestamp,
+) -> Result<Checked, Refusal> {
+    let grant = match decide(claim, record.as_ref(), endpoint, demand, now) {
+        Ok(grant) => grant,
+        Err(code) => {
+            let mut refusal = Refusal::new(code, demand.permission);
+            if matches!(code, Code::ForbiddenOrganization | Code::InsufficientPermissions | Code::CustomerNotAllowed)
+                && let Some(r) = &record
+            {
+                refusal.key = Some((claim.clone(), r.organization.clone()));
+            }
+            return Err(refusal);
+        }
+    };
+    // `decide` grants only with a record; without one the key is unknown.
+    let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.permission)) };
+    if !grant.rate_limited && consult == Consult::WhenRateLimited {
+        return Ok(Checked::Pass(Pass { record, organization: grant.organization, rate: None }));
+    }
+    Ok(Checked::Consult { record, organization: grant.organization })
+}
+
 /// Steps 1–8 for a presented credential.
 pub async fn authenticate<S: Stores>(
     stores: &S,
@@ -63,28 +110,13 @@ pub async fn authenticate<S: Stores>(
     consult: Consult,
     now: Timestamp,
 ) -> Result<Pass, Refusal> {
-    // 1–4: no storage.
-    let claim = precheck(presented, endpoint).map_err(|code| Refusal::new(code, demand.permission))?;
+    let claim = check_presented(presented, endpoint, demand)?;
     // One KV read (or an isolate-cache hit).
     let record = stores.record(&claim.id).await.map_err(Refusal::storage)?;
-    // 5–7: the pure decision.
-    let grant = match decide(&claim, record.as_ref(), endpoint, demand, now) {
-        Ok(grant) => grant,
-        Err(code) => {
-            let mut refusal = Refusal::new(code, demand.permission);
-            if matches!(code, Code::ForbiddenOrganization | Code::InsufficientPermissions | Code::CustomerNotAllowed)
-                && let Some(r) = &record
-            {
-                refusal.key = Some((claim, r.organization.clone()));
-            }
-            return Err(refusal);
-        }
+    let (record, granted_organization) = match check_record(&claim, record, endpoint, demand, consult, now)? {
+        Checked::Pass(pass) => return Ok(pass),
+        Checked::Consult { record, organization } => (record, organization),
     };
-    // `decide` grants only with a record; without one the key is unknown.
-    let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.permission)) };
-    if !grant.rate_limited && consult == Consult::WhenRateLimited {
-        return Ok(Pass { record, organization: grant.organization, rate: None });
-    }
     // 8: the key's object re-checks its authoritative state and applies the limit.
     let message = ObjectRequest::Authorize {
         claim: claim.clone(),
@@ -97,19 +129,26 @@ pub async fn authenticate<S: Stores>(
     match stores.object(&claim.id, &message).await.map_err(Refusal::storage)? {
         ObjectReply::Authorized { code: Code::Valid, organization, rate, record: authoritative } => Ok(Pass {
             record: authoritative.unwrap_or(record),
-            organization: organization.unwrap_or(grant.organization),
+            organization: organization.unwrap_or(granted_organization),
             rate,
         }),
         ObjectReply::Authorized { code, rate, .. } => {
             let mut refusal = Refusal::new(code, demand.permission);
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
             if code == Code::RateLimited {
-                refusal.key = Some((claim, grant.organization));
+                refusal.key = Some((claim, granted_organization));
             }
             Err(refusal)
         }
         _ => Err(Refusal::storage(StoreError("unexpected answer from the key's object".into()))),
     }
+}
+
+/// Whether a path belongs to the gateway: everything but the console and the admin API (`/admin`) and Keygate's own
+/// routes (`/v1`).
+pub fn is_gateway_path(path: &str) -> bool {
+    let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    !under("/admin") && !under("/v1")
 }
 
 /// Reads the credential of a request (only the headers the extraction needs were copied into `req`).
@@ -145,19 +184,33 @@ pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
 
 /// The answer of the gateway when no origin is configured: a JSON echo of the caller's identity.
 pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
+    /// Fields in alphabetical order, as the answer has always listed them.
+    #[derive(serde::Serialize)]
+    struct Echo<'a> {
+        authenticated: bool,
+        environment: keygate_shared::model::Environment,
+        key_id: &'a keygate_shared::key::KeyId,
+        method: &'a str,
+        name: &'a str,
+        note: &'a str,
+        organization: &'a str,
+        path: &'a str,
+        permissions: &'a [Permission],
+        project: &'a Option<String>,
+    }
     let r = &pass.record;
-    let body = serde_json::json!({
-        "authenticated": true,
-        "method": req.method,
-        "path": req.path,
-        "key_id": r.id,
-        "name": r.name,
-        "project": r.project,
-        "organization": pass.organization,
-        "environment": r.environment,
-        "permissions": r.permissions,
-        "note": "No ORIGIN_URL is configured, so Keygate answers with the identity it would forward.",
-    });
+    let body = Echo {
+        authenticated: true,
+        environment: r.environment,
+        key_id: &r.id,
+        method: &req.method,
+        name: &r.name,
+        note: "No ORIGIN_URL is configured, so Keygate answers with the identity it would forward.",
+        organization: &pass.organization,
+        path: &req.path,
+        permissions: &r.permissions,
+        project: &r.project,
+    };
     Reply::json(200, &body).with_rate(pass.rate.as_ref())
 }
 

@@ -21,24 +21,171 @@ mod tests;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
+    //! The three functions `verifier/entry.mjs` calls. The hot path is synchronous: [`gate`] answers what needs no
+    //! storage (and passes from the isolate cache); when a record must be read, the entry module awaits KV itself
+    //! and [`gate_record`] decides. Everything else (the admin API, the console, verify, whoami, keys with a rate
+    //! limit, forwarding to an origin) goes through the async [`serve`].
+
+    use std::rc::Rc;
+
     use keygate_shared::api::{Health, MAX_BODY_BYTES};
+    use keygate_shared::decision::Claim;
+    use keygate_shared::model::KeyRecord;
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
+    use wasm_bindgen::prelude::*;
+    use worker::worker_sys::{self, web_sys};
     use worker::{Context, Env, Request, Response, Result, event};
 
-    use crate::gateway::{self, Consult};
+    use crate::config::Config;
+    use crate::gateway::{self, Checked, Consult};
     use crate::keyobject::ObjectRequest;
     use crate::reply::{Incoming, Reply};
-    use crate::runtime::{self, WorkerStores, to_response};
+    use crate::runtime::{self, HeaderSet, WorkerStores, to_response};
 
     #[event(start)]
     fn start() {
-        // A panic reaches the log with its message; worker-build's shim then reinitializes the module.
+        // A panic reaches the log with its message; the wasm-bindgen glue then reinstantiates the module on the next
+        // call (see `verifier/entry.mjs`).
         console_error_panic_hook::set_once();
     }
 
-    #[event(fetch)]
-    async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    /// The gateway's first step, with no storage read: a `Response` (a refusal of steps 1–4, or an answer from the
+    /// isolate cache), a `string` (the KV key to read: pass its value to [`gate_record`]), or `undefined` (call
+    /// [`serve`]).
+    #[wasm_bindgen]
+    pub fn gate(request: &web_sys::Request, env: &Env, ctx: worker_sys::Context) -> JsValue {
+        let (config, incoming, claim) = match claim(request, env) {
+            Ok(found) => found,
+            Err(step) => return step,
+        };
+        let now = runtime::now();
+        match runtime::cached_record(&claim.id, now, config.cache_ttl_ms) {
+            Some(record) => decide(ctx, env, &config, &incoming, &claim, record, now),
+            None => JsValue::from(runtime::kv_key(&claim.id)),
+        }
+    }
+
+    /// The gateway's second step, with the record the entry module read from KV (`None`: no such key).
+    #[wasm_bindgen]
+    pub fn gate_record(
+        request: &web_sys::Request,
+        env: &Env,
+        ctx: worker_sys::Context,
+        record: Option<String>,
+    ) -> JsValue {
+        let (config, incoming, claim) = match claim(request, env) {
+            Ok(found) => found,
+            Err(step) => return step,
+        };
+        let now = runtime::now();
+        let record = match record.map(|text| runtime::parse_record(&claim.id, &text)).transpose() {
+            Ok(record) => record,
+            // `serve` reads it again and answers 503 if it is still unreadable.
+            Err(_) => return JsValue::UNDEFINED,
+        };
+        runtime::cache_record(claim.id, record.clone(), now, config.cache_ttl_ms);
+        decide(ctx, env, &config, &incoming, &claim, record, now)
+    }
+
+    /// Steps 1–4 of a gateway request, or what to answer instead.
+    fn claim(request: &web_sys::Request, env: &Env) -> std::result::Result<(Rc<Config>, Incoming, Claim), JsValue> {
+        // A configuration error is answered by `serve`.
+        let config = runtime::config(env).map_err(|_| JsValue::UNDEFINED)?;
+        let url = request.url();
+        let path = crate::reply::split_url(&url).0;
+        config.panic_if_asked(path, crate::config::SYNC_PANIC_PATH);
+        if !gateway::is_gateway_path(path) {
+            return Err(JsValue::UNDEFINED);
+        }
+        let mut incoming =
+            runtime::incoming(request, &url, &config, HeaderSet::Credentials).map_err(|reply| answer(&reply, false))?;
+        let demand = gateway::gateway_demand(&incoming, &config);
+        let claim = gateway::check_presented(gateway::presented(&incoming, &config), &config.endpoint, demand)
+            .map_err(|refusal| answer(&refusal.reply, true))?;
+        // `Keygate-Org` and `Keygate-Customer` matter only from here on.
+        runtime::read_headers(request, &config, HeaderSet::Selectors, &mut incoming)
+            .map_err(|reply| answer(&reply, false))?;
+        Ok((config, incoming, claim))
+    }
+
+    /// Steps 5–7 on the record; a pass of a key without a rate limit is answered here when there is no origin.
+    fn decide(
+        ctx: worker_sys::Context,
+        env: &Env,
+        config: &Config,
+        incoming: &Incoming,
+        claim: &Claim,
+        record: Option<KeyRecord>,
+        now: Timestamp,
+    ) -> JsValue {
+        let demand = gateway::gateway_demand(incoming, config);
+        let ctx = Context::new(ctx);
+        flush_usage(&ctx, env, config.cache_ttl_ms, now);
+        match gateway::check_record(claim, record, &config.endpoint, demand, Consult::WhenRateLimited, now) {
+            Err(refusal) => {
+                refused(&ctx, env, config, incoming, &refusal, now);
+                answer(&refusal.reply, true)
+            }
+            Ok(Checked::Pass(pass)) if config.origin.is_none() => {
+                if let Some(batch) = runtime::count_usage(pass.record.id, &pass.organization, now) {
+                    report(&ctx, env, config.cache_ttl_ms, now, pass.record.id, Some(batch), None);
+                }
+                answer(&gateway::echo(incoming, &pass), false)
+            }
+            // The key's object (rate limit) or the origin: both await, so `serve` does them.
+            Ok(_) => JsValue::UNDEFINED,
+        }
+    }
+
+    /// `repeats`: the same bytes answer many requests (refusals), so the body is kept as a JavaScript string.
+    fn answer(reply: &Reply, repeats: bool) -> JsValue {
+        runtime::raw_response(reply, repeats).map_or(JsValue::UNDEFINED, JsValue::from)
+    }
+
+    /// Usage batches of this isolate that are a second old go out with the next request that reaches a record.
+    fn flush_usage(ctx: &Context, env: &Env, cache_ttl_ms: i64, now: Timestamp) {
+        for (id, batch) in runtime::due_usage(now) {
+            report(ctx, env, cache_ttl_ms, now, id, Some(batch), None);
+        }
+    }
+
+    /// A refusal of a request that proved it holds the key goes to the key's recent errors.
+    fn refused(
+        ctx: &Context,
+        env: &Env,
+        config: &Config,
+        incoming: &Incoming,
+        refusal: &gateway::Refusal,
+        now: Timestamp,
+    ) {
+        if let Some((claim, _)) = &refusal.key {
+            let error =
+                gateway::error_entry(incoming, refusal.reply.status, refusal.code.as_str(), &refusal.reply.body, now);
+            report(ctx, env, config.cache_ttl_ms, now, claim.id, None, Some(error));
+        }
+    }
+
+    /// Every request the synchronous steps did not answer. `prefetched`: the KV value the entry module has just
+    /// read for this request's key, so it is not read twice.
+    #[wasm_bindgen]
+    pub async fn serve(
+        request: web_sys::Request,
+        env: Env,
+        ctx: worker_sys::Context,
+        prefetched: Option<String>,
+    ) -> std::result::Result<web_sys::Response, JsValue> {
+        let response = match fetch(Request::from(request), env, Context::new(ctx), prefetched).await {
+            Ok(response) => response,
+            Err(e) => {
+                worker::console_error!("keygate: {e}");
+                to_response(Reply::problem(&Problem::internal()))?
+            }
+        };
+        Ok(response.into())
+    }
+
+    async fn fetch(mut req: Request, env: Env, ctx: Context, prefetched: Option<String>) -> Result<Response> {
         let now = runtime::now();
         let config = match runtime::config(&env) {
             Ok(c) => c,
@@ -47,16 +194,16 @@ mod entry {
                 return to_response(Reply::problem(&Problem::new(500, "MISCONFIGURED", "Misconfigured", e)));
             }
         };
-        let mut incoming = match runtime::incoming(&req, &config) {
+        let url = req.inner().url();
+        let mut incoming = match runtime::incoming(req.inner(), &url, &config, HeaderSet::All) {
             Ok(i) => i,
             Err(reply) => return to_response(reply),
         };
-        let stores = WorkerStores { env: env.clone(), cache_ttl_ms: config.cache_ttl_ms, now };
-        // Usage batches of this isolate that are a second old go out with whatever request comes next.
-        for (id, batch) in runtime::due_usage(now) {
-            report(&ctx, &env, config.cache_ttl_ms, now, id, Some(batch), None);
-        }
+        let stores = WorkerStores::new(env.clone(), config.cache_ttl_ms, now);
+        *stores.prefetched.borrow_mut() = prefetched;
+        flush_usage(&ctx, &env, config.cache_ttl_ms, now);
         let path = incoming.path.clone();
+        config.panic_if_asked(&path, crate::config::ASYNC_PANIC_PATH);
 
         if path == "/admin/v1" || path.starts_with("/admin/v1/") {
             match read_body(&mut req, &mut incoming).await {
@@ -98,16 +245,7 @@ mod entry {
         let pass = match outcome {
             Ok(pass) => pass,
             Err(refusal) => {
-                if let Some((claim, _)) = refusal.key {
-                    let error = gateway::error_entry(
-                        &incoming,
-                        refusal.reply.status,
-                        refusal.code.as_str(),
-                        &refusal.reply.body,
-                        now,
-                    );
-                    report(&ctx, &env, config.cache_ttl_ms, now, claim.id, None, Some(error));
-                }
+                refused(&ctx, &env, &config, &incoming, &refusal, now);
                 return to_response(refusal.reply);
             }
         };
@@ -152,7 +290,7 @@ mod entry {
         usage: Option<crate::keyobject::UsageBatch>,
         error: Option<keygate_shared::api::RecentError>,
     ) {
-        let stores = WorkerStores { env: env.clone(), cache_ttl_ms, now };
+        let stores = WorkerStores::new(env.clone(), cache_ttl_ms, now);
         ctx.wait_until(async move {
             use crate::store::Stores;
             let message = ObjectRequest::Report { now, usage, error };

@@ -11,11 +11,11 @@ use keygate_shared::key::KeyId;
 use keygate_shared::model::KeyRecord;
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use worker::{Date, DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, durable_object};
+use worker::worker_sys::web_sys;
+use worker::{DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, durable_object};
 
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryReply, DirectoryRequest};
-use crate::gateway::{CUSTOMER_HEADER, ORG_HEADER};
 use crate::keyobject::{ObjectReply, ObjectRequest, ObjectState, UsageBatch, UsageBuffer};
 use crate::reply::{Incoming, Reply};
 use crate::store::{RecordCache, StoreError, Stores};
@@ -27,10 +27,11 @@ pub const DIRECTORY: &str = "DIRECTORY";
 pub const MAX_HEADER_VALUE: usize = 1024;
 
 pub fn now() -> Timestamp {
-    Timestamp(Date::now().as_millis() as i64)
+    Timestamp(js_sys::Date::now() as i64)
 }
 
-fn kv_key(id: &KeyId) -> String {
+/// Where KV holds a key's record.
+pub fn kv_key(id: &KeyId) -> String {
     format!("key:{id}")
 }
 
@@ -45,6 +46,23 @@ thread_local! {
 /// Counts a request of a key without a rate limit; answers a batch to report now, if one is due.
 pub fn count_usage(id: KeyId, organization: &str, now: Timestamp) -> Option<UsageBatch> {
     USAGE.with(|u| u.borrow_mut().count(id, organization, now))
+}
+
+/// The isolate cache's answer for `id`, if it is younger than `ttl_ms`.
+pub fn cached_record(id: &KeyId, now: Timestamp, ttl_ms: i64) -> Option<Option<KeyRecord>> {
+    RECORDS.with(|c| c.borrow().get(id, now.millis(), ttl_ms))
+}
+
+/// Remembers what KV answered for `id`.
+pub fn cache_record(id: KeyId, record: Option<KeyRecord>, now: Timestamp, ttl_ms: i64) {
+    if ttl_ms > 0 {
+        RECORDS.with(|c| c.borrow_mut().insert(id, record, now.millis(), ttl_ms));
+    }
+}
+
+/// A record as KV stores it.
+pub fn parse_record(id: &KeyId, text: &str) -> Result<KeyRecord, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError(format!("bad record {id}: {e}")))
 }
 
 /// Batches of this isolate that are due.
@@ -69,22 +87,31 @@ pub struct WorkerStores {
     pub env: Env,
     pub cache_ttl_ms: i64,
     pub now: Timestamp,
+    /// A record the entry module has just read from KV for this request: used once, for the key it belongs to.
+    pub prefetched: RefCell<Option<String>>,
+}
+
+impl WorkerStores {
+    pub fn new(env: Env, cache_ttl_ms: i64, now: Timestamp) -> Self {
+        Self { env, cache_ttl_ms, now, prefetched: RefCell::new(None) }
+    }
 }
 
 impl Stores for WorkerStores {
     async fn record(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        let now = self.now.millis();
-        let cached = RECORDS.with(|c| c.borrow().get(id, now, self.cache_ttl_ms));
-        if let Some(record) = cached {
+        if let Some(record) = cached_record(id, self.now, self.cache_ttl_ms) {
             return Ok(record);
         }
-        let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
-        let text = kv.get(&kv_key(id)).text().await.map_err(|e| StoreError(e.to_string()))?;
-        let record = match text {
-            Some(t) => Some(serde_json::from_str(&t).map_err(|e| StoreError(format!("bad record {id}: {e}")))?),
-            None => None,
+        let prefetched = self.prefetched.borrow_mut().take().and_then(|t| parse_record(id, &t).ok());
+        let record = match prefetched.filter(|r| r.id == *id) {
+            Some(record) => Some(record),
+            None => {
+                let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
+                let text = kv.get(&kv_key(id)).text().await.map_err(|e| StoreError(e.to_string()))?;
+                text.map(|t| parse_record(id, &t)).transpose()?
+            }
         };
-        RECORDS.with(|c| c.borrow_mut().insert(*id, record.clone(), now, self.cache_ttl_ms));
+        cache_record(*id, record.clone(), self.now, self.cache_ttl_ms);
         Ok(record)
     }
 
@@ -129,26 +156,179 @@ struct Envelope {
     request: ObjectRequest,
 }
 
-/// Copies the parts of a request the handlers read: only the headers they need. `None`: a header is oversized.
-pub fn incoming(req: &Request, config: &Config) -> Result<Incoming, Reply> {
-    let url = req.inner().url();
-    let (path, query) = crate::reply::split_url(&url);
-    let mut headers = Vec::with_capacity(4);
-    let names = credential::header_names(&config.extra_headers).chain([ORG_HEADER, CUSTOMER_HEADER]);
-    for name in names {
-        if let Ok(Some(value)) = req.headers().get(name) {
-            if value.len() > MAX_HEADER_VALUE {
-                return Err(Reply::problem(&keygate_shared::problem::Problem::new(
-                    431,
-                    "HEADER_TOO_LARGE",
-                    "Request header fields too large",
-                    format!("The `{name}` header is larger than any credential Keygate accepts."),
-                )));
+/// Which headers [`incoming`] and [`read_headers`] copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderSet {
+    /// The credential headers (`Authorization`, `x-api-key`, the pair, `KEYGATE_CREDENTIAL_HEADERS`).
+    Credentials,
+    /// `Keygate-Org` and `Keygate-Customer`: needed only once a credential is well-formed.
+    Selectors,
+    All,
+}
+
+/// Copies the parts of a request the handlers read: only the headers they need. `Err`: a header is oversized (431).
+pub fn incoming(req: &web_sys::Request, url: &str, config: &Config, set: HeaderSet) -> Result<Incoming, Reply> {
+    let (path, query) = crate::reply::split_url(url);
+    let mut incoming =
+        Incoming { method: req.method(), path: path.to_owned(), query: query.to_owned(), ..Incoming::default() };
+    read_headers(req, config, set, &mut incoming)?;
+    Ok(incoming)
+}
+
+/// Adds the headers of `set` to `incoming`.
+pub fn read_headers(
+    req: &web_sys::Request,
+    config: &Config,
+    set: HeaderSet,
+    incoming: &mut Incoming,
+) -> Result<(), Reply> {
+    let all = req.headers();
+    let found = js::with_names(config, |credentials, selectors| {
+        let names = match set {
+            HeaderSet::Credentials => credentials,
+            HeaderSet::Selectors => selectors,
+            HeaderSet::All => &[credentials, selectors].concat(),
+        };
+        for (name, js_name) in names {
+            if let Some(value) = js::header(&all, js_name) {
+                if value.len() > MAX_HEADER_VALUE {
+                    return Err(name.clone());
+                }
+                incoming.headers.push((name.clone(), value));
             }
-            headers.push((name.to_owned(), value));
         }
+        Ok(())
+    });
+    found.map_err(|name| {
+        Reply::problem(&keygate_shared::problem::Problem::new(
+            431,
+            "HEADER_TOO_LARGE",
+            "Request header fields too large",
+            format!("The `{name}` header is larger than any credential Keygate accepts."),
+        ))
+    })
+}
+
+/// A platform-free reply as a runtime `Response`. Text crossing from Rust into JavaScript is decoded on every
+/// crossing, so what repeats is kept as JavaScript values: the `init` of each status and header set, and the
+/// whole body when `repeats` (refusals answer the same bytes to every request with the same code and route).
+pub fn raw_response(reply: &Reply, repeats: bool) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
+    let init = js::init(reply.status, &reply.headers);
+    let body = if reply.body.is_empty() {
+        wasm_bindgen::JsValue::NULL
+    } else if repeats {
+        js::text(&reply.body)
+    } else {
+        wasm_bindgen::JsValue::from_str(&reply.body)
+    };
+    js::new_response(&body, &init)
+}
+
+/// JavaScript values made once per isolate, and the two calls that take them.
+mod js {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use wasm_bindgen::prelude::*;
+    use worker::worker_sys::web_sys;
+
+    use keygate_shared::credential;
+
+    use crate::config::Config;
+    use crate::gateway::{CUSTOMER_HEADER, ORG_HEADER};
+
+    /// Entries kept per cache: enough for every code × route of a configuration; past it, values are made per call.
+    const MAX_CACHED: usize = 512;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_name = Headers)]
+        type JsHeaders;
+        #[wasm_bindgen(method, js_name = get)]
+        fn get(this: &JsHeaders, name: &JsValue) -> Option<String>;
+
+        #[wasm_bindgen(js_name = Response)]
+        type JsResponse;
+        #[wasm_bindgen(constructor, js_class = "Response", catch)]
+        fn new(body: &JsValue, init: &JsValue) -> Result<JsResponse, JsValue>;
     }
-    Ok(Incoming { method: req.inner().method(), path: path.to_owned(), query: query.to_owned(), headers, body: None })
+
+    /// `Headers.get` with a name that is already a JavaScript string.
+    pub fn header(headers: &web_sys::Headers, name: &JsValue) -> Option<String> {
+        headers.unchecked_ref::<JsHeaders>().get(name)
+    }
+
+    /// `new Response(body, init)` with values that are already JavaScript values.
+    pub fn new_response(body: &JsValue, init: &JsValue) -> Result<web_sys::Response, JsValue> {
+        JsResponse::new(body, init).map(JsCast::unchecked_into)
+    }
+
+    type Names = Vec<(String, JsValue)>;
+    /// A response's status and headers.
+    type Head = (u16, Vec<(String, String)>);
+
+    thread_local! {
+        static NAMES: RefCell<Option<(Names, Names)>> = const { RefCell::new(None) };
+        static INITS: RefCell<HashMap<Head, JsValue>> = RefCell::new(HashMap::new());
+        static TEXTS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+    }
+
+    /// The header names a request is read by, as Rust and JavaScript strings: the credential headers, and
+    /// `Keygate-Org` and `Keygate-Customer`.
+    pub fn with_names<R>(config: &Config, f: impl FnOnce(&[(String, JsValue)], &[(String, JsValue)]) -> R) -> R {
+        let both = |names: &[&str]| names.iter().map(|n| ((*n).to_owned(), JsValue::from_str(n))).collect::<Names>();
+        NAMES.with(|names| {
+            if names.borrow().is_none() {
+                let credentials: Vec<&str> = credential::header_names(&config.extra_headers).collect();
+                *names.borrow_mut() = Some((both(&credentials), both(&[ORG_HEADER, CUSTOMER_HEADER])));
+            }
+            let names = names.borrow();
+            let (credentials, selectors) =
+                names.as_ref().map(|(c, s)| (c.as_slice(), s.as_slice())).unwrap_or_default();
+            f(credentials, selectors)
+        })
+    }
+
+    /// `{ status, headers }` for `new Response`.
+    pub fn init(status: u16, headers: &[(String, String)]) -> JsValue {
+        let make = || {
+            let init = js_sys::Object::new();
+            let fields = js_sys::Object::new();
+            for (k, v) in headers {
+                let _ = js_sys::Reflect::set(&fields, &JsValue::from_str(k), &JsValue::from_str(v));
+            }
+            let _ = js_sys::Reflect::set(&init, &JsValue::from_str("status"), &JsValue::from(status));
+            let _ = js_sys::Reflect::set(&init, &JsValue::from_str("headers"), &fields);
+            JsValue::from(init)
+        };
+        INITS.with(|inits| {
+            let key = (status, headers.to_vec());
+            if let Some(init) = inits.borrow().get(&key) {
+                return init.clone();
+            }
+            let init = make();
+            let mut inits = inits.borrow_mut();
+            if inits.len() < MAX_CACHED {
+                inits.insert(key, init.clone());
+            }
+            init
+        })
+    }
+
+    /// A JavaScript string of `text`, made once.
+    pub fn text(text: &str) -> JsValue {
+        TEXTS.with(|texts| {
+            if let Some(value) = texts.borrow().get(text) {
+                return value.clone();
+            }
+            let value = JsValue::from_str(text);
+            let mut texts = texts.borrow_mut();
+            if texts.len() < MAX_CACHED {
+                texts.insert(text.to_owned(), value.clone());
+            }
+            value
+        })
+    }
 }
 
 pub fn to_response(reply: Reply) -> worker::Result<Response> {

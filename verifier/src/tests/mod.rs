@@ -3,6 +3,7 @@
 //! `admin.rs` covers the admin API. Each area has one `check`-style helper and many one-line cases.
 
 mod admin;
+mod entry;
 mod gateway;
 
 use std::cell::Cell;
