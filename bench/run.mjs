@@ -4,12 +4,16 @@
 // loopback, loaded with wrk in alternating A/B rounds. Prints a Markdown table.
 //
 //   node bench/run.mjs [--quick] [--duration S] [--cycles N] [--connections 1,4] [--cache-ttl-ms MS] [--assets]
-//                      [--keygate-build DIR] [--keygate-entry FILE|none] [--scenarios a,b] [--json FILE] [--verbose]
+//                      [--keygate-build DIR] [--keygate-entry FILE|none] [--scenarios a,b] [--profile SCENARIO]
+//                      [--json FILE] [--verbose]
 //
 // --quick: one short round per scenario and Worker, to check that every scenario answers as expected (seconds).
 // --cache-ttl-ms: the isolate record cache of both Workers (Keygate's KEYGATE_CACHE_TTL_MS; default 0 here, so that
 //   `pass` and `unknown` read KV on every request; Keygate ships with 5000).
 // --keygate-build: where Keygate's index.js and index_bg.wasm are (default verifier/build), e.g. to compare builds.
+// --profile: instead of the table, V8's sampling profiler on both Workers (workerd's inspector) for one scenario,
+//   printing the functions with the most self time. Build with `KEYGATE_WASM_NAMES=1 cargo xtask build-worker` to
+//   see Rust function names rather than wasm-function[N].
 // --scenarios: measure only these (pass, pass-rate-limited, unknown, malformed, missing); all are still checked.
 // --keygate-entry: the entry module that imports `./build/index.js` (default verifier/entry.mjs); `none` serves the
 //   build's index.js itself (worker-build's class entrypoint, as builds before the plain-object entry did).
@@ -22,6 +26,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,6 +54,7 @@ function parseArgs(argv) {
     keygateBuild: "verifier/build",
     keygateEntry: "verifier/entry.mjs",
     only: null,
+    profile: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -66,6 +72,7 @@ function parseArgs(argv) {
     else if (a === "--keygate-build") o.keygateBuild = next();
     else if (a === "--keygate-entry") o.keygateEntry = next();
     else if (a === "--scenarios") o.only = next().split(",");
+    else if (a === "--profile") o.profile = next();
     else if (a === "--json") o.json = next();
     else if (a === "--verbose") o.verbose = true;
     else throw new Error(`unknown argument ${a}`);
@@ -309,11 +316,13 @@ const WORKERS = {
 async function startWorker(kind) {
   const before = new Set(childrenOf(process.pid).map((c) => c.pid));
   const t0 = performance.now();
+  const inspectorPort = opts.profile ? await freePort() : undefined;
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     cf: false, // no fetch of Cloudflare's `Request.cf` data: loopback only
     log: new Log(opts.verbose ? LogLevel.DEBUG : LogLevel.WARN),
+    ...(inspectorPort ? { inspectorPort } : {}),
     ...WORKERS[kind].options(),
   });
   started.miniflares.add(mf);
@@ -326,7 +335,58 @@ async function startWorker(kind) {
   const res = await fetch(new URL("/data/items", url));
   await res.arrayBuffer();
   const firstAnswerMs = performance.now() - t0;
-  return { kind, mf, url: url.toString().replace(/\/$/, ""), pid, readyMs, firstAnswerMs, firstStatus: res.status };
+  return { kind, mf, url: url.toString().replace(/\/$/, ""), pid, readyMs, firstAnswerMs, firstStatus: res.status, inspectorPort };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** V8's sampling profile of a Worker under `wrk` load for one scenario: self time per function, highest first. */
+async function profileWorker(worker, s) {
+  const WebSocket = require("ws");
+  const port = worker.inspectorPort;
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl.includes(worker.kind)) ?? targets[0];
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+  let id = 0;
+  const pending = new Map();
+  ws.on("message", (m) => {
+    const d = JSON.parse(m);
+    if (d.id && pending.has(d.id)) pending.get(d.id)(d.result), pending.delete(d.id);
+  });
+  const call = (method, params = {}) =>
+    new Promise((resolve) => {
+      pending.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: 50 });
+  await call("Profiler.start");
+  const w = await runWrk(worker, s.header, opts.duration, 1);
+  const { profile } = await call("Profiler.stop");
+  ws.close();
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let busy = 0;
+  profile.samples.forEach((sample, i) => {
+    const f = nodes.get(sample).callFrame;
+    const name = `${f.functionName || "(anonymous)"}${f.url ? ` ${f.url.split("/").pop()}:${f.lineNumber + 1}` : ""}`;
+    if (name === "(idle)") return;
+    self.set(name, (self.get(name) ?? 0) + profile.timeDeltas[i]);
+    busy += profile.timeDeltas[i];
+  });
+  console.log(`\n${WORKERS[worker.kind].label}, ${s.name}: ${w.requests} requests, ${(busy / w.requests).toFixed(0)} µs busy per request in the Worker's isolate`);
+  for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`${((100 * us) / busy).toFixed(1).padStart(5)} %  ${(us / w.requests).toFixed(1).padStart(6)} µs  ${name.slice(0, 140)}`);
 }
 
 async function stopWorker(w) {
@@ -479,6 +539,15 @@ async function main() {
     if (k.text !== j.text) log(`note: ${s.name}: Keygate and JS answer different bodies:\n  ${k.text}\n  ${j.text}`);
   }
   log("every scenario answers as expected on both Workers");
+  if (opts.profile) {
+    const s = list.find((x) => x.name === opts.profile);
+    if (!s) throw new Error(`--profile: no scenario ${opts.profile}`);
+    for (const kind of s.js ? ["keygate", "js"] : ["keygate"]) {
+      await round(workers[kind], s, 2, 1); // warm-up
+      await profileWorker(workers[kind], s);
+    }
+    return;
+  }
   if (opts.only) {
     const unknown = opts.only.filter((n) => !list.some((s) => s.name === n));
     if (unknown.length) throw new Error(`--scenarios: no scenario ${unknown.join(", ")}`);

@@ -50,7 +50,7 @@ pub struct Directory {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DirectoryRequest {
     /// The whole directory (the admin handlers decide on a snapshot, then send changes).
     Read,
@@ -85,7 +85,7 @@ pub enum DirectoryRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DirectoryReply {
     Snapshot {
         directory: Box<Directory>,

@@ -24,7 +24,7 @@ const USAGE_RETENTION_HOURS: i64 = 14 * 24;
 
 /// A message to a key's object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ObjectRequest {
     /// Re-check a request against the authoritative record and apply the rate limit (step 8); counts usage.
     Authorize {
@@ -56,7 +56,7 @@ pub enum ObjectRequest {
 
 /// The object's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ObjectReply {
     Authorized {
         code: Code,

@@ -83,12 +83,35 @@ fn build_worker() -> Result {
         return Ok(());
     }
     let root = root();
+    let wasm_opt = root.join("node_modules/.bin/wasm-opt");
     run(cmd("worker-build")
         .arg("--release")
         .current_dir(root.join("verifier"))
         .env("WASM_BINDGEN_BIN", tools::cargo_bin().join("wasm-bindgen"))
-        .env("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt"))
-        .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))
+        .env("WASM_OPT_BIN", &wasm_opt)
+        .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))?;
+    // worker-build keeps the function names (`--debuginfo`); the deployed module does without them. Panics still log
+    // their message and source location. The feature list is worker-build's own: with `--all-features` binaryen
+    // would emit encodings workerd rejects. `KEYGATE_WASM_NAMES=1` keeps the names (for `bench/run.mjs --profile`).
+    if env::var("KEYGATE_WASM_NAMES").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
+    let module = root.join("verifier/build/index_bg.wasm");
+    let features = [
+        "mutable-globals",
+        "sign-ext",
+        "nontrapping-float-to-int",
+        "bulk-memory",
+        "multivalue",
+        "reference-types",
+        "exception-handling",
+    ];
+    run(cmd(&wasm_opt.to_string_lossy())
+        .arg("--strip-debug")
+        .args(features.map(|f| format!("--enable-{f}")))
+        .arg(&module)
+        .arg("-o")
+        .arg(&module))
 }
 
 fn dev() -> Result {
