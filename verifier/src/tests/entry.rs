@@ -1,7 +1,6 @@
 //! `verifier/entry.mjs` holds the little the entry module must know without Rust: the body of the 500 it answers
 //! when a call into Rust throws (a panic), and the names of the three exports it calls.
 
-
 use crate::gateway::is_gateway_path;
 
 const ENTRY: &str = include_str!("../../entry.mjs");
