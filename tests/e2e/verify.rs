@@ -80,3 +80,27 @@ fn whoami_recovers_a_keys_project() {
     assert_eq!(body["environment"], "live");
     request("GET", &shared().url("/v1/whoami"), &[], None).expect_problem(401, "MISSING_CREDENTIAL");
 }
+
+#[test]
+fn verify_and_whoami_count_in_the_keys_usage() {
+    let owner = Console::shared_owner();
+    let token = service_token(owner);
+    let (key, id, _) =
+        owner.create_key(&json!({"name": "counted", "environment": "live", "permissions": ["data:read"]}));
+    let url = shared().url("/v1/verify");
+    for _ in 0..2 {
+        let answer = post_json(&url, &[("authorization", &format!("Bearer {token}"))], &json!({"key": key}));
+        assert_eq!(answer.json()["code"], "VALID", "{}", answer.body);
+    }
+    assert_eq!(request("GET", &shared().url("/v1/whoami"), &[("x-api-key", &key)], None).status, 200);
+    // Usage of keys without a rate limit is reported in batches, at most once a second per key.
+    let mut usage = keygate_e2e::Value::Null;
+    for _ in 0..40 {
+        usage = owner.call("GET", &format!("/keys/{id}/usage"), None).json();
+        if usage["total"] == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(usage["total"], 3, "two verifications and one whoami: {usage}");
+}

@@ -4,7 +4,7 @@
 use keygate_shared::api::{RateLimitStatus, RecentError, VerifyRequest, VerifyResponse, WhoAmI};
 use keygate_shared::credential::{self, CredentialError};
 use keygate_shared::decision::{Claim, Code, Demand, Endpoint, decide, precheck};
-use keygate_shared::key::ApiKey;
+use keygate_shared::key::{ApiKey, KeyId};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
 use keygate_shared::ratelimit::RateDecision;
@@ -26,6 +26,21 @@ pub struct Pass {
     pub record: KeyRecord,
     pub organization: String,
     pub rate: Option<(RateLimitPolicy, RateDecision)>,
+    /// Whether the key's object saw this request (and counted it in the key's usage).
+    pub counted: bool,
+}
+
+/// A request the key's object did not see: the caller counts it in the isolate's usage batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncounted {
+    pub id: KeyId,
+    pub organization: String,
+}
+
+impl Pass {
+    pub fn uncounted(&self) -> Option<Uncounted> {
+        (!self.counted).then(|| Uncounted { id: self.record.id, organization: self.organization.clone() })
+    }
 }
 
 /// A refusal, and what to log on the key when it is one of the key holder's own requests.
@@ -96,7 +111,7 @@ pub fn check_record(
     // `decide` grants only with a record; without one the key is unknown.
     let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.permission)) };
     if !grant.rate_limited && consult == Consult::WhenRateLimited {
-        return Ok(Checked::Pass(Pass { record, organization: grant.organization, rate: None }));
+        return Ok(Checked::Pass(Pass { record, organization: grant.organization, rate: None, counted: false }));
     }
     Ok(Checked::Consult { record, organization: grant.organization })
 }
@@ -131,6 +146,7 @@ pub async fn authenticate<S: Stores>(
             record: authoritative.unwrap_or(record),
             organization: organization.unwrap_or(granted_organization),
             rate,
+            counted: true,
         }),
         ObjectReply::Authorized { code, rate, .. } => {
             let mut refusal = Refusal::new(code, demand.permission);
@@ -236,24 +252,28 @@ pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &s
 }
 
 /// `POST /v1/verify`: the caller authenticates with a service token holding `keys:verify`; the key in the body is
-/// checked like a gateway request (and counts against its limit).
-pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+/// checked like a gateway request (and counts against its limit and in its usage). Also answers the requests the
+/// keys' objects did not count (the caller's, and the verified key's when it passed).
+pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> (Reply, Vec<Uncounted>) {
     let Ok(verify_permission) = Permission::try_from("keys:verify") else {
-        return Reply::problem(&Problem::internal());
+        return (Reply::problem(&Problem::internal()), Vec::new());
     };
     let caller = Demand { permission: Some(&verify_permission), ..Demand::default() };
-    if let Err(refusal) =
-        authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await
-    {
-        return refusal.reply;
+    let mut uncounted = Vec::new();
+    match authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await {
+        Ok(pass) => uncounted.extend(pass.uncounted()),
+        Err(refusal) => return (refusal.reply, uncounted),
     }
     let body: VerifyRequest = match serde_json::from_str(req.body.as_deref().unwrap_or("")) {
         Ok(body) => body,
-        Err(e) => return Reply::problem(&Problem::bad_request("INVALID_BODY", format!("Invalid JSON body: {e}"))),
+        Err(e) => {
+            let problem = Problem::bad_request("INVALID_BODY", format!("Invalid JSON body: {e}"));
+            return (Reply::problem(&problem), uncounted);
+        }
     };
     let permission = match body.permission.as_deref().map(Permission::try_from).transpose() {
         Ok(p) => p,
-        Err(e) => return Reply::problem(&Problem::invalid_field("permission", e.to_string())),
+        Err(e) => return (Reply::problem(&Problem::invalid_field("permission", e.to_string())), uncounted),
     };
     let demand = Demand {
         permission: permission.as_ref(),
@@ -263,6 +283,7 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
     let key = body.key.parse::<ApiKey>().map_err(CredentialError::Malformed);
     let answer = match authenticate(stores, key, &config.endpoint, demand, Consult::WhenRateLimited, now).await {
         Ok(pass) => {
+            uncounted.extend(pass.uncounted());
             let mut out = VerifyResponse::new(Code::Valid, Some(&pass.record));
             out.organization = Some(pass.organization);
             out.rate_limit = pass.rate.map(|(_, d)| RateLimitStatus {
@@ -272,14 +293,20 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
             });
             out
         }
-        Err(refusal) if refusal.reply.status == 503 => return refusal.reply,
+        Err(refusal) if refusal.reply.status == 503 => return (refusal.reply, uncounted),
         Err(refusal) => VerifyResponse::new(refusal.code, None),
     };
-    Reply::json(200, &answer)
+    (Reply::json(200, &answer), uncounted)
 }
 
-/// `GET /v1/whoami`: which key is this, and of which project (Instrumental's project recovery).
-pub async fn whoami<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+/// `GET /v1/whoami`: which key is this, and of which project (Instrumental's project recovery). Also answers the
+/// request when the key's object did not count it.
+pub async fn whoami<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    config: &Config,
+    now: Timestamp,
+) -> (Reply, Option<Uncounted>) {
     match authenticate(
         stores,
         presented(req, config),
@@ -291,8 +318,9 @@ pub async fn whoami<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
     .await
     {
         Ok(pass) => {
+            let uncounted = pass.uncounted();
             let r = &pass.record;
-            Reply::json(
+            let reply = Reply::json(
                 200,
                 &WhoAmI {
                     key_id: r.id,
@@ -302,8 +330,9 @@ pub async fn whoami<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
                     organization: pass.organization,
                 },
             )
-            .with_rate(pass.rate.as_ref())
+            .with_rate(pass.rate.as_ref());
+            (reply, uncounted)
         }
-        Err(refusal) => refusal.reply,
+        Err(refusal) => (refusal.reply, None),
     }
 }

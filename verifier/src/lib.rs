@@ -128,8 +128,8 @@ mod entry {
                 answer(&refusal.reply, true)
             }
             Ok(Checked::Pass(pass)) if config.origin.is_none() => {
-                if let Some(batch) = runtime::count_usage(pass.record.id, &pass.organization, now) {
-                    report(&ctx, env, config.cache_ttl_ms, now, pass.record.id, Some(batch), None);
+                if let Some(request) = pass.uncounted() {
+                    count(&ctx, env, config.cache_ttl_ms, now, &request);
                 }
                 answer(&gateway::echo(incoming, &pass), false)
             }
@@ -141,6 +141,13 @@ mod entry {
     /// `repeats`: the same bytes answer many requests (refusals), so the body is kept as a JavaScript string.
     fn answer(reply: &Reply, repeats: bool) -> JsValue {
         runtime::raw_response(reply, repeats).map_or(JsValue::UNDEFINED, JsValue::from)
+    }
+
+    /// Counts a request its key's object did not see; the isolate's batch for the key goes out when it is due.
+    fn count(ctx: &Context, env: &Env, cache_ttl_ms: i64, now: Timestamp, request: &gateway::Uncounted) {
+        if let Some(batch) = runtime::count_usage(request.id, &request.organization, now) {
+            report(ctx, env, cache_ttl_ms, now, request.id, Some(batch), None);
+        }
     }
 
     /// Usage batches of this isolate that are a second old go out with the next request that reaches a record.
@@ -228,9 +235,19 @@ mod entry {
                 if let Err(reply) = read_body(&mut req, &mut incoming).await {
                     return to_response(reply);
                 }
-                return to_response(gateway::verify(&stores, &incoming, &config, now).await);
+                let (reply, uncounted) = gateway::verify(&stores, &incoming, &config, now).await;
+                for request in uncounted {
+                    count(&ctx, &env, config.cache_ttl_ms, now, &request);
+                }
+                return to_response(reply);
             }
-            ("GET", "/v1/whoami") => return to_response(gateway::whoami(&stores, &incoming, &config, now).await),
+            ("GET", "/v1/whoami") => {
+                let (reply, uncounted) = gateway::whoami(&stores, &incoming, &config, now).await;
+                if let Some(request) = uncounted {
+                    count(&ctx, &env, config.cache_ttl_ms, now, &request);
+                }
+                return to_response(reply);
+            }
             (_, p) if p.starts_with("/v1/") || p == "/v1" => {
                 return to_response(Reply::problem(&Problem::not_found("No such Keygate route.")));
             }
@@ -250,8 +267,7 @@ mod entry {
             }
         };
         // Keys without a rate limit are counted here and reported in batches; the object counted the others already.
-        let usage =
-            if pass.rate.is_none() { runtime::count_usage(pass.record.id, &pass.organization, now) } else { None };
+        let usage = pass.uncounted().and_then(|request| runtime::count_usage(request.id, &request.organization, now));
         let (response, error) = match &config.origin {
             None => (to_response(gateway::echo(&incoming, &pass))?, None),
             Some(origin) => match runtime::forward(&req, origin, &config, &gateway::identity_headers(&pass)).await {

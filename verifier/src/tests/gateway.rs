@@ -317,11 +317,51 @@ fn verifier_key(h: &Harness) -> String {
 }
 
 fn verify(h: &Harness, caller: Option<&str>, body: Value) -> Reply {
+    verify_counting(h, caller, body).0
+}
+
+fn verify_counting(h: &Harness, caller: Option<&str>, body: Value) -> (Reply, Vec<gateway::Uncounted>) {
     let mut req = request("POST", "/v1/verify").json(body);
     if let Some(caller) = caller {
         req = req.bearer(caller);
     }
     block_on(gateway::verify(&h.memory, &req, &h.config, h.now()))
+}
+
+fn whoami(h: &Harness, key: Option<&str>) -> (Reply, Option<gateway::Uncounted>) {
+    let mut req = request("GET", "/v1/whoami");
+    if let Some(key) = key {
+        req = req.bearer(key);
+    }
+    block_on(gateway::whoami(&h.memory, &req, &h.config, h.now()))
+}
+
+/// Verify and whoami say which requests the keys' objects did not count, so the Worker counts them in the usage
+/// batches like gateway passes: keys without a rate limit, never a refused key, never one whose object counted.
+#[test]
+fn verify_and_whoami_answer_the_requests_left_to_count() {
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let good = stored(&h, Environment::Live, None, |_| {});
+    let revoked = stored(&h, Environment::Live, None, |r| r.state = KeyState::Revoked);
+    let rate_limited = limited(&h);
+    let id = |key: &str| key.parse::<ApiKey>().expect("a key").id;
+    let ids = |list: Vec<gateway::Uncounted>| list.into_iter().map(|u| (u.id, u.organization)).collect::<Vec<_>>();
+    let org = String::from("org_a");
+
+    let (reply, uncounted) = verify_counting(&h, Some(&caller), json!({ "key": good }));
+    assert_eq!(code_of(&reply), "VALID");
+    assert_eq!(ids(uncounted), [(id(&caller), org.clone()), (id(&good), org.clone())]);
+    let (_, uncounted) = verify_counting(&h, Some(&caller), json!({ "key": revoked }));
+    assert_eq!(ids(uncounted), [(id(&caller), org.clone())], "a refused key is not counted");
+    let (_, uncounted) = verify_counting(&h, Some(&caller), json!({ "key": rate_limited }));
+    assert_eq!(ids(uncounted), [(id(&caller), org.clone())], "the object counted the rate-limited key");
+    let (_, uncounted) = verify_counting(&h, Some(&good), json!({ "key": good }));
+    assert!(uncounted.is_empty(), "a caller without keys:verify is refused, and nothing is counted");
+
+    assert_eq!(whoami(&h, Some(&good)).1.map(|u| u.id), Some(id(&good)));
+    assert_eq!(whoami(&h, Some(&rate_limited)).1, None);
+    assert_eq!(whoami(&h, None).1, None);
 }
 
 #[test]
@@ -420,7 +460,7 @@ fn whoami_names_the_key() {
     let h = Harness::new();
     let key = stored(&h, Environment::Live, None, |_| {});
     let id = key.parse::<ApiKey>().expect("a key").id.to_string();
-    let reply = block_on(gateway::whoami(&h.memory, &request("GET", "/v1/whoami").bearer(&key), &h.config, h.now()));
+    let (reply, _) = whoami(&h, Some(&key));
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         json_of(&reply),
@@ -433,7 +473,7 @@ fn whoami_names_the_key() {
         })
     );
     // Without a key, whoami is refused like any gateway request.
-    let refused = block_on(gateway::whoami(&h.memory, &request("GET", "/v1/whoami"), &h.config, h.now()));
+    let (refused, _) = whoami(&h, None);
     assert_eq!((refused.status, code_of(&refused).as_str()), (401, "MISSING_CREDENTIAL"));
 }
 
