@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryReply, DirectoryRequest, KeyIndex};
-use crate::gateway::{Consult, ORG_HEADER, authenticate, presented};
+use crate::gateway::{Consult, ORG_HEADER, Refusal, authenticate, presented};
 use crate::keyobject::{ObjectReply, ObjectRequest};
 use crate::reply::{Incoming, Reply};
 use crate::store::Stores;
@@ -354,13 +354,14 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
             let role = user.role_in(&pass.organization).ok_or_else(not_found)?;
             Ok(Actor { user, organization: pass.organization, role, directory })
         }
-        Err(refusal) if refusal.reply.status == 503 => Err(refusal.reply),
-        Err(refusal) => {
+        // Storage did not answer: nothing was decided.
+        Err(Refusal { code: None, reply, .. }) => Err(reply),
+        Err(Refusal { code: Some(code), .. }) => {
             // Failed sign-ins are audited in the organization of the key they named, when it exists.
             if let Some(id) = claimed_id
                 && let Ok(Some(record)) = stores.record(&id).await
             {
-                let detail = format!("console sign-in refused: {}", refusal.code.as_str());
+                let detail = format!("console sign-in refused: {}", code.as_str());
                 let _ = record_audit(
                     stores,
                     None,
@@ -372,8 +373,8 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
                 )
                 .await;
             }
-            let mut p = refusal.code.problem();
-            p.detail = match refusal.code {
+            let mut p = code.problem();
+            p.detail = match code {
                 keygate_shared::decision::Code::MissingCredential => {
                     "Sign in with a console token: `Authorization: Bearer <console token>`.".into()
                 }
@@ -384,7 +385,7 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
                     .into(),
             };
             let mut reply = Reply::problem(&p);
-            if let Some(challenge) = refusal.code.www_authenticate(None) {
+            if let Some(challenge) = code.www_authenticate(None) {
                 reply.headers.push(("www-authenticate".into(), challenge));
             }
             Err(reply)

@@ -46,7 +46,8 @@ impl Pass {
 /// A refusal, and what to log on the key when it is one of the key holder's own requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
-    pub code: Code,
+    /// The order of checks' code; `None` when storage did not answer and nothing was decided (503).
+    pub code: Option<Code>,
     pub reply: Reply,
     /// Set when the caller proved it holds the key (the error goes to the key's recent errors).
     pub key: Option<(Claim, String)>,
@@ -54,11 +55,11 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: Code, required: Option<&Permission>) -> Self {
-        Self { code, reply: Reply::refusal(code, required), key: None }
+        Self { code: Some(code), reply: Reply::refusal(code, required), key: None }
     }
 
     fn storage(_: StoreError) -> Self {
-        Self { code: Code::NotFound, reply: Reply::unavailable(), key: None }
+        Self { code: None, reply: Reply::unavailable(), key: None }
     }
 }
 
@@ -293,8 +294,8 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
             });
             out
         }
-        Err(refusal) if refusal.reply.status == 503 => return (refusal.reply, uncounted),
-        Err(refusal) => VerifyResponse::new(refusal.code, None),
+        Err(Refusal { code: Some(code), .. }) => VerifyResponse::new(code, None),
+        Err(refusal) => return (refusal.reply, uncounted),
     };
     (Reply::json(200, &answer), uncounted)
 }

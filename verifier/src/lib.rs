@@ -166,9 +166,8 @@ mod entry {
         refusal: &gateway::Refusal,
         now: Timestamp,
     ) {
-        if let Some((claim, _)) = &refusal.key {
-            let error =
-                gateway::error_entry(incoming, refusal.reply.status, refusal.code.as_str(), &refusal.reply.body, now);
+        if let (Some((claim, _)), Some(code)) = (&refusal.key, refusal.code) {
+            let error = gateway::error_entry(incoming, refusal.reply.status, code.as_str(), &refusal.reply.body, now);
             report(ctx, env, config.cache_ttl_ms, now, claim.id, None, Some(error));
         }
     }

@@ -581,7 +581,8 @@ fn usage_and_recent_errors_reach_the_console() {
         super::block_on(authenticate(&h.memory, presented, &h.config.endpoint, demand, Consult::WhenRateLimited, NOW))
             .expect_err("a foreign organization is refused");
     let (claim, _organization) = refusal.key.clone().expect("the holder proved the key: the refusal names it");
-    let error = error_entry(&req, refusal.reply.status, refusal.code.as_str(), &refusal.reply.body, NOW);
+    let code = refusal.code.expect("a decided refusal").as_str();
+    let error = error_entry(&req, refusal.reply.status, code, &refusal.reply.body, NOW);
     let report = ObjectRequest::Report { now: NOW, usage: None, error: Some(error) };
     super::block_on(h.memory.object(&claim.id, &report)).expect("the object answers");
 
@@ -619,7 +620,7 @@ fn only_refusals_of_the_key_holder_name_the_key() {
             Consult::WhenRateLimited,
             NOW,
         ));
-        outcome.map(|_| ()).map_err(|r| (r.code.as_str(), r.key.is_some()))
+        outcome.map(|_| ()).map_err(|r| (r.code.map_or("STORAGE_UNAVAILABLE", |c| c.as_str()), r.key.is_some()))
     };
     let d = Demand::default();
     let foreign = Demand { organization: Some("org_z"), ..d };

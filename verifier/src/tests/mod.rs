@@ -193,7 +193,7 @@ impl Harness {
     pub fn gate_code(&self, key: &str) -> &'static str {
         match self.gate(key) {
             Ok(_) => "VALID",
-            Err(refusal) => refusal.code.as_str(),
+            Err(refusal) => refusal.code.map_or("STORAGE_UNAVAILABLE", |code| code.as_str()),
         }
     }
 }
