@@ -386,6 +386,37 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// The record of a key just issued to `owner` in `organization`: active, a single key, valid for every project,
+    /// with no customer restriction, rate limit or expiry; set those with struct update syntax.
+    pub fn issued(
+        key: &crate::key::ApiKey,
+        organization: &str,
+        owner: &User,
+        name: String,
+        permissions: Vec<Permission>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: key.id,
+            organization: organization.to_owned(),
+            project: None,
+            environment: key.environment,
+            name,
+            owner: owner.id.clone(),
+            owner_organizations: owner.memberships.iter().map(|m| m.organization.clone()).collect(),
+            permissions,
+            customers: vec![],
+            rate_limit: None,
+            expires_at: None,
+            state: KeyState::Active,
+            kind: KeyKind::Single,
+            created_at: now,
+            updated_at: now,
+            secret_hash: SecretHash::of(key),
+            grace: None,
+        }
+    }
+
     pub fn status(&self, now: Timestamp) -> KeyStatus {
         match self.state {
             KeyState::Deactivated => KeyStatus::Deactivated,

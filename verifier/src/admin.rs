@@ -14,8 +14,8 @@ use keygate_shared::decision::{CONSOLE_PROJECT, Demand};
 use keygate_shared::hash::{SecretHash, constant_time_eq};
 use keygate_shared::key::{ApiKey, KeyId};
 use keygate_shared::model::{
-    GraceSecret, KeyKind, KeyRecord, KeyState, KeyStatus, LifecycleAction, Membership, Organization, Permission,
-    Project, Role, Transition, User, new_id, valid_slug,
+    GraceSecret, KeyKind, KeyRecord, KeyStatus, LifecycleAction, Membership, Organization, Permission, Project, Role,
+    Transition, User, new_id, valid_slug,
 };
 use keygate_shared::problem::Problem;
 use keygate_shared::time::Timestamp;
@@ -303,24 +303,11 @@ async fn issue_console_token<S: Stores>(
 ) -> Result<String, Reply> {
     let mut key = ApiKey::generate(config.endpoint.environment).map_err(|_| problem(Problem::internal()))?;
     key.project_label = None;
+    let permissions = vec![Permission::try_from(CONSOLE_PERMISSION).map_err(|_| problem(Problem::internal()))?];
+    let name = format!("Console token of {}", user.email);
     let record = KeyRecord {
-        id: key.id,
-        organization: organization.to_owned(),
         project: Some(CONSOLE_PROJECT.to_owned()),
-        environment: key.environment,
-        name: format!("Console token of {}", user.email),
-        owner: user.id.clone(),
-        owner_organizations: user.memberships.iter().map(|m| m.organization.clone()).collect(),
-        permissions: vec![Permission::try_from(CONSOLE_PERMISSION).map_err(|_| problem(Problem::internal()))?],
-        customers: vec![],
-        rate_limit: None,
-        expires_at: None,
-        state: KeyState::Active,
-        kind: KeyKind::Single,
-        created_at: now,
-        updated_at: now,
-        secret_hash: SecretHash::of(&key),
-        grace: None,
+        ..KeyRecord::issued(&key, organization, user, name, permissions, now)
     };
     put_record(stores, &record).await?;
     change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&record, true) }).await?;
@@ -685,23 +672,12 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: T
     // (4) A fresh key; only its hash is stored.
     let key = ApiKey::generate(request.environment).map_err(|_| problem(Problem::internal()))?;
     let record = KeyRecord {
-        id: key.id,
-        organization: actor.organization.clone(),
         project: request.project.clone(),
-        environment: request.environment,
-        name: settings.name,
-        owner: actor.user.id.clone(),
-        owner_organizations: actor.user.memberships.iter().map(|m| m.organization.clone()).collect(),
-        permissions: settings.permissions,
         customers: settings.customers,
         rate_limit: settings.rate_limit,
         expires_at: settings.expires_at,
-        state: KeyState::Active,
         kind: request.kind,
-        created_at: now,
-        updated_at: now,
-        secret_hash: SecretHash::of(&key),
-        grace: None,
+        ..KeyRecord::issued(&key, &actor.organization, &actor.user, settings.name, settings.permissions, now)
     };
     put_record(stores, &record).await?;
     change(stores, DirectoryRequest::AddKey { index: KeyIndex::of(&record, false) }).await?;
