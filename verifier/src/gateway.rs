@@ -12,7 +12,7 @@ use keygate_shared::time::Timestamp;
 
 use crate::config::Config;
 use crate::keyobject::{ObjectReply, ObjectRequest};
-use crate::reply::{Incoming, Reply};
+use crate::reply::{Incoming, Reply, is_under};
 use crate::store::{StoreError, Stores};
 
 /// The header naming the organization a request acts for (Instill's requester header).
@@ -164,8 +164,7 @@ pub async fn authenticate<S: Stores>(
 /// Whether a path belongs to the gateway: everything but the console and the admin API (`/admin`) and Keygate's own
 /// routes (`/v1`).
 pub fn is_gateway_path(path: &str) -> bool {
-    let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    !under("/admin") && !under("/v1")
+    !is_under(path, "/admin") && !is_under(path, "/v1")
 }
 
 /// Reads the credential of a request (only the headers the extraction needs were copied into `req`).

@@ -40,7 +40,7 @@ mod entry {
     use crate::config::Config;
     use crate::gateway::{self, Checked, Consult};
     use crate::keyobject::ObjectRequest;
-    use crate::reply::{Incoming, Reply};
+    use crate::reply::{Incoming, Reply, is_under};
     use crate::runtime::{self, HeaderSet, WorkerStores, to_response};
 
     #[event(start)]
@@ -211,14 +211,14 @@ mod entry {
         let path = incoming.path.clone();
         config.panic_if_asked(&path, crate::config::ASYNC_PANIC_PATH);
 
-        if path == "/admin/v1" || path.starts_with("/admin/v1/") {
+        if is_under(&path, "/admin/v1") {
             match read_body(&mut req, &mut incoming).await {
                 Ok(()) => {}
                 Err(reply) => return to_response(reply),
             }
             return to_response(crate::admin::route(&stores, &incoming, &config, now).await);
         }
-        if path == "/admin" || path.starts_with("/admin/") {
+        if is_under(&path, "/admin") {
             return console(&env, &req).await;
         }
         match (incoming.method.as_str(), path.as_str()) {
@@ -247,7 +247,7 @@ mod entry {
                 }
                 return to_response(reply);
             }
-            (_, p) if p.starts_with("/v1/") || p == "/v1" => {
+            (_, p) if is_under(p, "/v1") => {
                 return to_response(Reply::problem(&Problem::not_found("No such Keygate route.")));
             }
             _ => {}

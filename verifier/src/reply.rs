@@ -42,6 +42,11 @@ pub fn split_url(url: &str) -> (&str, &str) {
     }
 }
 
+/// Whether `path` is `prefix` or below it (`/admin` and `/admin/keys`, not `/administrator`).
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

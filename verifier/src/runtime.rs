@@ -184,12 +184,12 @@ pub fn read_headers(
 ) -> Result<(), Reply> {
     let all = req.headers();
     let found = js::with_names(config, |credentials, selectors| {
-        let names = match set {
-            HeaderSet::Credentials => credentials,
-            HeaderSet::Selectors => selectors,
-            HeaderSet::All => &[credentials, selectors].concat(),
+        let (first, then) = match set {
+            HeaderSet::Credentials => (credentials, &[][..]),
+            HeaderSet::Selectors => (selectors, &[][..]),
+            HeaderSet::All => (credentials, selectors),
         };
-        for (name, js_name) in names {
+        for (name, js_name) in first.iter().chain(then) {
             if let Some(value) = js::header(&all, js_name) {
                 if value.len() > MAX_HEADER_VALUE {
                     return Err(name.clone());
@@ -289,42 +289,50 @@ mod js {
         })
     }
 
-    /// `{ status, headers }` for `new Response`.
+    /// `{ status, headers }` for `new Response`, made once per status and header set.
     pub fn init(status: u16, headers: &[(String, String)]) -> JsValue {
-        let make = || {
-            let init = js_sys::Object::new();
-            let fields = js_sys::Object::new();
-            for (k, v) in headers {
-                let _ = js_sys::Reflect::set(&fields, &JsValue::from_str(k), &JsValue::from_str(v));
-            }
-            let _ = js_sys::Reflect::set(&init, &JsValue::from_str("status"), &JsValue::from(status));
-            let _ = js_sys::Reflect::set(&init, &JsValue::from_str("headers"), &fields);
-            JsValue::from(init)
-        };
-        INITS.with(|inits| {
-            let key = (status, headers.to_vec());
-            if let Some(init) = inits.borrow().get(&key) {
-                return init.clone();
-            }
-            let init = make();
-            let mut inits = inits.borrow_mut();
-            if inits.len() < MAX_CACHED {
-                inits.insert(key, init.clone());
-            }
-            init
-        })
+        let head = (status, headers.to_vec());
+        remembered(
+            &INITS,
+            &head,
+            || head.clone(),
+            || {
+                let init = js_sys::Object::new();
+                let fields = js_sys::Object::new();
+                for (k, v) in headers {
+                    let _ = js_sys::Reflect::set(&fields, &JsValue::from_str(k), &JsValue::from_str(v));
+                }
+                let _ = js_sys::Reflect::set(&init, &JsValue::from_str("status"), &JsValue::from(status));
+                let _ = js_sys::Reflect::set(&init, &JsValue::from_str("headers"), &fields);
+                JsValue::from(init)
+            },
+        )
     }
 
     /// A JavaScript string of `text`, made once.
     pub fn text(text: &str) -> JsValue {
-        TEXTS.with(|texts| {
-            if let Some(value) = texts.borrow().get(text) {
+        remembered(&TEXTS, text, || text.to_owned(), || JsValue::from_str(text))
+    }
+
+    /// The value `cache` holds for `lookup`, or `make`'s, kept under `key()` while the cache has room.
+    fn remembered<K, Q>(
+        cache: &'static std::thread::LocalKey<RefCell<HashMap<K, JsValue>>>,
+        lookup: &Q,
+        key: impl FnOnce() -> K,
+        make: impl FnOnce() -> JsValue,
+    ) -> JsValue
+    where
+        K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        cache.with(|cache| {
+            if let Some(value) = cache.borrow().get(lookup) {
                 return value.clone();
             }
-            let value = JsValue::from_str(text);
-            let mut texts = texts.borrow_mut();
-            if texts.len() < MAX_CACHED {
-                texts.insert(text.to_owned(), value.clone());
+            let value = make();
+            let mut cache = cache.borrow_mut();
+            if cache.len() < MAX_CACHED {
+                cache.insert(key(), value.clone());
             }
             value
         })
