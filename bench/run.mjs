@@ -78,6 +78,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) Object.assign(o, { duration: 1, cycles: 1, warmup: 0, coldStarts: 1 });
+  // A profile reports no table: no cold starts to measure.
+  if (o.profile) o.coldStarts = 0;
   const bad = (n) => !Number.isFinite(n) || n <= 0;
   if (bad(o.duration) || bad(o.cycles) || o.connections.some(bad) || !(o.cacheTtlMs >= 0 && o.cacheTtlMs <= 60000))
     throw new Error("--duration, --cycles and --connections must be positive; --cache-ttl-ms 0 to 60000");
@@ -507,7 +509,8 @@ async function main() {
       await stopWorker(w);
     }
   }
-  log(`cold start (median of ${opts.coldStarts}): Keygate ${median(cold.keygate.map((c) => c.first)).toFixed(0)} ms, JS ${median(cold.js.map((c) => c.first)).toFixed(0)} ms`);
+  if (opts.coldStarts > 0)
+    log(`cold start (median of ${opts.coldStarts}): Keygate ${median(cold.keygate.map((c) => c.first)).toFixed(0)} ms, JS ${median(cold.js.map((c) => c.first)).toFixed(0)} ms`);
 
   // The measured instances.
   const workers = {};
