@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keygate_shared::credential::authenticate_headers;
-use keygate_shared::decision::{Claim, Demand, Endpoint, decide, precheck};
+use keygate_shared::decision::{Access, Claim, Demand, Endpoint, decide, precheck};
 use keygate_shared::model::{KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
 use keygate_shared::ratelimit::RateLimitState;
 use keygate_shared::{ApiKey, Environment, SecretHash, Timestamp};
@@ -38,7 +38,7 @@ fn benches(c: &mut Criterion) {
     let header = format!("Bearer {text}");
     let headers = [("authorization", header.as_str())];
     let stored = record(&key);
-    let endpoint = Endpoint { environment: Environment::Live, project: None };
+    let endpoint = Endpoint::any_project(Environment::Live);
     let read = Permission::try_from("data:read").unwrap();
     let now = Timestamp(1_795_000_000_000);
 
@@ -51,7 +51,7 @@ fn benches(c: &mut Criterion) {
                 black_box(&claim),
                 Some(&stored),
                 &endpoint,
-                Demand { permission: Some(&read), ..Demand::default() },
+                Demand { access: Access::Permission(&read), ..Demand::default() },
                 now,
             )
             .unwrap()
@@ -60,9 +60,21 @@ fn benches(c: &mut Criterion) {
     c.bench_function("pure_path (headers+parse+checksum+sha256+decision)", |b| {
         b.iter(|| {
             let claim = precheck(authenticate_headers(&black_box(headers)[..], &[]), &endpoint).unwrap();
-            decide(&claim, Some(&stored), &endpoint, Demand { permission: Some(&read), ..Demand::default() }, now)
-                .unwrap()
+            decide(
+                &claim,
+                Some(&stored),
+                &endpoint,
+                Demand { access: Access::Permission(&read), ..Demand::default() },
+                now,
+            )
+            .unwrap()
         })
+    });
+    c.bench_function("path: canonical check (hot path)", |b| {
+        b.iter(|| keygate_shared::path::is_canonical(black_box("/data/items/2026/readings")))
+    });
+    c.bench_function("path: normalize a disguised path", |b| {
+        b.iter(|| keygate_shared::path::normalize(black_box("//data/./x/../%69tems/2026")).unwrap())
     });
     let policy = RateLimitPolicy { requests: 1_000_000, window_seconds: 60, burst: None };
     let mut state = RateLimitState::new(&policy);

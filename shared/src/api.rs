@@ -377,6 +377,30 @@ pub struct RecentError {
     pub response_preview: String,
 }
 
+impl RecentError {
+    pub const MAX_METHOD: usize = 16;
+    pub const MAX_PATH: usize = 256;
+    pub const MAX_CODE: usize = 64;
+    pub const MAX_REQUEST_PREVIEW: usize = 2048;
+    pub const MAX_RESPONSE_PREVIEW: usize = 2048;
+
+    /// The entry with every field cut to its bound (whole characters), so one entry never weighs more than about
+    /// 4.5 KB whatever the request held.
+    pub fn bounded(mut self) -> Self {
+        fn cut(s: &mut String, max: usize) {
+            if let Some((at, _)) = s.char_indices().nth(max) {
+                s.truncate(at);
+            }
+        }
+        cut(&mut self.method, Self::MAX_METHOD);
+        cut(&mut self.path, Self::MAX_PATH);
+        cut(&mut self.code, Self::MAX_CODE);
+        cut(&mut self.request_preview, Self::MAX_REQUEST_PREVIEW);
+        cut(&mut self.response_preview, Self::MAX_RESPONSE_PREVIEW);
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecentErrors {
     pub errors: Vec<RecentError>,

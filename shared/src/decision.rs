@@ -4,7 +4,8 @@
 //! - 3: wrong environment → 401; 4: project label against the endpoint's project (pure) → 401;
 //! - 5: unknown id or secret mismatch → 401, then the project recorded on the key → 401, then revoked, deactivated or
 //!   expired → 401;
-//! - 6: organization → 403; 7: permission, customer → 403;
+//! - 6: organization → 403; 7: the route (no rule: `NO_ROUTE`), permission, customer (required when the key is
+//!   restricted to customers) → 403;
 //! - 8: rate limit → 429 (decided by [`crate::ratelimit`] in the key's Durable Object).
 //!
 //! One deliberate change from DESIGN.md's order: the key's *recorded* project is compared only after the secret has
@@ -39,6 +40,8 @@ pub enum Code {
     Expired,
     ForbiddenOrganization,
     InsufficientPermissions,
+    NoRoute,
+    CustomerRequired,
     CustomerNotAllowed,
     RateLimited,
 }
@@ -59,6 +62,8 @@ impl Code {
             Self::Expired => "EXPIRED",
             Self::ForbiddenOrganization => "FORBIDDEN_ORGANIZATION",
             Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+            Self::NoRoute => "NO_ROUTE",
+            Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerNotAllowed => "CUSTOMER_NOT_ALLOWED",
             Self::RateLimited => "RATE_LIMITED",
         }
@@ -77,7 +82,11 @@ impl Code {
             | Self::Revoked
             | Self::Deactivated
             | Self::Expired => 401,
-            Self::ForbiddenOrganization | Self::InsufficientPermissions | Self::CustomerNotAllowed => 403,
+            Self::ForbiddenOrganization
+            | Self::InsufficientPermissions
+            | Self::NoRoute
+            | Self::CustomerRequired
+            | Self::CustomerNotAllowed => 403,
             Self::RateLimited => 429,
         }
     }
@@ -114,6 +123,10 @@ impl Code {
                 "The key's owner is not a member of the organization named in `Keygate-Org`."
             }
             Self::InsufficientPermissions => "The key lacks the permission this request needs.",
+            Self::NoRoute => "No route rule of this endpoint covers this method and path, so no key may call it.",
+            Self::CustomerRequired => {
+                "The key is restricted to customers: name the customer in the `Keygate-Customer` header."
+            }
             Self::CustomerNotAllowed => "The key is restricted to other customers.",
             Self::RateLimited => "The key's rate limit is exhausted; retry after the time in `Retry-After`.",
         }
@@ -122,7 +135,12 @@ impl Code {
     /// The `WWW-Authenticate` challenge for 401/400/403 answers (RFC 6750).
     pub fn www_authenticate(self, required: Option<&Permission>) -> Option<String> {
         let challenge = match self {
-            Self::Valid | Self::RateLimited | Self::ForbiddenOrganization | Self::CustomerNotAllowed => return None,
+            Self::Valid
+            | Self::RateLimited
+            | Self::ForbiddenOrganization
+            | Self::NoRoute
+            | Self::CustomerRequired
+            | Self::CustomerNotAllowed => return None,
             Self::MissingCredential => String::from("Bearer realm=\"keygate\""),
             Self::AmbiguousCredential | Self::IncompletePair => {
                 String::from("Bearer realm=\"keygate\", error=\"invalid_request\"")
@@ -160,15 +178,48 @@ pub const CONSOLE_PROJECT: &str = "keygate-console";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub environment: Environment,
-    /// When set, only keys of this project (or of every project) pass.
+    /// When set, only keys of this project (or of every project of [`Endpoint::organization`]) pass.
     pub project: Option<String>,
+    /// The organization whose project this endpoint serves: a project slug is unique only within its organization,
+    /// so keys of other organizations are refused even when their project has the same slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+}
+
+impl Endpoint {
+    /// An endpoint of `environment` serving every project.
+    pub fn any_project(environment: Environment) -> Self {
+        Self { environment, project: None, organization: None }
+    }
+}
+
+/// What a route asks of a key (`KEYGATE_ROUTES`, see [`crate::routes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access<'a> {
+    /// Any valid key: no route rules are configured, a rule says `-`, or one of Keygate's own routes.
+    #[default]
+    Open,
+    /// The route needs this permission.
+    Permission(&'a Permission),
+    /// Route rules are configured and none covers the request: refused (fail closed).
+    Unrouted,
+}
+
+impl<'a> Access<'a> {
+    /// The permission named in an `insufficient_scope` challenge.
+    pub fn permission(self) -> Option<&'a Permission> {
+        match self {
+            Self::Permission(p) => Some(p),
+            Self::Open | Self::Unrouted => None,
+        }
+    }
 }
 
 /// What the request asks for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Demand<'a> {
-    /// The permission the route needs, if any.
-    pub permission: Option<&'a Permission>,
+    /// What the route needs.
+    pub access: Access<'a>,
     /// The organization named by `Keygate-Org`.
     pub organization: Option<&'a str>,
     /// The customer the request acts on.
@@ -241,6 +292,10 @@ pub fn decide(
     if console_key != (endpoint.project.as_deref() == Some(CONSOLE_PROJECT)) {
         return Err(Code::WrongProject);
     }
+    // An endpoint of one organization's project serves only that organization's keys.
+    if endpoint.organization.as_ref().is_some_and(|o| *o != record.organization) {
+        return Err(Code::WrongProject);
+    }
     // The label and the endpoint must both agree with the key's project, if it has one.
     if let Some(project) = &record.project {
         let label_differs = key.project_label.as_ref().is_some_and(|l| l != project);
@@ -264,16 +319,18 @@ pub fn decide(
         }
         Some(_) => return Err(Code::ForbiddenOrganization),
     };
-    // 7. Scope: the route's permission, then the customer.
-    if let Some(required) = demand.permission
-        && !record.has_permission(required)
-    {
-        return Err(Code::InsufficientPermissions);
+    // 7. Scope: the route's permission (a route no rule covers is refused), then the customer: a key restricted to
+    // customers must name one of them.
+    match demand.access {
+        Access::Open => {}
+        Access::Permission(required) if record.has_permission(required) => {}
+        Access::Permission(_) => return Err(Code::InsufficientPermissions),
+        Access::Unrouted => return Err(Code::NoRoute),
     }
-    if let Some(customer) = demand.customer
-        && !record.allows_customer(customer)
-    {
-        return Err(Code::CustomerNotAllowed);
+    match demand.customer {
+        None if !record.customers.is_empty() => return Err(Code::CustomerRequired),
+        Some(customer) if !record.allows_customer(customer) => return Err(Code::CustomerNotAllowed),
+        _ => {}
     }
     // 8 happens in the key's Durable Object when the key has a policy.
     Ok(Grant { organization, rate_limited: record.rate_limit.is_some() })

@@ -8,17 +8,19 @@
 //! This crate never depends on `worker`, `leptos`, `web-sys` or any I/O, and never reads the clock: callers pass `now`.
 
 pub mod api;
+pub mod authz;
 pub mod credential;
 pub mod decision;
 pub mod hash;
 pub mod key;
 pub mod model;
+pub mod path;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
 pub mod time;
 
-pub use decision::{Code, Demand, Endpoint, Grant};
+pub use decision::{Access, Code, Demand, Endpoint, Grant};
 pub use hash::SecretHash;
 pub use key::{ApiKey, KeyId, KeyParseError};
 pub use model::{Environment, KeyRecord, KeyState, KeyStatus, Permission, RateLimitPolicy, Role};

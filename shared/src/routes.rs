@@ -3,10 +3,17 @@
 //!
 //! Patterns are exact paths, or paths whose segments may be `*` (any one segment) and whose last segment may be `*`
 //! to match the rest of the path too (`/data/*` matches `/data`, `/data/a` and `/data/a/b`). The method `*` matches
-//! every method. A request no rule matches needs a valid key and no particular permission.
+//! every method, and a `GET` rule covers `HEAD` too (a `HEAD` answers what a `GET` would, without the body). The
+//! permission `-` means "any valid key".
+//!
+//! Fail closed: once any rule is configured, a request that no rule covers is refused (`403 NO_ROUTE`); end the
+//! table with `* /* -` to let every other route through with any valid key. With no rules at all, every route
+//! needs only a valid key. Rules match the canonical path ([`crate::path::normalize`]), which is also what is
+//! forwarded.
 
 use std::fmt;
 
+use crate::decision::Access;
 use crate::model::Permission;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +21,17 @@ pub struct RouteRule {
     /// Uppercase method, or `*`.
     pub method: String,
     pub pattern: String,
-    pub permission: Permission,
+    /// `None`: the rule's permission is `-`, any valid key.
+    pub permission: Option<Permission>,
+}
+
+impl RouteRule {
+    fn covers(&self, method: &str, path: &str) -> bool {
+        let method_matches = self.method == "*"
+            || self.method.eq_ignore_ascii_case(method)
+            || (self.method == "GET" && method.eq_ignore_ascii_case("HEAD"));
+        method_matches && path_matches(&self.pattern, path)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -35,7 +52,7 @@ impl fmt::Display for RouteConfigError {
 impl std::error::Error for RouteConfigError {}
 
 impl RouteTable {
-    /// Parses rules separated by `,`, `;` or newlines, each `METHOD /pattern permission`.
+    /// Parses rules separated by `,`, `;` or newlines, each `METHOD /pattern permission` (or `-`).
     pub fn parse(config: &str) -> Result<Self, RouteConfigError> {
         let mut rules = Vec::new();
         for raw in config.split([',', ';', '\n']).map(str::trim).filter(|r| !r.is_empty()) {
@@ -50,19 +67,26 @@ impl RouteTable {
             if !pattern.starts_with('/') {
                 return Err(RouteConfigError(format!("route rule `{raw}`: the path must start with `/`")));
             }
-            let permission =
-                Permission::try_from(permission).map_err(|e| RouteConfigError(format!("route rule `{raw}`: {e}")))?;
+            let permission = match permission {
+                "-" => None,
+                p => Some(Permission::try_from(p).map_err(|e| RouteConfigError(format!("route rule `{raw}`: {e}")))?),
+            };
             rules.push(RouteRule { method, pattern: pattern.to_owned(), permission });
         }
         Ok(Self { rules })
     }
 
-    /// The permission `method path` needs, if a rule matches.
-    pub fn permission_for(&self, method: &str, path: &str) -> Option<&Permission> {
-        self.rules
-            .iter()
-            .find(|r| (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && path_matches(&r.pattern, path))
-            .map(|r| &r.permission)
+    /// What `method path` needs: the first rule that covers it decides; with rules configured and none covering
+    /// it, [`Access::Unrouted`]. `path` must be canonical ([`crate::path::normalize`]).
+    pub fn access(&self, method: &str, path: &str) -> Access<'_> {
+        if self.rules.is_empty() {
+            return Access::Open;
+        }
+        match self.rules.iter().find(|r| r.covers(method, path)) {
+            Some(RouteRule { permission: Some(p), .. }) => Access::Permission(p),
+            Some(RouteRule { permission: None, .. }) => Access::Open,
+            None => Access::Unrouted,
+        }
     }
 }
 

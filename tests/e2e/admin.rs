@@ -113,11 +113,12 @@ fn active_keys_cannot_be_deleted() {
 fn regeneration_can_keep_the_old_secret_for_a_grace_period() {
     let owner = Console::shared_owner();
     let base = shared().base.clone();
-    let (old, id, _) = owner.create_key(&json!({"name": "rotating", "environment": "live", "permissions": []}));
+    let (old, id, _) =
+        owner.create_key(&json!({"name": "rotating", "environment": "live", "permissions": ["data:read"]}));
     let answer = owner.call("POST", &format!("/keys/{id}/regenerate"), Some(&json!({"grace_seconds": 300})));
     let new = answer.json()["key"].as_str().unwrap().to_owned();
-    assert_eq!(gateway(&base, "GET", "/x", &old).status, 200, "old secret within the grace period");
-    assert_eq!(gateway(&base, "GET", "/x", &new).status, 200);
+    assert_eq!(gateway(&base, "GET", "/data/x", &old).status, 200, "old secret within the grace period");
+    assert_eq!(gateway(&base, "GET", "/data/x", &new).status, 200);
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn origin_errors_are_passed_through_and_logged() {
     let (worker, console) = worker();
     let (key, id, _) =
         console.create_key(&json!({"name": "x-api-key user", "environment": "live", "permissions": ["data:read"]}));
-    let answer = request("GET", &worker.url("/fail/now"), &[("x-api-key", &key)], None);
+    let answer = request("GET", &worker.url("/data/fail/now"), &[("x-api-key", &key)], None);
     assert_eq!(answer.status, 500);
     let mut errors = json!(null);
     for _ in 0..40 {

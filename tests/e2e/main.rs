@@ -1,6 +1,7 @@
 //! One end-to-end test binary against real workerd (`wrangler dev`); its modules mirror the Worker's routes.
 
 mod admin;
+mod attacks;
 mod console;
 mod forwarding;
 mod gateway;

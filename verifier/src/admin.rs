@@ -10,7 +10,7 @@ use keygate_shared::api::{
     ProjectList, RecentErrors, RegenerateKeyRequest, RenameProjectRequest, SessionView, UpdateKeyRequest, UsageSummary,
     memberships_view, validate_email, validate_name,
 };
-use keygate_shared::decision::{CONSOLE_PROJECT, Demand};
+use keygate_shared::decision::{Access, CONSOLE_PROJECT, Demand};
 use keygate_shared::hash::{SecretHash, constant_time_eq};
 use keygate_shared::key::{ApiKey, KeyId};
 use keygate_shared::model::{
@@ -163,6 +163,19 @@ async fn signed_in<S: Stores>(
         Route::KeyErrors(id) => key_errors(stores, actor, id, now).await,
         Route::KeyUsage(id) => key_usage(stores, actor, id, now).await,
         Route::Audit => audit(req, actor),
+    }
+}
+
+/// The `cursor` query parameter: a position handed out as a page's `next_cursor` (at most 1,000,000).
+fn cursor(req: &Incoming) -> Result<usize, Reply> {
+    const MAX_CURSOR: usize = 1_000_000;
+    match req.query_param("cursor") {
+        None => Ok(0),
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_CURSOR)
+            .ok_or_else(|| problem(Problem::invalid_field("cursor", "use the next_cursor of a page"))),
     }
 }
 
@@ -330,7 +343,7 @@ pub struct Actor {
 
 async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Result<Actor, Reply> {
     let access = Permission::try_from("admin:access").map_err(|_| problem(Problem::internal()))?;
-    let demand = Demand { permission: Some(&access), organization: req.header(ORG_HEADER), customer: None };
+    let demand = Demand { access: Access::Permission(&access), organization: req.header(ORG_HEADER), customer: None };
     let credential = presented(req, config);
     let claimed_id = credential.as_ref().ok().map(|k| k.id);
     let endpoint = config.console_endpoint();
@@ -627,10 +640,7 @@ async fn list_keys<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Ti
             owner: req.query_param("owner").filter(|o| !o.is_empty()),
             include_deactivated: req.query_param("include_deactivated").is_some_and(|v| v == "true" || v == "1"),
         };
-    let offset: usize = match req.query_param("cursor") {
-        Some(c) => c.parse().map_err(|_| problem(Problem::invalid_field("cursor", "use the next_cursor of a page")))?,
-        None => 0,
-    };
+    let offset = cursor(req)?;
     let mut ids: Vec<&KeyIndex> = actor
         .directory
         .keys
@@ -650,7 +660,7 @@ async fn list_keys<S: Stores>(stores: &S, req: &Incoming, actor: &Actor, now: Ti
         }
         if matched >= offset {
             if keys.len() == PAGE_SIZE {
-                next_cursor = Some((offset + PAGE_SIZE).to_string());
+                next_cursor = Some(offset.saturating_add(PAGE_SIZE).to_string());
                 break;
             }
             keys.push(v);
@@ -834,13 +844,11 @@ async fn key_usage<S: Stores>(stores: &S, actor: &Actor, id: &str, now: Timestam
 }
 
 fn audit(req: &Incoming, actor: &Actor) -> Handled {
-    let offset: usize = match req.query_param("cursor") {
-        Some(c) => c.parse().map_err(|_| problem(Problem::invalid_field("cursor", "use the next_cursor of a page")))?,
-        None => 0,
-    };
+    let offset = cursor(req)?;
     let events: Vec<AuditEvent> =
         actor.directory.audit.iter().rev().filter(|e| e.organization == actor.organization).cloned().collect();
     let page: Vec<AuditEvent> = events.iter().skip(offset).take(PAGE_SIZE).cloned().collect();
-    let next_cursor = (events.len() > offset + PAGE_SIZE).then(|| (offset + PAGE_SIZE).to_string());
+    let next_cursor =
+        (events.len() > offset.saturating_add(PAGE_SIZE)).then(|| offset.saturating_add(PAGE_SIZE).to_string());
     Ok(Reply::json(200, &AuditPage { events: page, next_cursor }))
 }

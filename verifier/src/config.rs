@@ -1,7 +1,8 @@
 //! The Worker's configuration, read once per isolate from its variables and secrets.
 
 use keygate_shared::decision::{CONSOLE_PROJECT, Endpoint};
-use keygate_shared::model::Environment;
+use keygate_shared::key::KeyId;
+use keygate_shared::model::{Environment, valid_slug};
 use keygate_shared::routes::RouteTable;
 
 /// How long an isolate may reuse a key record read from KV. Together with KV's own propagation this bounds how late
@@ -11,7 +12,7 @@ pub const DEFAULT_CACHE_TTL_MS: i64 = 5_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The gateway's endpoint: the environment (`KEYGATE_ENVIRONMENT`) and, optionally, the one project it serves
-    /// (`KEYGATE_PROJECT`).
+    /// (`KEYGATE_PROJECT` = `<organization id>/<project slug>`).
     pub endpoint: Endpoint,
     /// Where authenticated gateway requests go (`ORIGIN_URL`); `None` answers with a JSON echo of the identity.
     pub origin: Option<String>,
@@ -41,10 +42,27 @@ impl Config {
             None => Environment::Live,
             Some(v) => v.parse().map_err(|_| format!("KEYGATE_ENVIRONMENT must be live, test or dev, not `{v}`"))?,
         };
-        let project = non_empty("KEYGATE_PROJECT");
-        if project.as_deref() == Some(CONSOLE_PROJECT) {
-            return Err(format!("KEYGATE_PROJECT cannot be the reserved `{CONSOLE_PROJECT}`"));
-        }
+        let (organization, project) = match non_empty("KEYGATE_PROJECT") {
+            None => (None, None),
+            Some(v) => {
+                let (org, slug) = v.split_once('/').ok_or_else(|| {
+                    format!(
+                        "KEYGATE_PROJECT must name the organization too, as `<organization id>/<project slug>` \
+                         (a slug is unique only within its organization), not `{v}`"
+                    )
+                })?;
+                if slug == CONSOLE_PROJECT {
+                    return Err(format!("KEYGATE_PROJECT cannot be the reserved `{CONSOLE_PROJECT}`"));
+                }
+                let id_ok = org.strip_prefix("org_").is_some_and(|id| KeyId::parse(id).is_some());
+                if !id_ok || !valid_slug(slug) {
+                    return Err(format!(
+                        "KEYGATE_PROJECT `{v}`: expected an organization id (`org_…`), `/`, and a project slug"
+                    ));
+                }
+                (Some(org.to_owned()), Some(slug.to_owned()))
+            }
+        };
         let routes = RouteTable::parse(&non_empty("KEYGATE_ROUTES").unwrap_or_default())
             .map_err(|e| format!("KEYGATE_ROUTES: {e}"))?;
         let extra_headers = non_empty("KEYGATE_CREDENTIAL_HEADERS")
@@ -59,7 +77,7 @@ impl Config {
                 .ok_or_else(|| String::from("KEYGATE_CACHE_TTL_MS must be 0 to 60000"))?,
         };
         Ok(Self {
-            endpoint: Endpoint { environment, project },
+            endpoint: Endpoint { environment, project, organization },
             origin: non_empty("ORIGIN_URL"),
             routes,
             extra_headers,
@@ -78,6 +96,10 @@ impl Config {
 
     /// The endpoint console tokens are checked against.
     pub fn console_endpoint(&self) -> Endpoint {
-        Endpoint { environment: self.endpoint.environment, project: Some(CONSOLE_PROJECT.to_owned()) }
+        Endpoint {
+            environment: self.endpoint.environment,
+            project: Some(CONSOLE_PROJECT.to_owned()),
+            organization: None,
+        }
     }
 }

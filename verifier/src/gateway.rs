@@ -3,7 +3,7 @@
 
 use keygate_shared::api::{RateLimitStatus, RecentError, VerifyRequest, VerifyResponse, WhoAmI};
 use keygate_shared::credential::{self, CredentialError};
-use keygate_shared::decision::{Claim, Code, Demand, Endpoint, decide, precheck};
+use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide, precheck};
 use keygate_shared::key::{ApiKey, KeyId};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
@@ -28,6 +28,8 @@ pub struct Pass {
     pub rate: Option<(RateLimitPolicy, RateDecision)>,
     /// Whether the key's object saw this request (and counted it in the key's usage).
     pub counted: bool,
+    /// The customer the request named and the key allows (forwarded as `Keygate-Customer`).
+    pub customer: Option<String>,
 }
 
 /// A request the key's object did not see: the caller counts it in the isolate's usage batch.
@@ -76,7 +78,7 @@ pub fn check_presented(
     endpoint: &Endpoint,
     demand: Demand<'_>,
 ) -> Result<Claim, Refusal> {
-    precheck(presented, endpoint).map_err(|code| Refusal::new(code, demand.permission))
+    precheck(presented, endpoint).map_err(|code| Refusal::new(code, demand.access.permission()))
 }
 
 /// What steps 5–7 say about a claim once its record has been read.
@@ -100,9 +102,15 @@ pub fn check_record(
     let grant = match decide(claim, record.as_ref(), endpoint, demand, now) {
         Ok(grant) => grant,
         Err(code) => {
-            let mut refusal = Refusal::new(code, demand.permission);
-            if matches!(code, Code::ForbiddenOrganization | Code::InsufficientPermissions | Code::CustomerNotAllowed)
-                && let Some(r) = &record
+            let mut refusal = Refusal::new(code, demand.access.permission());
+            if matches!(
+                code,
+                Code::ForbiddenOrganization
+                    | Code::InsufficientPermissions
+                    | Code::NoRoute
+                    | Code::CustomerRequired
+                    | Code::CustomerNotAllowed
+            ) && let Some(r) = &record
             {
                 refusal.key = Some((claim.clone(), r.organization.clone()));
             }
@@ -110,9 +118,16 @@ pub fn check_record(
         }
     };
     // `decide` grants only with a record; without one the key is unknown.
-    let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.permission)) };
+    let Some(record) = record else { return Err(Refusal::new(Code::NotFound, demand.access.permission())) };
     if !grant.rate_limited && consult == Consult::WhenRateLimited {
-        return Ok(Checked::Pass(Pass { record, organization: grant.organization, rate: None, counted: false }));
+        let customer = demand.customer.map(str::to_owned);
+        return Ok(Checked::Pass(Pass {
+            record,
+            organization: grant.organization,
+            rate: None,
+            counted: false,
+            customer,
+        }));
     }
     Ok(Checked::Consult { record, organization: grant.organization })
 }
@@ -137,7 +152,7 @@ pub async fn authenticate<S: Stores>(
     let message = ObjectRequest::Authorize {
         claim: claim.clone(),
         endpoint: endpoint.clone(),
-        permission: demand.permission.cloned(),
+        permission: demand.access.permission().cloned(),
         organization: demand.organization.map(str::to_owned),
         customer: demand.customer.map(str::to_owned),
         now,
@@ -148,9 +163,10 @@ pub async fn authenticate<S: Stores>(
             organization: organization.unwrap_or(granted_organization),
             rate,
             counted: true,
+            customer: demand.customer.map(str::to_owned),
         }),
         ObjectReply::Authorized { code, rate, .. } => {
-            let mut refusal = Refusal::new(code, demand.permission);
+            let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
             if code == Code::RateLimited {
                 refusal.key = Some((claim, granted_organization));
@@ -175,7 +191,7 @@ pub fn presented(req: &Incoming, config: &Config) -> Result<ApiKey, CredentialEr
 /// The demand of a gateway request: its route's permission, `Keygate-Org`, `Keygate-Customer`.
 pub fn gateway_demand<'a>(req: &'a Incoming, config: &'a Config) -> Demand<'a> {
     Demand {
-        permission: config.routes.permission_for(&req.method, &req.path),
+        access: config.routes.access(&req.method, &req.path),
         organization: req.header(ORG_HEADER),
         customer: req.header(CUSTOMER_HEADER),
     }
@@ -195,6 +211,9 @@ pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
     if !r.customers.is_empty() {
         headers.push(("keygate-customers".to_owned(), r.customers.join(",")));
     }
+    if let Some(customer) = &pass.customer {
+        headers.push(("keygate-customer".to_owned(), customer.clone()));
+    }
     headers
 }
 
@@ -204,6 +223,8 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
     #[derive(serde::Serialize)]
     struct Echo<'a> {
         authenticated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        customer: Option<&'a str>,
         environment: keygate_shared::model::Environment,
         key_id: &'a keygate_shared::key::KeyId,
         method: &'a str,
@@ -217,6 +238,7 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
     let r = &pass.record;
     let body = Echo {
         authenticated: true,
+        customer: pass.customer.as_deref(),
         environment: r.environment,
         key_id: &r.id,
         method: &req.method,
@@ -231,7 +253,7 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
 }
 
 /// A recent-error entry for a request of this key. Never holds the credential: only the method, the path and the
-/// headers that are safe to show.
+/// headers that are safe to show; every field is cut to its bound ([`RecentError::bounded`]).
 pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &str, now: Timestamp) -> RecentError {
     let mut request_preview = format!("{} {}", req.method, req.path);
     for (name, value) in &req.headers {
@@ -239,16 +261,16 @@ pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &s
             request_preview.push_str(&format!("\n{name}: {value}"));
         }
     }
-    let response_preview: String = response_preview.chars().take(512).collect();
     RecentError {
         at: now,
         method: req.method.clone(),
-        path: req.path.chars().take(256).collect(),
+        path: req.path.clone(),
         status,
         code: code.to_owned(),
         request_preview,
-        response_preview,
+        response_preview: response_preview.to_owned(),
     }
+    .bounded()
 }
 
 /// `POST /v1/verify`: the caller authenticates with a service token holding `keys:verify`; the key in the body is
@@ -258,7 +280,7 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
     let Ok(verify_permission) = Permission::try_from("keys:verify") else {
         return (Reply::problem(&Problem::internal()), Vec::new());
     };
-    let caller = Demand { permission: Some(&verify_permission), ..Demand::default() };
+    let caller = Demand { access: Access::Permission(&verify_permission), ..Demand::default() };
     let mut uncounted = Vec::new();
     match authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await {
         Ok(pass) => uncounted.extend(pass.uncounted()),
@@ -276,7 +298,7 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
         Err(e) => return (Reply::problem(&Problem::invalid_field("permission", e.to_string())), uncounted),
     };
     let demand = Demand {
-        permission: permission.as_ref(),
+        access: permission.as_ref().map_or(Access::Open, Access::Permission),
         organization: body.organization.as_deref(),
         customer: body.customer.as_deref(),
     };

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use keygate_shared::api::{RecentError, UsagePoint, UsageReport, UsageSummary};
-use keygate_shared::decision::{Claim, Code, Demand, Endpoint, decide};
+use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::ratelimit::{RateDecision, RateLimitState};
 use keygate_shared::time::Timestamp;
@@ -155,7 +155,7 @@ impl ObjectState {
         match request {
             ObjectRequest::Authorize { claim, endpoint, permission, organization, customer, now } => {
                 let demand = Demand {
-                    permission: permission.as_ref(),
+                    access: permission.as_ref().map_or(Access::Open, Access::Permission),
                     organization: organization.as_deref(),
                     customer: customer.as_deref(),
                 };
@@ -318,7 +318,7 @@ fn prune_errors(errors: &mut VecDeque<RecentError>, now: Timestamp) {
 }
 
 fn log_error(errors: &mut VecDeque<RecentError>, error: RecentError, now: Timestamp) {
-    errors.push_back(error);
+    errors.push_back(error.bounded());
     prune_errors(errors, now);
 }
 

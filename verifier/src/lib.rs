@@ -93,9 +93,10 @@ mod entry {
         // A configuration error is answered by `serve`.
         let config = runtime::config(env).map_err(|_| JsValue::UNDEFINED)?;
         let url = request.url();
-        let path = crate::reply::split_url(&url).0;
-        config.panic_if_asked(path, crate::config::SYNC_PANIC_PATH);
-        if !gateway::is_gateway_path(path) {
+        let raw = crate::reply::split_url(&url).0;
+        config.panic_if_asked(raw, crate::config::SYNC_PANIC_PATH);
+        let path = crate::reply::canonical_path(raw).map_err(|reply| answer(&reply, true))?;
+        if !gateway::is_gateway_path(&path) {
             return Err(JsValue::UNDEFINED);
         }
         let mut incoming =
@@ -269,25 +270,27 @@ mod entry {
         let usage = pass.uncounted().and_then(|request| runtime::count_usage(request.id, &request.organization, now));
         let (response, error) = match &config.origin {
             None => (to_response(gateway::echo(&incoming, &pass))?, None),
-            Some(origin) => match runtime::forward(&req, origin, &config, &gateway::identity_headers(&pass)).await {
-                Ok(mut response) => {
-                    for (k, v) in pass.rate.iter().flat_map(|(p, d)| crate::reply::rate_headers(p, d)) {
-                        let _ = response.headers_mut().set(&k, &v);
+            Some(origin) => {
+                match runtime::forward(&req, &incoming, origin, &config, &gateway::identity_headers(&pass)).await {
+                    Ok(mut response) => {
+                        for (k, v) in pass.rate.iter().flat_map(|(p, d)| crate::reply::rate_headers(p, d)) {
+                            let _ = response.headers_mut().set(&k, &v);
+                        }
+                        let status = response.status_code();
+                        let error = (status >= 400).then(|| {
+                            let preview = format!("HTTP {status} from the origin");
+                            gateway::error_entry(&incoming, status, "ORIGIN_ERROR", &preview, now)
+                        });
+                        (response, error)
                     }
-                    let status = response.status_code();
-                    let error = (status >= 400).then(|| {
-                        let preview = format!("HTTP {status} from the origin");
-                        gateway::error_entry(&incoming, status, "ORIGIN_ERROR", &preview, now)
-                    });
-                    (response, error)
+                    Err(e) => {
+                        worker::console_error!("keygate: origin unreachable: {e}");
+                        let p = Problem::new(502, "ORIGIN_UNREACHABLE", "Bad gateway", "The origin did not answer.");
+                        let error = gateway::error_entry(&incoming, 502, "ORIGIN_UNREACHABLE", &p.detail, now);
+                        (to_response(Reply::problem(&p))?, Some(error))
+                    }
                 }
-                Err(e) => {
-                    worker::console_error!("keygate: origin unreachable: {e}");
-                    let p = Problem::new(502, "ORIGIN_UNREACHABLE", "Bad gateway", "The origin did not answer.");
-                    let error = gateway::error_entry(&incoming, 502, "ORIGIN_UNREACHABLE", &p.detail, now);
-                    (to_response(Reply::problem(&p))?, Some(error))
-                }
-            },
+            }
         };
         if usage.is_some() || error.is_some() {
             report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
@@ -315,7 +318,11 @@ mod entry {
         });
     }
 
+    /// Reads the body with a byte cap whatever its framing: a declared `Content-Length` above the cap is refused
+    /// before anything is read, and a chunked body is refused as soon as it passes the cap (never buffered whole).
     async fn read_body(req: &mut Request, incoming: &mut Incoming) -> std::result::Result<(), Reply> {
+        use futures_util::StreamExt;
+
         let too_large = || {
             Reply::problem(&Problem::new(
                 413,
@@ -324,17 +331,25 @@ mod entry {
                 "Request bodies are at most 64 KiB.",
             ))
         };
-        let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return Err(too_large());
         }
-        let text = req
-            .text()
-            .await
+        let mut bytes = Vec::new();
+        // No body at all reads as an empty one.
+        if let Ok(mut stream) = req.stream() {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| {
+                    Reply::problem(&Problem::bad_request("INVALID_BODY", "The body could not be read."))
+                })?;
+                if bytes.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        let text = String::from_utf8(bytes)
             .map_err(|_| Reply::problem(&Problem::bad_request("INVALID_BODY", "The body is not UTF-8 text.")))?;
-        if text.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
         incoming.body = Some(text);
         Ok(())
     }

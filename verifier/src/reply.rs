@@ -42,6 +42,17 @@ pub fn split_url(url: &str) -> (&str, &str) {
     }
 }
 
+/// The canonical form of a request path (`keygate_shared::path`): what is routed, matched and forwarded. A path
+/// with no canonical form is answered 400 `INVALID_PATH`.
+pub fn canonical_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, Reply> {
+    if keygate_shared::path::is_canonical(raw) {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    keygate_shared::path::normalize(raw)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| Reply::problem(&Problem::bad_request("INVALID_PATH", e.describe())))
+}
+
 /// Whether `path` is `prefix` or below it (`/admin` and `/admin/keys`, not `/administrator`).
 pub fn is_under(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))

@@ -169,8 +169,8 @@ pub enum HeaderSet {
 /// Copies the parts of a request the handlers read: only the headers they need. `Err`: a header is oversized (431).
 pub fn incoming(req: &web_sys::Request, url: &str, config: &Config, set: HeaderSet) -> Result<Incoming, Reply> {
     let (path, query) = crate::reply::split_url(url);
-    let mut incoming =
-        Incoming { method: req.method(), path: path.to_owned(), query: query.to_owned(), ..Incoming::default() };
+    let path = crate::reply::canonical_path(path)?.into_owned();
+    let mut incoming = Incoming { method: req.method(), path, query: query.to_owned(), ..Incoming::default() };
     read_headers(req, config, set, &mut incoming)?;
     Ok(incoming)
 }
@@ -348,19 +348,20 @@ pub fn to_response(reply: Reply) -> worker::Result<Response> {
     Ok(response.with_status(reply.status).with_headers(headers))
 }
 
-/// Forwards an authenticated gateway request to the origin: same method, path, query and body; the credential
-/// headers removed, identity headers set (any sent by the client are replaced).
+/// Forwards an authenticated gateway request to the origin: same method, the canonical path that was matched
+/// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
+/// by the client are replaced).
 pub async fn forward(
     req: &Request,
+    incoming: &Incoming,
     origin: &str,
     config: &Config,
     identity: &[(String, String)],
 ) -> worker::Result<Response> {
-    let url = req.url()?;
-    let mut target = format!("{}{}", origin.trim_end_matches('/'), url.path());
-    if let Some(q) = url.query() {
+    let mut target = format!("{}{}", origin.trim_end_matches('/'), incoming.path);
+    if !incoming.query.is_empty() {
         target.push('?');
-        target.push_str(q);
+        target.push_str(&incoming.query);
     }
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
@@ -391,6 +392,17 @@ pub async fn forward(
 // -----------------------------------------------------------------------------------------------------------------
 // Durable Objects
 
+/// A value stored as JSON, or its default when nothing is stored yet. A value that is there but cannot be read is
+/// an error.
+fn stored<T: Default + for<'de> Deserialize<'de>>(text: Option<String>) -> worker::Result<T> {
+    match text {
+        None => Ok(T::default()),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| worker::Error::RustError(format!("unreadable state: {e}")))
+        }
+    }
+}
+
 /// One per key: the exact state (see `keyobject.rs`).
 #[durable_object]
 #[allow(missing_debug_implementations)] // State and Env print nothing useful.
@@ -409,10 +421,9 @@ impl DurableObject for KeyObject {
         let Envelope { id, request } = req.json().await?;
         if self.loaded.borrow().is_none() {
             let storage = self.state.storage();
-            let mut state: ObjectState =
-                storage.get::<String>("state").await?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
-            let errors: VecDeque<RecentError> =
-                storage.get::<String>("errors").await?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            // Stored state that cannot be read is an error (the caller answers 503), never a fresh empty state.
+            let mut state: ObjectState = stored(storage.get::<String>("state").await?)?;
+            let errors: VecDeque<RecentError> = stored(storage.get::<String>("errors").await?)?;
             if state.record.is_none() && !matches!(request, ObjectRequest::Put { .. }) {
                 // A key seeded straight into KV: adopt its record.
                 let kv = self.env.kv(KV_BINDING)?;
@@ -467,8 +478,8 @@ impl DurableObject for DirectoryObject {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let request: DirectoryRequest = req.json().await?;
         if self.loaded.borrow().is_none() {
-            let stored = self.state.storage().get::<String>("directory").await?;
-            let directory = stored.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            // An unreadable directory is an error, never an empty one (which would make bootstrap possible again).
+            let directory: Directory = stored(self.state.storage().get::<String>("directory").await?)?;
             let mut slot = self.loaded.borrow_mut();
             if slot.is_none() {
                 *slot = Some(directory);

@@ -3,13 +3,13 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::{NOW, example, fresh, perms, record_for};
 use crate::credential::{CredentialError, authenticate_headers};
-use crate::decision::{Claim, Code, Demand, Endpoint, Grant, decide, precheck};
+use crate::decision::{Access, Claim, Code, Demand, Endpoint, Grant, decide, precheck};
 use crate::hash::SecretHash;
 use crate::key::{ApiKey, KeyParseError};
 use crate::model::{Environment, GraceSecret, KeyRecord, KeyState, Permission, RateLimitPolicy};
 
 fn live() -> Endpoint {
-    Endpoint { environment: Environment::Live, project: None }
+    Endpoint::any_project(Environment::Live)
 }
 
 /// Runs the whole pure path: headers → precheck → decide.
@@ -55,10 +55,19 @@ fn order_of_checks_one_row_each() {
             "2 bad checksum",
             run(&[("x-api-key", "kg_live_F854DS4QEVHXS4_gZB5txLjMD2hUjJdzsPI6YOFYkmIQtLe3vds65")], Some(&good), &e, d),
         ),
-        ("3 wrong environment", run(&h, Some(&good), &Endpoint { environment: Environment::Test, project: None }, d)),
+        ("3 wrong environment", run(&h, Some(&good), &Endpoint::any_project(Environment::Test), d)),
         (
             "4 label vs endpoint",
-            run(&h, Some(&good), &Endpoint { environment: Environment::Live, project: Some("other".into()) }, d),
+            run(
+                &h,
+                Some(&good),
+                &Endpoint {
+                    environment: Environment::Live,
+                    project: Some("other".into()),
+                    organization: Some("org_a".into()),
+                },
+                d,
+            ),
         ),
         ("5 unknown id", run(&h, None, &e, d)),
         ("5 secret mismatch", run(&h, Some(&other_secret), &e, d)),
@@ -67,14 +76,51 @@ fn order_of_checks_one_row_each() {
         ("5 deactivated", run(&h, Some(&deactivated), &e, d)),
         ("5 expired", run(&h, Some(&expired), &e, d)),
         ("6 foreign organization", run(&h, Some(&good), &e, Demand { organization: Some("org_z"), ..d })),
-        ("7 missing permission", run(&h, Some(&good), &e, Demand { permission: Some(&write), ..d })),
+        ("7 missing permission", run(&h, Some(&good), &e, Demand { access: Access::Permission(&write), ..d })),
+        ("7 no route", run(&h, Some(&good), &e, Demand { access: Access::Unrouted, ..d })),
+        ("7 customer required", run(&h, Some(&restricted), &e, d)),
         ("7 customer not allowed", run(&h, Some(&restricted), &e, Demand { customer: Some("cus_2"), ..d })),
-        ("pass", run(&h, Some(&good), &e, Demand { permission: Some(&read), ..d })),
+        (
+            "5 another organization's project of the same slug",
+            run(
+                &h,
+                Some(&good),
+                &Endpoint {
+                    environment: Environment::Live,
+                    project: Some("acme-shop".into()),
+                    organization: Some("org_z".into()),
+                },
+                d,
+            ),
+        ),
+        (
+            "5 another organization's key for every project",
+            run(
+                &h,
+                Some(&no_project),
+                &Endpoint {
+                    environment: Environment::Live,
+                    project: Some("acme-shop".into()),
+                    organization: Some("org_z".into()),
+                },
+                d,
+            ),
+        ),
+        ("pass", run(&h, Some(&good), &e, Demand { access: Access::Permission(&read), ..d })),
         ("pass, allowed customer", run(&h, Some(&restricted), &e, Demand { customer: Some("cus_1"), ..d })),
         ("pass, key for every project", run(&h, Some(&no_project), &e, d)),
         (
             "pass, endpoint project matches",
-            run(&h, Some(&good), &Endpoint { environment: Environment::Live, project: Some("acme-shop".into()) }, d),
+            run(
+                &h,
+                Some(&good),
+                &Endpoint {
+                    environment: Environment::Live,
+                    project: Some("acme-shop".into()),
+                    organization: Some("org_a".into()),
+                },
+                d,
+            ),
         ),
         ("pass, second organization", run(&h, Some(&good), &e, Demand { organization: Some("org_b"), ..d })),
     ];
@@ -93,7 +139,11 @@ fn order_of_checks_one_row_each() {
         Err(Code::Expired),
         Err(Code::ForbiddenOrganization),
         Err(Code::InsufficientPermissions),
+        Err(Code::NoRoute),
+        Err(Code::CustomerRequired),
         Err(Code::CustomerNotAllowed),
+        Err(Code::WrongProject),
+        Err(Code::WrongProject),
         Ok(org_a.clone()),
         Ok(org_a.clone()),
         Ok(org_a.clone()),
@@ -118,12 +168,7 @@ fn earlier_checks_win_over_later_ones() {
     assert_eq!(run(&[("authorization", &auth)], Some(&record), &live(), Demand::default()), Err(Code::NotFound));
     // A wrong environment is refused before anything is looked up, even with no record.
     assert_eq!(
-        run(
-            &[("authorization", &auth)],
-            None,
-            &Endpoint { environment: Environment::Dev, project: None },
-            Demand::default()
-        ),
+        run(&[("authorization", &auth)], None, &Endpoint::any_project(Environment::Dev), Demand::default()),
         Err(Code::WrongEnvironment)
     );
     // Revoked beats a missing permission.
@@ -134,7 +179,7 @@ fn earlier_checks_win_over_later_ones() {
             &[("authorization", &auth)],
             Some(&revoked),
             &live(),
-            Demand { permission: Some(&write), ..Demand::default() }
+            Demand { access: Access::Permission(&write), ..Demand::default() }
         ),
         Err(Code::Revoked)
     );
@@ -164,6 +209,8 @@ fn statuses_and_challenges() {
             Some("Bearer realm=\"keygate\", error=\"insufficient_scope\", scope=\"data:write\""),
         ),
         (Code::CustomerNotAllowed, 403, None),
+        (Code::CustomerRequired, 403, None),
+        (Code::NoRoute, 403, None),
         (Code::RateLimited, 429, None),
     ];
     let write = Permission::try_from("data:write").unwrap();
@@ -207,8 +254,9 @@ fn wildcard_permissions_grant_under_their_prefix() {
     let keys_write = Permission::try_from("admin:keys:write").unwrap();
     let data_read = Permission::try_from("data:read").unwrap();
     let e = live();
-    let grant =
-        |p| decide(&Claim::of(&key), Some(&record), &e, Demand { permission: Some(p), ..Demand::default() }, NOW);
+    let grant = |p| {
+        decide(&Claim::of(&key), Some(&record), &e, Demand { access: Access::Permission(p), ..Demand::default() }, NOW)
+    };
     assert!(grant(&keys_write).is_ok());
     assert_eq!(grant(&data_read), Err(Code::InsufficientPermissions));
 }

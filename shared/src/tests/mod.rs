@@ -1,10 +1,12 @@
 //! Table-driven tests of the core. They run natively (`cargo test`) and as wasm under node
 //! (`cargo test --target wasm32-unknown-unknown`), except the property tests, which are native only.
 
+mod authz;
 mod credential;
 mod decision;
 mod key;
 mod model;
+mod path;
 mod ratelimit;
 mod routes;
 mod time;

@@ -98,3 +98,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Any path: no panic; a canonical form is canonical, stable, and the only thing `is_canonical` accepts as is.
+    #[test]
+    fn paths_normalize_once_and_for_all(raw in "(/|[a-zA-Z0-9]|%[0-9a-fA-F]{2}|%|\\.|\\.\\.|~|\\\\| ){0,40}") {
+        match crate::path::normalize(&raw) {
+            Ok(canonical) => {
+                prop_assert!(crate::path::is_canonical(&canonical), "{canonical} from {raw}");
+                prop_assert_eq!(crate::path::normalize(&canonical), Ok(canonical.clone()));
+                prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+                prop_assert!(!canonical.contains("//"));
+            }
+            Err(_) => prop_assert!(!crate::path::is_canonical(&raw)),
+        }
+        if crate::path::is_canonical(&raw) {
+            prop_assert_eq!(crate::path::normalize(&raw), Ok(raw.clone()));
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_path_normalizer(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = crate::path::normalize(&text);
+        let _ = crate::path::is_canonical(&text);
+    }
+}

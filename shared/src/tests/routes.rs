@@ -1,6 +1,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use crate::decision::Access;
 use crate::routes::RouteTable;
 
 #[test]
@@ -19,15 +20,41 @@ fn first_matching_rule_names_the_permission() {
         ("GET", "/", None),
     ];
     for (method, path, want) in cases {
-        assert_eq!(table.permission_for(method, path).map(|p| p.as_str()), want, "{method} {path}");
+        let got = match table.access(method, path) {
+            Access::Permission(p) => Some(p.as_str()),
+            Access::Unrouted => None,
+            Access::Open => Some("-"),
+        };
+        assert_eq!(got, want, "{method} {path}");
     }
+}
+
+/// With rules, a route no rule covers is refused; `-` opens a route to any valid key; `HEAD` needs what `GET` needs.
+#[test]
+fn routes_fail_closed_and_head_is_get() {
+    let table = RouteTable::parse("GET /data/* data:read, POST /streams/* data:write, GET /status -").unwrap();
+    let cases = [
+        ("HEAD", "/data/a", Access::Permission(&table.rules[0].permission.clone().unwrap())),
+        ("HEAD", "/streams/s1", Access::Unrouted),
+        ("GET", "/status", Access::Open),
+        ("HEAD", "/status", Access::Open),
+        ("DELETE", "/data/a", Access::Unrouted),
+        ("GET", "/elsewhere", Access::Unrouted),
+    ];
+    for (method, path, want) in cases {
+        assert_eq!(table.access(method, path), want, "{method} {path}");
+    }
+    let open_rest = RouteTable::parse("POST /streams/* data:write, * /* -").unwrap();
+    assert_eq!(open_rest.access("GET", "/anything/at/all"), Access::Open);
+    assert_eq!(open_rest.access("GET", "/"), Access::Open);
+    assert_eq!(RouteTable::default().access("DELETE", "/x"), Access::Open, "no rules: any valid key");
 }
 
 #[test]
 fn inner_wildcards_match_one_segment() {
     let table = RouteTable::parse("GET /customers/*/orders customers:read").unwrap();
-    assert!(table.permission_for("GET", "/customers/c1/orders").is_some());
-    assert!(table.permission_for("GET", "/customers/c1/c2/orders").is_none());
+    assert!(matches!(table.access("GET", "/customers/c1/orders"), Access::Permission(_)));
+    assert_eq!(table.access("GET", "/customers/c1/c2/orders"), Access::Unrouted);
 }
 
 #[test]

@@ -598,7 +598,7 @@ fn usage_and_recent_errors_reach_the_console() {
 
 #[test]
 fn only_refusals_of_the_key_holder_name_the_key() {
-    use keygate_shared::decision::Demand;
+    use keygate_shared::decision::{Access, Demand};
     use keygate_shared::model::Permission;
 
     use crate::gateway::{Consult, authenticate, presented};
@@ -624,7 +624,7 @@ fn only_refusals_of_the_key_holder_name_the_key() {
     };
     let d = Demand::default();
     let foreign = Demand { organization: Some("org_z"), ..d };
-    let scope = Demand { permission: Some(&write), ..d };
+    let scope = Demand { access: Access::Permission(&write), ..d };
     let customer = Demand { customer: Some("cus_2"), ..d };
     // A pass, or the refusal's code and whether the refusal names the key.
     type Named = Result<(), (&'static str, bool)>;
@@ -634,6 +634,7 @@ fn only_refusals_of_the_key_holder_name_the_key() {
         ("foreign organization", named(&restricted, foreign), Err(("FORBIDDEN_ORGANIZATION", true))),
         ("missing permission", named(&restricted, scope), Err(("INSUFFICIENT_PERMISSIONS", true))),
         ("customer not allowed", named(&restricted, customer), Err(("CUSTOMER_NOT_ALLOWED", true))),
+        ("customer required", named(&restricted, d), Err(("CUSTOMER_REQUIRED", true))),
         ("revoked", named(&revoked.key, d), Err(("REVOKED", false))),
         ("wrong secret", named(&other_secret(&restricted), d), Err(("NOT_FOUND", false))),
         ("malformed", named("kg_live_nope", d), Err(("INVALID_FORMAT", false))),

@@ -1,6 +1,7 @@
 //! The gateway over the in-memory stores: every row of the order of checks, the rate limit, storage failures,
 //! revocation through the key's object, the verify and whoami APIs, and the recent-error entry.
 
+use keygate_shared::api::RecentError;
 use keygate_shared::decision::{CONSOLE_PROJECT, Endpoint};
 use keygate_shared::hash::SecretHash;
 use keygate_shared::key::ApiKey;
@@ -134,7 +135,12 @@ fn order_of_checks_one_row_each() {
     use Expect::{Pass, Refused};
     let h = Harness::new();
     let live = h.config.endpoint.clone();
-    let acme = Endpoint { environment: Environment::Live, project: Some("acme-shop".into()) };
+    let acme = Endpoint {
+        environment: Environment::Live,
+        project: Some("acme-shop".into()),
+        organization: Some("org_a".into()),
+    };
+    let other_acme = Endpoint { organization: Some("org_z".into()), ..acme.clone() };
 
     let good = stored(&h, Environment::Live, None, |_| {});
     let labelled_other = stored(&h, Environment::Live, Some("other"), |_| {});
@@ -160,7 +166,7 @@ fn order_of_checks_one_row_each() {
     let at =
         |endpoint: &Endpoint, key: &str| call_at(&h, endpoint, "GET", "/data/x", &[("authorization", &bearer(key))]);
     let post = |key: &str| call(&h, "POST", "/streams/s", &[("authorization", &bearer(key))]);
-    let delete = |key: &str| call(&h, "DELETE", "/other", &[("authorization", &bearer(key))]);
+    let delete = |key: &str, path: &str| call(&h, "DELETE", path, &[("authorization", &bearer(key))]);
     let cases: Vec<(&str, Outcome, Expect, u32)> = vec![
         ("1 missing credential", call(&h, "GET", "/data/x", &[]), Refused(401, "MISSING_CREDENTIAL"), 0),
         ("2 malformed", get("kg_live_nope", &[]), Refused(401, "INVALID_FORMAT"), 0),
@@ -175,14 +181,17 @@ fn order_of_checks_one_row_each() {
         ("5 expired", get(&expired, &[]), Refused(401, "EXPIRED"), 1),
         ("6 foreign organization", get(&good, &[(ORG, "org_z")]), Refused(403, "FORBIDDEN_ORGANIZATION"), 1),
         ("7 missing permission", post(&good), Refused(403, "INSUFFICIENT_PERMISSIONS"), 1),
+        ("7 no route covers it", delete(&good, "/other"), Refused(403, "NO_ROUTE"), 1),
+        ("7 customer required", get(&restricted, &[]), Refused(403, "CUSTOMER_REQUIRED"), 1),
         ("7 customer not allowed", get(&restricted, &[(CUSTOMER, "cus_2")]), Refused(403, "CUSTOMER_NOT_ALLOWED"), 1),
+        ("5 same slug, another organization", at(&other_acme, &good), Refused(401, "WRONG_PROJECT"), 1),
         ("console token on the gateway", get(&console, &[]), Refused(401, "WRONG_PROJECT"), 1),
         ("pass", get(&good, &[]), Pass("org_a"), 1),
         ("pass, x-api-key", call(&h, "GET", "/data/x", &[("x-api-key", &good)]), Pass("org_a"), 1),
         ("pass, owner's second organization", get(&good, &[(ORG, "org_b")]), Pass("org_b"), 1),
         ("pass, allowed customer", get(&restricted, &[(CUSTOMER, "cus_1")]), Pass("org_a"), 1),
         ("pass, endpoint of the key's project", at(&acme, &good), Pass("org_a"), 1),
-        ("pass, route needing no permission", delete(&good), Pass("org_a"), 1),
+        ("pass, route needing no permission", delete(&good, "/open/x"), Pass("org_a"), 1),
     ];
     for (name, outcome, expect, kv_reads) in &cases {
         check(name, outcome, *expect, *kv_reads);
@@ -488,7 +497,7 @@ fn error_entry_never_contains_the_credential() {
         .header("apisecret", &key.expose_pair_secret())
         .header("keygate-org", "org_b")
         .header("keygate-customer", "cus_1");
-    let preview = "x".repeat(600);
+    let preview = "x".repeat(3000);
     let entry = error_entry(&req, 403, "INSUFFICIENT_PERMISSIONS", &preview, NOW);
     let text = serde_json::to_string(&entry).expect("an entry serializes");
     for secret in [full.as_str(), key.secret.expose(), &key.expose_pair_secret()] {
@@ -497,5 +506,20 @@ fn error_entry_never_contains_the_credential() {
     assert_eq!(entry.request_preview, "POST /streams/s\nkeygate-org: org_b\nkeygate-customer: cus_1");
     assert_eq!((entry.method.as_str(), entry.path.as_str(), entry.status), ("POST", "/streams/s", 403));
     assert_eq!(entry.code, "INSUFFICIENT_PERMISSIONS");
-    assert_eq!(entry.response_preview.chars().count(), 512);
+    assert_eq!(entry.response_preview.chars().count(), RecentError::MAX_RESPONSE_PREVIEW);
+}
+
+/// Every field of an entry is bounded, the request preview as a whole (not only per header).
+#[test]
+fn error_entries_are_bounded_as_a_whole() {
+    let long = "é".repeat(1000);
+    let req = request("GET", &format!("/data/{}", "p".repeat(3000)))
+        .header("keygate-org", &long)
+        .header("keygate-customer", &long);
+    let entry = error_entry(&req, 403, &"C".repeat(500), &long.repeat(5), NOW);
+    assert!(entry.path.chars().count() <= RecentError::MAX_PATH);
+    assert!(entry.code.chars().count() <= RecentError::MAX_CODE);
+    assert!(entry.request_preview.chars().count() <= RecentError::MAX_REQUEST_PREVIEW);
+    assert!(entry.response_preview.chars().count() <= RecentError::MAX_RESPONSE_PREVIEW);
+    assert!(serde_json::to_string(&entry).expect("serializes").len() < 16 * 1024);
 }

@@ -5,6 +5,8 @@
 mod admin;
 mod entry;
 mod gateway;
+#[cfg(not(target_arch = "wasm32"))]
+mod properties;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -37,11 +39,11 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     panic!("a handler's future stayed pending over the in-memory stores");
 }
 
-/// The configuration of every test: the live environment, no project, the bootstrap token `boot`, and two routes.
+/// The configuration of every test: the live environment, no project, the bootstrap token `boot`, and three routes.
 pub fn config() -> Config {
     Config::from_vars(|name| match name {
         "KEYGATE_BOOTSTRAP_TOKEN" => Some("boot".into()),
-        "KEYGATE_ROUTES" => Some("GET /data/* data:read, POST /streams/* data:write".into()),
+        "KEYGATE_ROUTES" => Some("GET /data/* data:read, POST /streams/* data:write, * /open/* -".into()),
         _ => None,
     })
     .expect("the test configuration is valid")
@@ -80,6 +82,27 @@ impl Build for Incoming {
     fn body(mut self, text: &str) -> Self {
         self.body = Some(text.to_owned());
         self
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// A fingerprint of everything stored (KV records and the directory), to show that a refused request changed nothing.
+pub fn stored_state(h: &Harness) -> String {
+    format!("{:?}", (h.memory.kv.borrow().clone(), h.memory.directory.borrow().clone()))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Asserts that an answer is a success with a JSON body (or none), or an RFC 9457 problem whose `status` is the
+/// answer's status.
+pub fn assert_well_formed(reply: &Reply) {
+    if reply.status >= 400 {
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{reply:?}");
+        let body = json_of(reply);
+        assert_eq!(body["status"], reply.status, "{reply:?}");
+        assert!(body["code"].as_str().is_some_and(|c| !c.is_empty()), "{reply:?}");
+        assert!(body["detail"].as_str().is_some(), "{reply:?}");
+    } else if !reply.body.is_empty() {
+        let _ = json_of(reply);
     }
 }
 
