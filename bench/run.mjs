@@ -276,7 +276,6 @@ const WORKERS = {
       kvNamespaces: { KEYS: "keygate-keys" },
       durableObjects: {
         KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-        DIRECTORY: { className: "DirectoryObject", useSQLite: true },
       },
       bindings: {
         KEYGATE_ENVIRONMENT: "live",

@@ -4,15 +4,16 @@
 //   gate(request)            synchronous: a Response (refusals that need no storage, answers from the isolate
 //                            cache), a KV key to read, or undefined;
 //   gate_record(request, v)  synchronous: decides on the value KV answered; a Response or undefined;
-//   serve(request, v)        async: everything else (admin API, console, verify, whoami, rate-limited keys, the origin).
+//   serve(request, v)        async: everything else (the control plane's /admin routes, verify, whoami, rate-limited
+//                            keys, the origin).
 //
 // Panics: a Rust panic traps, and wasm-bindgen's glue (built by worker-build with its reset-state and abort-handler
 // options) marks the instance terminated; the next call into Rust builds a fresh instance. This module turns the
 // failed request into a 500 problem+json, so no panic leaves the isolate broken or a request unanswered.
 
-import Build, { DirectoryObject, KeyObject } from "./build/index.js";
+import Build, { KeyObject } from "./build/index.js";
 
-export { DirectoryObject, KeyObject };
+export { KeyObject };
 
 // worker-build puts the crate's exported functions on its entrypoint class's prototype.
 const { gate, gate_record, serve } = Build.prototype;

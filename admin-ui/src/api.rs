@@ -5,8 +5,10 @@ use std::fmt;
 
 use gloo_net::http::{Method, RequestBuilder};
 use keygate_shared::api::{
-    AuditPage, CreateKeyRequest, CreateProjectRequest, CreatedKey, InviteMemberRequest, InviteMemberResponse, KeyList,
-    KeyView, MemberView, ProjectList, RecentErrors, RegenerateKeyRequest, RenameProjectRequest, SessionView,
+    AcceptInvitationRequest, AuditPage, CreateKeyRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey,
+    InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList, KeyView, MemberList,
+    MemberView, NewSession, OrganizationView, ProjectList, RecentErrors, RedeemInvitationRequest,
+    RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo, SessionList, SessionView,
     UpdateKeyRequest, UsageReport, WhoAmI,
 };
 use keygate_shared::model::Project;
@@ -219,17 +221,53 @@ pub async fn rename_project(id: &str, name: &str) -> Result<Project, ApiError> {
     call(Method::PATCH, &format!("/admin/v1/projects/{id}"), Some(&body)).await
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Members {
-    members: Vec<MemberView>,
-}
-
 pub async fn members() -> Result<Vec<MemberView>, ApiError> {
-    call::<Members>(Method::GET, "/admin/v1/members", None).await.map(|m| m.members)
+    call::<MemberList>(Method::GET, "/admin/v1/members", None).await.map(|m| m.members)
 }
 
+/// Removes a member (or, with one's own id, leaves the organization).
+pub async fn remove_member(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/members/{id}"), None).await.map(|_| ())
+}
+
+/// Invites someone: the answer holds the one-time code, shown once.
 pub async fn invite(request: &InviteMemberRequest) -> Result<InviteMemberResponse, ApiError> {
-    call(Method::POST, "/admin/v1/members", Some(&json(request))).await
+    call(Method::POST, "/admin/v1/invitations", Some(&json(request))).await
+}
+
+pub async fn invitations() -> Result<Vec<InvitationView>, ApiError> {
+    call::<InvitationList>(Method::GET, "/admin/v1/invitations", None).await.map(|l| l.invitations)
+}
+
+pub async fn revoke_invitation(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/invitations/{id}"), None).await.map(|_| ())
+}
+
+/// A new user joins with an invitation code: no token is sent (the code is the credential).
+pub async fn redeem(code: &str, name: Option<String>) -> Result<RedeemInvitationResponse, ApiError> {
+    let body = json(&RedeemInvitationRequest { code: code.trim().to_owned(), name });
+    call_with(Method::POST, "/admin/v1/invitations/redeem", Some(&body), None).await
+}
+
+/// The signed-in user accepts an invitation to another organization.
+pub async fn accept(code: &str) -> Result<OrganizationView, ApiError> {
+    let body = json(&AcceptInvitationRequest { code: code.trim().to_owned() });
+    call(Method::POST, "/admin/v1/invitations/accept", Some(&body)).await
+}
+
+pub async fn sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    call::<SessionList>(Method::GET, "/admin/v1/sessions", None).await.map(|l| l.sessions)
+}
+
+/// Another console token for the signed-in user, shown once.
+pub async fn create_session(label: &str) -> Result<NewSession, ApiError> {
+    let body = json(&CreateSessionRequest { label: Some(label.to_owned()) });
+    call(Method::POST, "/admin/v1/sessions", Some(&body)).await
+}
+
+/// Signs a session out: `current` (this console's token) or one of the user's sessions by id.
+pub async fn end_session(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/sessions/{id}"), None).await.map(|_| ())
 }
 
 pub async fn audit(cursor: Option<&str>) -> Result<AuditPage, ApiError> {

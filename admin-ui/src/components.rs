@@ -9,11 +9,11 @@ use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
 use crate::logic::{self, KeyAction};
-use crate::{Ctx, Page, pages};
+use crate::{Ctx, Page};
 
-/// Navigation, the organization switcher and the current page.
+/// Navigation, the organization switcher, the token's expiry, sign out, and the current page (`children`).
 #[component]
-pub fn Shell() -> impl IntoView {
+pub fn Shell(children: ChildrenFn) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let link = move |page: Page, label: &'static str| {
         let target = page.clone();
@@ -41,6 +41,7 @@ pub fn Shell() -> impl IntoView {
                 {link(Page::Keys, "API keys")}
                 {link(Page::Projects, "Projects")}
                 {link(Page::Members, "Members")}
+                {link(Page::Sessions, "Sessions")}
                 {link(Page::Audit, "Audit log")}
                 {link(Page::Whoami, "Which project?")}
             </nav>
@@ -82,6 +83,9 @@ pub fn Shell() -> impl IntoView {
                                             {session.user.role.as_str()}
                                             ")"
                                         </span>
+                                        <span class="muted" data-testid="token-expiry">
+                                            {logic::token_expiry(session.token_expires_at, logic::now())}
+                                        </span>
                                     </span>
                                 }
                                     .into_any()
@@ -94,16 +98,7 @@ pub fn Shell() -> impl IntoView {
                 "Sign out"
             </button>
         </header>
-        <main class="content">
-            {move || match ctx.page.get() {
-                Page::Keys => view! { <pages::KeysPage /> }.into_any(),
-                Page::Key(id) => view! { <pages::KeyPage id=id /> }.into_any(),
-                Page::Projects => view! { <pages::ProjectsPage /> }.into_any(),
-                Page::Members => view! { <pages::MembersPage /> }.into_any(),
-                Page::Audit => view! { <pages::AuditPage /> }.into_any(),
-                Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
-            }}
-        </main>
+        <main class="content">{children()}</main>
     }
 }
 
@@ -146,20 +141,52 @@ pub fn ShowOnce() -> impl IntoView {
     }
 }
 
+/// A button that copies `text` to the clipboard and says so.
 #[component]
-pub fn ShowOnceModal(created: CreatedKey, origin: String, on_close: Callback<()>) -> impl IntoView {
-    let secret = logic::secret_text(&created);
-    let snippets = logic::snippets(&created, &origin);
+pub fn CopyButton(text: String, label: &'static str, testid: &'static str) -> impl IntoView {
     let copied = RwSignal::new(false);
-    let to_copy = secret.clone();
     let copy = move |_| {
-        let text = to_copy.clone();
         let promise = window().navigator().clipboard().write_text(&text);
         leptos::task::spawn_local(async move {
             let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
         });
         copied.set(true);
     };
+    view! {
+        <button class="primary" data-testid=testid on:click=copy>
+            {move || if copied.get() { "Copied" } else { label }}
+        </button>
+    }
+}
+
+/// A console token or an invitation code, shown once (`Ctx::shown_secret`).
+#[component]
+pub fn SecretOnce() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    move || {
+        ctx.shown_secret.get().map(|shown| {
+            let on_close = Callback::new(move |()| ctx.shown_secret.set(None));
+            view! {
+                <Modal title=shown.title.clone() on_close=on_close>
+                    <p class="warning" role="alert">{shown.note.clone()}</p>
+                    <pre class="secret" data-testid="shown-secret">{shown.secret.clone()}</pre>
+                    <div class="row">
+                        <CopyButton text=shown.secret.clone() label="Copy" testid="copy-secret" />
+                        <button class="secondary" data-testid="close-secret" on:click=move |_| on_close.run(())>
+                            "I have stored it"
+                        </button>
+                    </div>
+                </Modal>
+            }
+        })
+    }
+}
+
+#[component]
+pub fn ShowOnceModal(created: CreatedKey, origin: String, on_close: Callback<()>) -> impl IntoView {
+    let secret = logic::secret_text(&created);
+    let to_copy = secret.clone();
+    let snippets = logic::snippets(&created, &origin);
     let name = created.record().name.clone();
     view! {
         <Modal title=format!("Your new key: {name}") on_close=on_close>
@@ -168,9 +195,7 @@ pub fn ShowOnceModal(created: CreatedKey, origin: String, on_close: Callback<()>
             </p>
             <pre class="secret" data-testid="new-key">{secret}</pre>
             <div class="row">
-                <button class="primary" data-testid="copy-key" on:click=copy>
-                    {move || if copied.get() { "Copied" } else { "Copy key" }}
-                </button>
+                <CopyButton text=to_copy label="Copy key" testid="copy-key" />
                 <button class="secondary" data-testid="close-new-key" on:click=move |_| on_close.run(())>
                     "I have stored it"
                 </button>

@@ -1,7 +1,8 @@
 //! Keygate's console: a client-side Leptos app served by the Worker under `/admin/`.
 //!
-//! `main.rs` only mounts [`App`]; pages live in `pages.rs`, shared pieces in `components.rs`, every HTTP call in
-//! `api.rs`, and the DOM-free logic (badges, allowed actions, chart scaling, snippets) in `logic.rs`.
+//! `main.rs` only mounts [`App`], which holds the page switch; pages live in `pages.rs`, shared pieces in
+//! `components.rs` (which never names a page), every HTTP call in `api.rs`, and the DOM-free logic (badges, allowed
+//! actions, chart scaling, snippets) in `logic.rs`.
 
 pub mod api;
 pub mod components;
@@ -20,6 +21,7 @@ pub enum Page {
     Key(String),
     Projects,
     Members,
+    Sessions,
     Audit,
     Whoami,
 }
@@ -31,6 +33,7 @@ impl Page {
             ["keys", id] if !id.is_empty() => Page::Key((*id).to_owned()),
             ["projects"] => Page::Projects,
             ["members"] => Page::Members,
+            ["sessions"] => Page::Sessions,
             ["audit"] => Page::Audit,
             ["whoami"] => Page::Whoami,
             _ => Page::Keys,
@@ -43,6 +46,7 @@ impl Page {
             Page::Key(id) => format!("/admin/keys/{id}"),
             Page::Projects => "/admin/projects".into(),
             Page::Members => "/admin/members".into(),
+            Page::Sessions => "/admin/sessions".into(),
             Page::Audit => "/admin/audit".into(),
             Page::Whoami => "/admin/whoami".into(),
         }
@@ -65,6 +69,17 @@ pub struct Ctx {
     pub refresh: RwSignal<u32>,
     /// A key to show once (after creation or regeneration).
     pub shown: RwSignal<Option<CreatedKey>>,
+    /// A console token or invitation code to show once.
+    pub shown_secret: RwSignal<Option<ShownSecret>>,
+}
+
+/// A secret the console shows once: a console token (after joining, or a new session) or an invitation code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownSecret {
+    pub title: String,
+    pub secret: String,
+    /// What to do with it.
+    pub note: String,
 }
 
 impl Ctx {
@@ -79,9 +94,15 @@ impl Ctx {
         self.refresh.update(|n| *n += 1);
     }
 
+    /// Signs this console's token out at Keygate (it stops working everywhere at once), then forgets it.
     pub fn sign_out(&self) {
-        api::set_token(None);
-        self.token.set(None);
+        let token = self.token;
+        leptos::task::spawn_local(async move {
+            // Forgotten even if Keygate did not answer: the tab must not stay signed in.
+            let _ = api::end_session("current").await;
+            api::set_token(None);
+            token.set(None);
+        });
     }
 }
 
@@ -95,15 +116,26 @@ pub fn App() -> impl IntoView {
         refresh.track();
         async move { if signed_in { api::session().await } else { Err(ApiError::Network("not signed in".into())) } }
     });
-    let ctx = Ctx { token, page, session, refresh, shown: RwSignal::new(None) };
+    let ctx = Ctx { token, page, session, refresh, shown: RwSignal::new(None), shown_secret: RwSignal::new(None) };
     provide_context(ctx);
     let listener = window_event_listener(leptos::ev::popstate, move |_| page.set(Page::current()));
     on_cleanup(move || listener.remove());
 
     view! {
         <Show when=move || token.get().is_some() fallback=|| view! { <pages::SignIn /> }>
-            <components::Shell />
+            <components::Shell>
+                {move || match page.get() {
+                    Page::Keys => view! { <pages::KeysPage /> }.into_any(),
+                    Page::Key(id) => view! { <pages::KeyPage id=id /> }.into_any(),
+                    Page::Projects => view! { <pages::ProjectsPage /> }.into_any(),
+                    Page::Members => view! { <pages::MembersPage /> }.into_any(),
+                    Page::Sessions => view! { <pages::SessionsPage /> }.into_any(),
+                    Page::Audit => view! { <pages::AuditPage /> }.into_any(),
+                    Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
+                }}
+            </components::Shell>
         </Show>
         <components::ShowOnce />
+        <components::SecretOnce />
     }
 }

@@ -180,6 +180,27 @@ pub fn when(t: Option<Timestamp>) -> String {
     }
 }
 
+/// The clock, read by the views (the logic above takes `now` as an argument).
+pub fn now() -> Timestamp {
+    Timestamp(js_sys::Date::now() as i64)
+}
+
+/// What the console says about the token in use: when it expires, in days (hours on its last day).
+pub fn token_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> String {
+    let Some(at) = expires_at else { return String::new() };
+    let left = at.millis() - now.millis();
+    match left {
+        ..=0 => "Your console token has expired".into(),
+        1..=3_599_999 => "Your console token expires within the hour".into(),
+        3_600_000..=86_399_999 => format!("Your console token expires in {} h", left / 3_600_000),
+        _ => format!(
+            "Your console token expires in {} days ({})",
+            (left + 86_399_999) / 86_400_000,
+            &when(Some(at))[..10]
+        ),
+    }
+}
+
 /// Sort orders of the keys table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortBy {

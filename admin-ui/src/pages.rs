@@ -1,6 +1,6 @@
 //! The console's pages.
 
-use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView};
+use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView, SessionInfo};
 use keygate_shared::model::{Environment, KeyKind, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
 use leptos::prelude::*;
@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::api::{self, ApiError, KeyQuery};
 use crate::components::{ActionDialog, ActionMenu, Modal, StatusBadge, UsageChart, parse_local_datetime};
 use crate::logic::{self, KeyAction, SortBy};
-use crate::{Ctx, Page};
+use crate::{Ctx, Page, ShownSecret};
 
 /// Permissions offered as checkboxes, besides those already used in the organization.
 const COMMON_PERMISSIONS: [&str; 6] =
@@ -34,6 +34,29 @@ pub fn SignIn() -> impl IntoView {
         if let Some(Ok(token)) = sign_in.value().get() {
             api::set_token(Some(&token));
             ctx.token.set(Some(token));
+        }
+    });
+    // Joining with an invitation: the code is exchanged for the new member's own first console token.
+    let code = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let join = Action::new_local(move |(code, name): &(String, String)| {
+        let (code, name) = (code.clone(), name.trim().to_owned());
+        async move { api::redeem(&code, (!name.is_empty()).then_some(name)).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(joined)) = join.value().get() {
+            api::set_token(Some(&joined.console_token));
+            api::set_organization(&joined.organization.id);
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("Welcome to {}", joined.organization.name),
+                secret: joined.console_token.clone(),
+                note: format!(
+                    "This is your console token: you sign in with it. Store it in your password manager now: it is \
+                     not shown again. It expires on {}.",
+                    logic::when(Some(joined.session.expires_at))
+                ),
+            }));
+            ctx.token.set(Some(joined.console_token));
         }
     });
     view! {
@@ -63,6 +86,37 @@ pub fn SignIn() -> impl IntoView {
                         .get()
                         .and_then(Result::err)
                         .map(|e| view! { <p class="error" role="alert" data-testid="sign-in-error">{e.to_string()}</p> })
+                }}
+            </form>
+            <h2>"Join with an invitation"</h2>
+            <p class="muted">"Got an invitation code (kginv_…) from an owner or admin? Exchange it for your own console token."</p>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                join.dispatch((code.get_untracked(), name.get_untracked()));
+            }>
+                <label for="invitation-code">"Invitation code"</label>
+                <input
+                    id="invitation-code"
+                    data-testid="invitation-code"
+                    autocomplete="off"
+                    prop:value=move || code.get()
+                    on:input=move |ev| code.set(event_target_value(&ev))
+                />
+                <label for="invitation-name">"Your name (optional)"</label>
+                <input
+                    id="invitation-name"
+                    data-testid="invitation-name"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+                <button type="submit" class="secondary" data-testid="join" disabled=move || join.pending().get()>
+                    "Join"
+                </button>
+                {move || {
+                    join.value()
+                        .get()
+                        .and_then(Result::err)
+                        .map(|e| view! { <p class="error" role="alert" data-testid="join-error">{e.to_string()}</p> })
                 }}
             </form>
         </main>
@@ -691,6 +745,10 @@ pub fn MembersPage() -> impl IntoView {
         ctx.refresh.track();
         api::members()
     });
+    let invitations = LocalResource::new(move || {
+        ctx.refresh.track();
+        async move { if is_manager(&ctx) { api::invitations().await.map(Some) } else { Ok(None) } }
+    });
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
@@ -699,13 +757,42 @@ pub fn MembersPage() -> impl IntoView {
         async move { api::invite(&request).await }
     });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = invite.value().get() {
+        if let Some(Ok(invited)) = invite.value().get() {
+            let origin = window().location().origin().unwrap_or_default();
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("Invitation for {}", invited.invitation.email),
+                secret: invited.code.clone(),
+                note: format!(
+                    "Hand this code to {} safely: it is shown once, works once, and expires on {}. They open \
+                     {origin}/admin/ and choose \"Join with an invitation\" (or, already signed in, paste it on \
+                     their Sessions page).",
+                    invited.invitation.email,
+                    logic::when(Some(invited.invitation.expires_at))
+                ),
+            }));
+            email.set(String::new());
+            name.set(String::new());
             ctx.changed();
         }
     });
+    let revoke = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::revoke_invitation(&id).await }
+    });
+    let remove = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::remove_member(&id).await }
+    });
+    Effect::new(move |_| {
+        if matches!(revoke.value().get(), Some(Ok(()))) || matches!(remove.value().get(), Some(Ok(()))) {
+            ctx.changed();
+        }
+    });
+    let me = move || ctx.session.get().and_then(Result::ok).map(|s| s.user.id).unwrap_or_default();
     view! {
         <h1>"Members"</h1>
         <Show when=move || is_manager(&ctx)>
+            <p class="muted">"Invite someone: they get a one-time code (never a token of anyone) and join with it."</p>
             <form class="inline-form" on:submit=move |ev| {
                 ev.prevent_default();
                 invite.dispatch(InviteMemberRequest { email: email.get_untracked(), name: name.get_untracked(), role: role.get_untracked() });
@@ -719,29 +806,191 @@ pub fn MembersPage() -> impl IntoView {
                 </select>
                 <button type="submit" class="primary" data-testid="invite" disabled=move || invite.pending().get()>"Invite"</button>
             </form>
-            {move || invite.value().get().map(|r| match r {
-                Err(e) => error_view(e),
-                Ok(invited) => view! {
-                    <div class="notice" data-testid="invited">
-                        <p>{format!("{} can now sign in with this console token. Hand it over safely: it is not shown again.", invited.member.email)}</p>
-                        <pre class="secret" data-testid="invited-token">{invited.console_token}</pre>
-                    </div>
-                }.into_any(),
-            })}
+            {move || invite.value().get().and_then(Result::err).map(error_view)}
+            {move || revoke.value().get().and_then(Result::err).map(error_view)}
         </Show>
+        {move || remove.value().get().and_then(Result::err).map(error_view)}
         <Transition fallback=loading>
             {move || members.get().map(|r| match r {
                 Err(e) => error_view(e),
                 Ok(list) => view! {
                     <table data-testid="members-table">
-                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th></tr></thead>
+                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th></th></tr></thead>
                         <tbody>
-                            {list.into_iter().map(|m| view! { <tr><td>{m.name}</td><td>{m.email}</td><td>{m.role.as_str()}</td></tr> }).collect_view()}
+                            {list.into_iter().map(|m| {
+                                let id = m.id.clone();
+                                let mine = m.id == me();
+                                let can_remove = mine || (is_manager(&ctx) && (m.role != Role::Owner || ctx.session.get().and_then(Result::ok).is_some_and(|s| s.user.role == Role::Owner)));
+                                let email = m.email.clone();
+                                view! {
+                                    <tr data-testid="member-row">
+                                        <td>{m.name}</td>
+                                        <td>{m.email}</td>
+                                        <td>{m.role.as_str()}</td>
+                                        <td>
+                                            <Show when=move || can_remove>
+                                                <button
+                                                    class="danger"
+                                                    data-testid="remove-member"
+                                                    disabled=move || remove.pending().get()
+                                                    on:click={
+                                                        let id = id.clone();
+                                                        let email = email.clone();
+                                                        move |_| {
+                                                            let question = if mine {
+                                                                String::from("Leave this organization? Your console tokens stop acting in it at once.")
+                                                            } else {
+                                                                format!("Remove {email}? Every console token of theirs stops acting in this organization at once; their keys stay, and an admin may revoke them.")
+                                                            };
+                                                            if window().confirm_with_message(&question).unwrap_or(false) {
+                                                                remove.dispatch(id.clone());
+                                                            }
+                                                        }
+                                                    }
+                                                >
+                                                    {if mine { "Leave" } else { "Remove" }}
+                                                </button>
+                                            </Show>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
                         </tbody>
                     </table>
                 }.into_any(),
             })}
         </Transition>
+        <Transition fallback=loading>
+            {move || invitations.get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(None) => ().into_any(),
+                Ok(Some(list)) if list.is_empty() => view! { <p class="empty">"No pending invitations."</p> }.into_any(),
+                Ok(Some(list)) => view! {
+                    <h2>"Pending invitations"</h2>
+                    <table data-testid="invitations-table">
+                        <thead><tr><th>"Email"</th><th>"Role"</th><th>"Expires"</th><th></th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|i| {
+                                let id = i.id.clone();
+                                view! {
+                                    <tr>
+                                        <td>{i.email}</td>
+                                        <td>{i.role.as_str()}</td>
+                                        <td>{logic::when(Some(i.expires_at))}</td>
+                                        <td><button class="secondary" data-testid="revoke-invitation" on:click=move |_| { revoke.dispatch(id.clone()); }>"Revoke"</button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// The signed-in user's console sessions: each is one console token. Sign this one out, revoke the others, make a
+/// new one (for a CLI or another browser), or join another organization with an invitation code.
+#[component]
+pub fn SessionsPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let sessions = LocalResource::new(move || {
+        ctx.refresh.track();
+        api::sessions()
+    });
+    let revoke = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::end_session(&id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = revoke.value().get() {
+            ctx.changed();
+        }
+    });
+    let label = RwSignal::new(String::from("CLI"));
+    let create = Action::new_local(move |label: &String| {
+        let label = label.clone();
+        async move { api::create_session(&label).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("New console token: {}", created.session.label),
+                secret: created.console_token.clone(),
+                note: format!(
+                    "Copy it now: it is not shown again. It signs in as you until {}, or until you revoke it here.",
+                    logic::when(Some(created.session.expires_at))
+                ),
+            }));
+            ctx.changed();
+        }
+    });
+    let code = RwSignal::new(String::new());
+    let accept = Action::new_local(move |code: &String| {
+        let code = code.clone();
+        async move { api::accept(&code).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = accept.value().get() {
+            code.set(String::new());
+            ctx.changed();
+        }
+    });
+    let row = move |s: SessionInfo| {
+        let id = s.id.to_string();
+        let current = s.current;
+        view! {
+            <tr data-testid="session-row">
+                <td>{s.label.clone()} {current.then(|| view! { <span class="badge active" data-testid="current-session">" this console"</span> })}</td>
+                <td>{logic::when(Some(s.created_at))}</td>
+                <td>{logic::when(s.last_used_at)}</td>
+                <td>{logic::when(Some(s.expires_at))}</td>
+                <td>
+                    {if current {
+                        view! { <button class="secondary" data-testid="sign-out-here" on:click=move |_| ctx.sign_out()>"Sign out"</button> }.into_any()
+                    } else {
+                        view! { <button class="danger" data-testid="revoke-session" on:click=move |_| { revoke.dispatch(id.clone()); }>"Revoke"</button> }.into_any()
+                    }}
+                </td>
+            </tr>
+        }
+    };
+    view! {
+        <h1>"Sessions"</h1>
+        <p class="muted">"Each session is one of your console tokens. Revoking one signs it out at once, wherever it is used."</p>
+        {move || revoke.value().get().and_then(Result::err).map(error_view)}
+        <Transition fallback=loading>
+            {move || sessions.get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(list) => view! {
+                    <table data-testid="sessions-table">
+                        <thead><tr><th>"Label"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th></th></tr></thead>
+                        <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+        <h2>"New console token"</h2>
+        <form class="inline-form" on:submit=move |ev| {
+            ev.prevent_default();
+            create.dispatch(label.get_untracked());
+        }>
+            <input aria-label="Label" data-testid="session-label" prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev)) />
+            <button type="submit" class="primary" data-testid="create-session" disabled=move || create.pending().get()>"Create token"</button>
+        </form>
+        {move || create.value().get().and_then(Result::err).map(error_view)}
+        <h2>"Join another organization"</h2>
+        <form class="inline-form" on:submit=move |ev| {
+            ev.prevent_default();
+            accept.dispatch(code.get_untracked());
+        }>
+            <input aria-label="Invitation code" data-testid="accept-code" placeholder="kginv_…" prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev)) />
+            <button type="submit" class="secondary" data-testid="accept" disabled=move || accept.pending().get()>"Join"</button>
+        </form>
+        {move || accept.value().get().map(|r| match r {
+            Err(e) => error_view(e),
+            Ok(org) => view! { <p class="notice" data-testid="accepted">{format!("You are now {} of {}: pick it in the organization switcher.", org.role.as_str(), org.name)}</p> }.into_any(),
+        })}
     }
 }
 

@@ -149,3 +149,20 @@ async fn the_console_shows_sign_in_without_a_token() {
     let text = root.text_content().unwrap_or_default();
     assert!(text.contains("Console token"), "{text}");
 }
+
+/// The console says when the token in use expires: in days, in hours on its last day, or that it has.
+#[wasm_bindgen_test]
+fn token_expiry_is_said_plainly() {
+    let now = Timestamp(1_795_000_000_000);
+    let cases = [
+        (None, ""),
+        (Some(now.plus_secs(30 * 86_400)), "Your console token expires in 30 days (2026-12-18)"),
+        (Some(now.plus_secs(30 * 86_400 - 60)), "Your console token expires in 30 days (2026-12-18)"),
+        (Some(now.plus_secs(5 * 3_600)), "Your console token expires in 5 h"),
+        (Some(now.plus_secs(60)), "Your console token expires within the hour"),
+        (Some(now), "Your console token has expired"),
+    ];
+    for (at, want) in cases {
+        assert_eq!(logic::token_expiry(at, now), want, "{at:?}");
+    }
+}

@@ -18,7 +18,6 @@ fn record(key: &ApiKey) -> KeyRecord {
         environment: key.environment,
         name: "bench".into(),
         owner: "usr_1".into(),
-        owner_organizations: vec!["org_a".into()],
         permissions: vec![Permission::try_from("data:read").unwrap()],
         customers: vec![],
         rate_limit: None,
@@ -29,6 +28,7 @@ fn record(key: &ApiKey) -> KeyRecord {
         updated_at: Timestamp(0),
         secret_hash: SecretHash::of(key),
         grace: None,
+        revoked_by: None,
     }
 }
 
@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
                 Some(&stored),
                 &endpoint,
                 Demand { access: Access::Permission(&read), ..Demand::default() },
+                &[],
                 now,
             )
             .unwrap()
@@ -65,6 +66,7 @@ fn benches(c: &mut Criterion) {
                 Some(&stored),
                 &endpoint,
                 Demand { access: Access::Permission(&read), ..Demand::default() },
+                &[],
                 now,
             )
             .unwrap()

@@ -23,7 +23,7 @@ pub const MAX_GRACE_SECONDS: u32 = 7 * 86_400;
 // ---------------------------------------------------------------------------------------------------------------
 // Bootstrap, organizations, members
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapRequest {
     #[serde(default)]
@@ -72,11 +72,103 @@ pub struct MemberView {
     pub role: Role,
 }
 
+/// A pending invitation, as owners and admins list it (never its code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// The user id of who invited.
+    pub invited_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationList {
+    pub invitations: Vec<InvitationView>,
+}
+
+/// `201` answer to an invitation: the one-time code, shown once, to hand to the invited person. It is no
+/// credential of anyone: a new user redeems it for their own first console token, an existing user accepts it
+/// while signed in with their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteMemberResponse {
-    pub member: MemberView,
-    /// Shown once: the new member's console token, to hand over to them.
+    pub invitation: InvitationView,
+    pub code: String,
+}
+
+/// `POST /invitations/redeem` (no sign-in: the code is the credential).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemInvitationRequest {
+    pub code: String,
+    /// The new user's name, if other than the one the invitation was made out to.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `201` answer to a redemption: the new user's first console token, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemInvitationResponse {
     pub console_token: String,
+    pub session: SessionInfo,
+    pub organization: OrganizationView,
+    pub user: MemberView,
+}
+
+/// `POST /invitations/accept`, signed in: join another organization with the token one already has.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberList {
+    pub members: Vec<MemberView>,
+}
+
+/// A console session: one console token of the signed-in user (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The token's key id.
+    pub id: KeyId,
+    pub label: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// Whether this is the token of the request.
+    #[serde(default)]
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `POST /sessions`: another console token for oneself (a CLI, another browser).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSessionRequest {
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `201` answer: the new console token, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSession {
+    pub console_token: String,
+    pub session: SessionInfo,
+}
+
+/// A permission of the organization's catalog: its name and how many live keys hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionInfo {
+    pub name: String,
+    pub keys: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +178,15 @@ pub struct SessionView {
     pub organizations: Vec<OrganizationView>,
     /// Permissions already used in the organization, for the console's checkboxes.
     pub known_permissions: Vec<String>,
+    /// The organization's permission catalog.
+    #[serde(default)]
+    pub permissions: Vec<PermissionInfo>,
+    /// The session of the token in use.
+    #[serde(default)]
+    pub token: Option<SessionInfo>,
+    /// When the token in use expires.
+    #[serde(default)]
+    pub token_expires_at: Option<Timestamp>,
 }
 
 impl MemberView {
@@ -443,6 +544,61 @@ pub enum AuditAction {
     Regenerate,
     Delete,
     SignInFailed,
+    CreateConsoleToken,
+    RevokeInvitation,
+    JoinOrganization,
+    RemoveMember,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 18] = [
+        Self::Bootstrap,
+        Self::CreateOrganization,
+        Self::InviteMember,
+        Self::CreateProject,
+        Self::RenameProject,
+        Self::Create,
+        Self::Rename,
+        Self::Update,
+        Self::Revoke,
+        Self::Activate,
+        Self::Deactivate,
+        Self::Regenerate,
+        Self::Delete,
+        Self::SignInFailed,
+        Self::CreateConsoleToken,
+        Self::RevokeInvitation,
+        Self::JoinOrganization,
+        Self::RemoveMember,
+    ];
+
+    /// The name it is stored and shown by (as serde writes it).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Bootstrap => "bootstrap",
+            Self::CreateOrganization => "create_organization",
+            Self::InviteMember => "invite_member",
+            Self::CreateProject => "create_project",
+            Self::RenameProject => "rename_project",
+            Self::Create => "create",
+            Self::Rename => "rename",
+            Self::Update => "update",
+            Self::Revoke => "revoke",
+            Self::Activate => "activate",
+            Self::Deactivate => "deactivate",
+            Self::Regenerate => "regenerate",
+            Self::Delete => "delete",
+            Self::SignInFailed => "sign_in_failed",
+            Self::CreateConsoleToken => "create_console_token",
+            Self::RevokeInvitation => "revoke_invitation",
+            Self::JoinOrganization => "join_organization",
+            Self::RemoveMember => "remove_member",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

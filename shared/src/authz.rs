@@ -5,6 +5,8 @@
 //! it (regenerate); owners and admins list every key and may revoke or deactivate any of them (a key that leaks is
 //! everybody's problem), but a key revoked by someone else comes back only by an owner's or admin's decision.
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::Role;
 
 /// Something done to a key.
@@ -24,7 +26,8 @@ pub enum KeyAction {
 }
 
 /// Something done to the organization itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrgAction {
     /// Create a key of one's own.
     CreateKey,
@@ -54,7 +57,8 @@ pub struct KeyFacts<'a> {
 }
 
 /// Why an action is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Denial {
     /// The actor may not even see the key: answered 404, so key ids do not leak.
     Hidden,

@@ -274,12 +274,20 @@ pub fn precheck(presented: Result<ApiKey, CredentialError>, endpoint: &Endpoint)
     Ok(Claim::of(&key))
 }
 
-/// Steps 5–7, given the stored record (`None`: no key has that id).
+/// Whether a request for `demand` needs the key owner's organizations to be decided: it names another
+/// organization than the key's own with `Keygate-Org` (the caller reads them, then calls [`decide`] with them).
+pub fn needs_memberships(record: &KeyRecord, demand: Demand<'_>) -> bool {
+    demand.organization.is_some_and(|org| org != record.organization)
+}
+
+/// Steps 5–7, given the stored record (`None`: no key has that id) and, when [`needs_memberships`] says so, the
+/// organizations the key's owner belongs to (empty otherwise).
 pub fn decide(
     key: &Claim,
     record: Option<&KeyRecord>,
     endpoint: &Endpoint,
     demand: Demand<'_>,
+    memberships: &[String],
     now: Timestamp,
 ) -> Result<Grant, Code> {
     // 5. Unknown id and wrong secret look the same to the client.
@@ -314,9 +322,7 @@ pub fn decide(
     // 6. The organization the request acts for: the key's own, or one its owner belongs to.
     let organization = match demand.organization {
         None => record.organization.clone(),
-        Some(org) if org == record.organization || record.owner_organizations.iter().any(|o| o == org) => {
-            org.to_owned()
-        }
+        Some(org) if org == record.organization || memberships.iter().any(|o| o == org) => org.to_owned(),
         Some(_) => return Err(Code::ForbiddenOrganization),
     };
     // 7. Scope: the route's permission (a route no rule covers is refused), then the customer: a key restricted to

@@ -88,3 +88,10 @@ impl<'de> serde::Deserialize<'de> for SecretHash {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
+
+/// SHA-256 of an opaque one-time token (an invitation code), as lowercase hex: what is stored and looked up in
+/// place of the token. The token carries about 190 random bits, so its hash can be the lookup key itself.
+pub fn token_hash(token: &str) -> String {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    SecretHash(digest).to_hex()
+}

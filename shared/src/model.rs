@@ -364,9 +364,6 @@ pub struct KeyRecord {
     pub name: String,
     /// The user who created the key.
     pub owner: String,
-    /// The organizations the owner belongs to, so `Keygate-Org` can be checked with no second read.
-    #[serde(default)]
-    pub owner_organizations: Vec<String>,
     pub permissions: Vec<Permission>,
     /// Customer ids the key is restricted to; empty means any customer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -383,6 +380,10 @@ pub struct KeyRecord {
     pub secret_hash: SecretHash,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace: Option<GraceSecret>,
+    /// Who revoked the key, while it is revoked: activating it again is that person's, an owner's or an admin's
+    /// decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
 }
 
 impl KeyRecord {
@@ -391,7 +392,7 @@ impl KeyRecord {
     pub fn issued(
         key: &crate::key::ApiKey,
         organization: &str,
-        owner: &User,
+        owner: &str,
         name: String,
         permissions: Vec<Permission>,
         now: Timestamp,
@@ -402,8 +403,7 @@ impl KeyRecord {
             project: None,
             environment: key.environment,
             name,
-            owner: owner.id.clone(),
-            owner_organizations: owner.memberships.iter().map(|m| m.organization.clone()).collect(),
+            owner: owner.to_owned(),
             permissions,
             customers: vec![],
             rate_limit: None,
@@ -414,6 +414,7 @@ impl KeyRecord {
             updated_at: now,
             secret_hash: SecretHash::of(key),
             grace: None,
+            revoked_by: None,
         }
     }
 
@@ -448,6 +449,14 @@ impl KeyRecord {
     pub fn public_start(&self) -> String {
         crate::key::public_start(self.environment, &self.id)
     }
+}
+
+/// The organizations a user belongs to, as Workers KV holds them (`user:<id>`) for the gateway: a request naming
+/// another organization with `Keygate-Org` passes only if the key's owner is a member of it. Written behind by the
+/// user's object whenever the user joins or leaves an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserOrganizations {
+    pub organizations: Vec<String>,
 }
 
 /// Validates a project slug for the admin API.

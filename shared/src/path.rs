@@ -2,7 +2,7 @@
 //!
 //! [`normalize`] takes the path as the runtime gives it (percent-encoded, without the query) and:
 //! - decodes percent-encoded *unreserved* characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 §2.3), so `/%73treams` is
-//!   `/streams`, and writes the hex digits of every other escape in upper case;
+//!   `/streams`, writes the hex digits of every other escape in upper case, and escapes raw non-ASCII bytes;
 //! - removes `.` segments and resolves `..` segments (after decoding, so `%2e%2e` is `..` too);
 //! - collapses repeated slashes (`//streams` is `/streams`); a trailing slash is kept.
 //!
@@ -91,10 +91,16 @@ fn decode_segment(segment: &str, out: &mut String) -> Result<(), PathError> {
         if b.is_ascii_control() || b == b' ' || b == b'\\' {
             return Err(PathError::ControlCharacter);
         }
-        // Multi-byte UTF-8 is copied whole; the runtime gives percent-encoded paths, so this is rare.
-        let ch_len = segment[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&segment[i..i + ch_len]);
-        i += ch_len;
+        if !b.is_ascii() {
+            // Raw UTF-8 (the runtime gives percent-encoded paths, so this is rare) is written as its escapes.
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+            i += 1;
+            continue;
+        }
+        out.push(char::from(b));
+        i += 1;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(root, 'tests', 'screenshots');
 const BOOTSTRAP = 'kgboot_browser_e2e';
 
-let wrangler, base, browser, context, page, ownerToken;
+let wrangler, base, browser, context, page, ownerToken, configs = [];
 const consoleErrors = [];
 let allowHttpErrors = false;
 
@@ -73,6 +73,33 @@ async function signIn(p, token) {
   await p.getByTestId('user-name').waitFor();
 }
 
+// A copy of a wrangler configuration beside it with `vars` set in its [vars] table (wrangler's --var reaches only
+// the first of several configurations), as the Rust harness does.
+function configWithVars(config, port, vars) {
+  const original = join(root, config);
+  const lines = readFileSync(original, 'utf8').split('\n');
+  const out = [];
+  let inVars = false;
+  let inBuild = false;
+  for (const line of lines) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('[')) {
+      inVars = trimmed === '[vars]';
+      // No [build]: the suite runs the existing build, and a build command makes wrangler restart on file changes.
+      inBuild = trimmed === '[build]';
+      if (inBuild) continue;
+      out.push(line);
+      if (inVars) for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${JSON.stringify(v)}`);
+      continue;
+    }
+    if (inBuild || (inVars && Object.keys(vars).some((k) => trimmed.startsWith(`${k} `)))) continue;
+    out.push(line);
+  }
+  const copy = original.replace(/\.toml$/, `.e2e-browser-${port}.toml`);
+  writeFileSync(copy, out.join('\n'));
+  return copy;
+}
+
 function row(p, id) {
   return p.locator(`[data-testid=key-row][data-key-id="${id}"]`);
 }
@@ -88,8 +115,9 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const state = mkdtempSync(join(tmpdir(), 'keygate-browser-'));
-  wrangler = spawn('npx', ['wrangler', 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
-    '--show-interactive-dev-session=false', '--var', `KEYGATE_BOOTSTRAP_TOKEN:${BOOTSTRAP}`], {
+  configs = ['wrangler.toml', 'control/wrangler.toml'].map((c) => configWithVars(c, port, { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP }));
+  wrangler = spawn('npx', ['wrangler', 'dev', ...configs.flatMap((c) => ['-c', c]), '--local', '--ip', '127.0.0.1',
+    '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'], {
     cwd: root, detached: true, stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, KEYGATE_SKIP_BUILD: '1', WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
   });
@@ -112,7 +140,17 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (wrangler) { try { process.kill(-wrangler.pid, 'SIGTERM'); } catch { /* already gone */ } }
+  for (const c of configs) rmSync(c, { force: true });
 });
+
+// An invitation made through the API and redeemed: the new member's console token.
+async function member(email, name, role = 'member') {
+  const invited = await api('POST', '/admin/v1/invitations', ownerToken, { email, name, role });
+  assert.equal(invited.status, 201);
+  const joined = await api('POST', '/admin/v1/invitations/redeem', null, { code: invited.body.code });
+  assert.equal(joined.status, 201);
+  return joined.body;
+}
 
 describe('console', () => {
   let keyId, keyText;
@@ -146,9 +184,10 @@ describe('console', () => {
     await shot('create-key');
     await page.getByTestId('submit-key').click();
     const shown = await page.getByTestId('new-key').textContent();
-    assert.match(shown, /^kg_live_[0-9A-Z]{14}_[0-9A-Za-z]{38}$/);
+    // A key of a project is handed out with its project in front.
+    assert.match(shown, /^acme-shop:kg_live_[0-9A-Z]{14}_[0-9A-Za-z]{38}$/);
     keyText = shown;
-    keyId = shown.slice(8, 22);
+    keyId = shown.split(':').pop().slice(8, 22);
     assert.match(await page.locator('.dialog').textContent(), /will not be shown again/);
     await page.getByTestId('copy-key').click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), keyText);
@@ -161,11 +200,13 @@ describe('console', () => {
 
   test('using the key shows usage and last used', async () => {
     for (let i = 0; i < 3; i++) assert.equal(await gateway(keyText), 200);
+    // The list's usage summaries come from the organization's index, refreshed by each key's object at most every
+    // 30 s (the key's own page is live).
     await waitFor(async () => {
       await page.reload();
       await signedInReady();
       return (await row(page, keyId).getByTestId('usage').textContent()).trim().startsWith('3');
-    }, 'usage of 3');
+    }, 'usage of 3', 45000);
     assert.notEqual((await row(page, keyId).getByTestId('last-used').textContent()).trim(), 'Never');
     await shot('keys');
   });
@@ -186,7 +227,7 @@ describe('console', () => {
     await page.getByTestId('confirm').click();
     const fresh = await page.getByTestId('new-key').textContent();
     assert.notEqual(fresh, keyText);
-    assert.equal(fresh.slice(8, 22), keyId, 'same id');
+    assert.equal(fresh.split(':').pop().slice(8, 22), keyId, 'same id');
     await page.getByTestId('close-new-key').click();
     assert.equal(await gateway(keyText), 401);
     assert.equal(await gateway(fresh), 200);
@@ -252,11 +293,7 @@ describe('console', () => {
     await shot('projects');
 
     await page.getByRole('link', { name: 'Members' }).click();
-    await page.getByTestId('member-email').fill('mia@acme.test');
-    await page.getByTestId('member-name').fill('Mia Member');
-    await page.getByTestId('invite').click();
-    await page.getByTestId('invited-token').waitFor();
-    await waitFor(async () => (await page.getByTestId('members-table').textContent()).includes('mia@acme.test'), 'member listed');
+    await page.getByTestId('members-table').waitFor();
     await shot('members');
 
     await page.getByRole('link', { name: 'Audit log' }).click();
@@ -273,16 +310,86 @@ describe('console', () => {
     await shot('whoami');
   });
 
-  test('a member does not see another member\'s keys', async () => {
-    const a = await api('POST', '/admin/v1/members', ownerToken, { email: 'ann@acme.test', name: 'Ann', role: 'member' });
-    const b = await api('POST', '/admin/v1/members', ownerToken, { email: 'ben@acme.test', name: 'Ben', role: 'member' });
-    const annKey = await api('POST', '/admin/v1/keys', a.body.console_token, { name: 'Ann private', environment: 'live', permissions: [] });
+  test('invite: the code is shown once; the new member joins with it from the sign-in screen', async () => {
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('member-email').fill('mia@acme.test');
+    await page.getByTestId('member-name').fill('Mia Member');
+    await page.getByTestId('invite').click();
+    const code = (await page.getByTestId('shown-secret').textContent()).trim();
+    assert.match(code, /^kginv_[0-9A-Z]{14}_[0-9A-Za-z]{32}$/);
+    assert.match(await page.locator('.dialog').textContent(), /shown once/);
+    await page.getByTestId('copy-secret').click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+    await shot('invitation-code');
+    await page.getByTestId('close-secret').click();
+    await waitFor(async () => (await page.getByTestId('invitations-table').textContent()).includes('mia@acme.test'), 'pending invitation');
+    assert.ok(!(await page.content()).includes(code), 'the code is gone from the page');
+
+    const miaContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const mia = await miaContext.newPage();
+    watch(mia);
+    await mia.goto(`${base}/admin/`);
+    await mia.getByTestId('invitation-code').fill(code);
+    await mia.getByTestId('join').click();
+    const token = (await mia.getByTestId('shown-secret').textContent()).trim();
+    assert.match(token, /^kg_live_/);
+    await mia.screenshot({ path: join(shots, 'joined.png'), fullPage: true });
+    await mia.getByTestId('close-secret').click();
+    await mia.getByTestId('user-name').waitFor();
+    assert.match(await mia.getByTestId('user-name').textContent(), /Mia Member \(member\)/);
+    assert.match(await mia.getByTestId('token-expiry').textContent(), /expires in 30 days/);
+    await miaContext.close();
+
+    await page.reload();
+    await page.getByTestId('members-table').waitFor();
+    await waitFor(async () => (await page.getByTestId('members-table').textContent()).includes('mia@acme.test'), 'Mia is a member');
+    // The code works once.
+    allowHttpErrors = true;
+    const again = await api('POST', '/admin/v1/invitations/redeem', null, { code });
+    assert.equal(again.status, 410);
+    allowHttpErrors = false;
+  });
+
+  test('sessions: a new token shown once, revoked from the list, and it stops at once', async () => {
+    await page.getByRole('link', { name: 'Sessions' }).click();
+    await page.getByTestId('sessions-table').waitFor();
+    assert.equal(await page.getByTestId('current-session').count(), 1);
+    await page.getByTestId('session-label').fill('ci runner');
+    await page.getByTestId('create-session').click();
+    const token = (await page.getByTestId('shown-secret').textContent()).trim();
+    await page.getByTestId('close-secret').click();
+    assert.equal((await api('GET', '/admin/v1/session', token)).status, 200);
+    await waitFor(async () => (await page.getByTestId('session-row').count()) === 2, 'two sessions');
+    await shot('sessions');
+    await page.getByTestId('revoke-session').click();
+    await waitFor(async () => (await page.getByTestId('session-row').count()) === 1, 'one session left');
+    allowHttpErrors = true;
+    assert.equal((await api('GET', '/admin/v1/session', token)).status, 401);
+    allowHttpErrors = false;
+  });
+
+  test('a member does not see another member\'s keys; a removed member is signed out of the organization', async () => {
+    const ann = await member('ann@acme.test', 'Ann');
+    const ben = await member('ben@acme.test', 'Ben');
+    const annKey = await api('POST', '/admin/v1/keys', ann.console_token, { name: 'Ann private', environment: 'live', permissions: [] });
     const benContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const ben = await benContext.newPage();
-    watch(ben);
-    await signIn(ben, b.body.console_token);
-    await ben.getByTestId('empty-keys').waitFor();
-    assert.equal(await ben.locator(`[data-key-id="${annKey.body.record.id}"]`).count(), 0);
+    const benPage = await benContext.newPage();
+    watch(benPage);
+    await signIn(benPage, ben.console_token);
+    await benPage.getByTestId('empty-keys').waitFor();
+    assert.equal(await benPage.locator(`[data-key-id="${annKey.body.record.id}"]`).count(), 0);
+
+    // The owner removes Ben: his console stops working in the organization at once.
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('members-table').waitFor();
+    page.once('dialog', (d) => d.accept());
+    await page.getByTestId('member-row').filter({ hasText: 'ben@acme.test' }).getByTestId('remove-member').click();
+    await waitFor(async () => !(await page.getByTestId('members-table').textContent()).includes('ben@acme.test'), 'Ben removed');
+    allowHttpErrors = true;
+    await benPage.reload();
+    await benPage.getByRole('alert').first().waitFor();
+    assert.match(await benPage.getByRole('alert').first().textContent(), /not a member/);
+    allowHttpErrors = false;
     await benContext.close();
   });
 
@@ -296,10 +403,13 @@ describe('console', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
-  test('sign out forgets the token', async () => {
+  test('sign out signs the token out at Keygate and forgets it', async () => {
     await page.getByTestId('sign-out').click();
     await page.getByTestId('token-input').waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem('keygate.console_token')), null);
+    allowHttpErrors = true;
+    assert.equal((await api('GET', '/admin/v1/session', ownerToken)).status, 401, 'the token no longer works anywhere');
+    allowHttpErrors = false;
   });
 
   test('no unexpected browser console errors', () => {

@@ -86,24 +86,33 @@ fn a_customer_restricted_key_without_a_customer_is_refused() {
 #[test]
 fn a_chunked_four_mebibyte_body_is_refused_before_it_is_buffered() {
     let owner = Console::shared_owner();
-    let base = &shared().base;
     let chunk = vec![b'a'; 64 * 1024];
-    for (path, auth) in [("/admin/v1/keys", owner.token.as_str()), ("/v1/verify", owner.token.as_str())] {
+    for path in ["/admin/v1/keys", "/v1/verify", "/admin/v1/invitations/redeem"] {
         let mut chunks = std::iter::repeat_n(chunk.clone(), 64);
-        let head = format!("POST {path} HTTP/1.1\r\nauthorization: Bearer {auth}\r\ncontent-type: application/json");
-        let (answer, _sent) = raw(base, &head, Some(&mut chunks));
+        let head =
+            format!("POST {path} HTTP/1.1\r\nauthorization: Bearer {}\r\ncontent-type: application/json", owner.token);
+        let (answer, _sent) = raw(&shared().base, &head, Some(&mut chunks));
         answer.expect_problem(413, "PAYLOAD_TOO_LARGE");
     }
-    // The Worker is still serving.
+    // Nothing was stored, and the Workers are still serving.
     assert_eq!(owner.call("GET", "/session", None).status, 200);
 }
 
 #[test]
 fn a_cursor_at_the_edge_of_u32_is_a_validation_error_not_a_crash() {
     let owner = Console::shared_owner();
-    for path in ["/keys?cursor=4294967295", "/audit?cursor=4294967295", "/keys?cursor=18446744073709551616"] {
+    // Key cursors are `<created ms>.<id>` positions; audit cursors are row numbers that must fit 63 bits.
+    for path in [
+        "/keys?cursor=4294967295",
+        "/keys?cursor=18446744073709551616.F854DS4QEVHXS4",
+        "/audit?cursor=18446744073709551616",
+        "/audit?cursor=-1",
+    ] {
         owner.call("GET", path, None).expect_problem(422, "VALIDATION_FAILED");
     }
+    // A position past the end is just an empty or full page, never a crash.
+    assert_eq!(owner.call("GET", "/audit?cursor=4294967295", None).status, 200);
+    assert_eq!(owner.call("GET", "/keys?cursor=4294967295.F854DS4QEVHXS4", None).status, 200);
     assert_eq!(owner.call("GET", "/keys", None).status, 200);
 }
 
@@ -127,4 +136,159 @@ fn a_key_of_another_organization_with_the_same_project_slug_is_refused() {
     assert_eq!(gateway(&worker.base, "GET", "/data/x", &acme_key).status, 200);
     gateway(&worker.base, "GET", "/data/x", &other_key).expect_problem(401, "WRONG_PROJECT");
     gateway(&worker.base, "GET", "/data/x", &format!("acme-shop:{other_key}")).expect_problem(401, "WRONG_PROJECT");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Credentials are only ever handed to their owner
+
+/// The account takeover of the security review, step by step: a member makes an organization of her own, "invites"
+/// the owner's (guessable) email there, and used to receive a console token acting as the owner.
+#[test]
+fn a_member_cannot_take_over_the_owner_through_an_organization_of_her_own() {
+    let worker = Worker::start(Config::default());
+    let owner = Console::bootstrap(&worker);
+    let (_, owners_key, _) = owner.create_key(&json!({"name": "owner's", "environment": "live", "permissions": []}));
+    // 1. The owner invites Mallory as a member; she redeems the code for her own token.
+    let mallory = owner.invite("mallory@example.com", "member");
+    // 2. Mallory creates an organization (any signed-in user may).
+    let evil = mallory.call("POST", "/organizations", Some(&json!({"name": "evil"})));
+    assert_eq!(evil.status, 201, "{}", evil.body);
+    let in_evil = Console { acting_for: Some(evil.json()["id"].as_str().unwrap().to_owned()), ..mallory.clone() };
+    // 3. She invites the owner's email there: the answer is an invitation code, never a console token.
+    let invited =
+        in_evil.call("POST", "/invitations", Some(&json!({"email": "owner@acme.test", "name": "x", "role": "member"})));
+    assert_eq!(invited.status, 201, "{}", invited.body);
+    assert!(invited.json().get("console_token").is_none(), "{}", invited.body);
+    assert!(!invited.body.contains(&owner.token), "the owner's token leaked");
+    // The old route that handed out tokens is gone.
+    assert_eq!(
+        in_evil
+            .call("POST", "/members", Some(&json!({"email": "owner@acme.test", "name": "x", "role": "member"})))
+            .status,
+        405
+    );
+    // Redeeming the code makes a new user of its own, who is no one in the owner's organization.
+    let stranger = Console::redeem(&worker.base, invited.json()["code"].as_str().unwrap());
+    assert_ne!(stranger.user, owner.user);
+    let stranger_at_acme = Console { acting_for: Some(owner.organization.clone()), ..stranger };
+    stranger_at_acme.call("GET", "/keys", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    // 4. Mallory cannot list or regenerate the owner's key.
+    assert!(!mallory.call("GET", "/keys", None).body.contains(&owners_key));
+    mallory.action(&owners_key, "regenerate").expect_problem(404, "NOT_FOUND");
+}
+
+#[test]
+fn a_reused_invitation_is_refused() {
+    let owner = Console::shared_owner();
+    let code = owner.invite_code("once@example.com", "member");
+    let _first = Console::redeem(&owner.base, &code);
+    let again =
+        keygate_e2e::post_json(&format!("{}/admin/v1/invitations/redeem", owner.base), &[], &json!({"code": code}));
+    again.expect_problem(410, "INVITATION_INVALID");
+}
+
+#[test]
+fn an_expired_invitation_and_an_expired_console_token_are_refused() {
+    // Invitations and console tokens that live a few seconds.
+    let worker = Worker::start(Config {
+        vars: vec![
+            ("KEYGATE_INVITATION_DAYS".into(), "0.00004".into()),
+            ("KEYGATE_CONSOLE_TOKEN_DAYS".into(), "0.0001".into()),
+        ],
+        ..Config::default()
+    });
+    let owner = Console::bootstrap(&worker);
+    let code = owner.invite_code("late@example.com", "member");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let late = keygate_e2e::post_json(&worker.url("/admin/v1/invitations/redeem"), &[], &json!({"code": code}));
+    let body = late.expect_problem(410, "INVITATION_INVALID");
+    assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    owner.call("GET", "/session", None).expect_problem(401, "EXPIRED");
+}
+
+#[test]
+fn a_signed_out_token_and_a_revoked_session_stop_at_once() {
+    let owner = Console::shared_owner();
+    let member = owner.invite("signout@example.com", "member");
+    let second = member.call("POST", "/sessions", Some(&json!({"label": "laptop"})));
+    assert_eq!(second.status, 201, "{}", second.body);
+    let laptop = Console { token: second.json()["console_token"].as_str().unwrap().to_owned(), ..member.clone() };
+    let laptop_id = second.json()["session"]["id"].as_str().unwrap().to_owned();
+    // Another user cannot sign the member's session out.
+    owner.call("DELETE", &format!("/sessions/{laptop_id}"), None).expect_problem(404, "NOT_FOUND");
+    assert_eq!(laptop.call("GET", "/session", None).status, 200);
+    // The member revokes the laptop's session, then signs out here.
+    assert_eq!(member.call("DELETE", &format!("/sessions/{laptop_id}"), None).status, 204);
+    laptop.call("GET", "/session", None).expect_problem(401, "NOT_FOUND");
+    assert_eq!(member.call("DELETE", "/sessions/current", None).status, 204);
+    member.call("GET", "/keys", None).expect_problem(401, "NOT_FOUND");
+}
+
+#[test]
+fn a_removed_members_tokens_stop_acting_in_the_organization_at_once() {
+    let owner = Console::shared_owner();
+    let member = owner.invite("removed@example.com", "member");
+    let second = member.call("POST", "/sessions", Some(&json!({"label": "cli"})));
+    let cli = Console { token: second.json()["console_token"].as_str().unwrap().to_owned(), ..member.clone() };
+    let (key, _, _) = member.create_key(&json!({"name": "m", "environment": "live", "permissions": ["data:read"]}));
+    assert_eq!(member.call("GET", "/keys", None).status, 200);
+    member.call("DELETE", &format!("/members/{}", owner.user), None).expect_problem(403, "FORBIDDEN");
+    assert_eq!(owner.call("DELETE", &format!("/members/{}", member.user), None).status, 204);
+    member.call("GET", "/keys", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    cli.call("GET", "/keys", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    // Their key stays the organization's (an admin may revoke it); it still passes until then.
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &key).status, 200);
+}
+
+#[test]
+fn a_member_cannot_read_others_audit_events() {
+    let owner = Console::shared_owner();
+    let member = owner.invite("auditor@example.com", "member");
+    let (_, owners_key, _) = owner.create_key(&json!({"name": "owner secret plans", "environment": "live"}));
+    let (_, members_key, _) = member.create_key(&json!({"name": "member's own", "environment": "live"}));
+    assert_eq!(owner.action(&members_key, "revoke").status, 200);
+    let seen = member.call("GET", "/audit", None);
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert!(!seen.body.contains("owner secret plans") && !seen.body.contains(&owners_key), "{}", seen.body);
+    let events = seen.json()["events"].as_array().unwrap().clone();
+    assert!(events.iter().any(|e| e["action"] == "revoke" && e["target"] == members_key.as_str()), "{}", seen.body);
+    assert!(events.iter().all(|e| e["actor"] == member.user.as_str() || e["target"] == members_key.as_str()));
+}
+
+#[test]
+fn a_member_cannot_undo_an_admins_revocation() {
+    let owner = Console::shared_owner();
+    let member = owner.invite("leaky@example.com", "member");
+    let (_, id, _) = member.create_key(&json!({"name": "leaked", "environment": "live"}));
+    assert_eq!(owner.action(&id, "revoke").status, 200);
+    member.action(&id, "activate").expect_problem(403, "REVOKED_BY_OTHER");
+    assert_eq!(owner.action(&id, "activate").status, 200);
+}
+
+#[test]
+fn failed_sign_ins_cannot_flood_the_audit_log() {
+    let owner = Console::shared_owner();
+    let (_, id, _) = owner.create_key(&json!({"name": "target", "environment": "live"}));
+    // Sign-ins naming a real key id with a made-up secret, from one source.
+    let mut forged = keygate_shared::ApiKey::generate(keygate_shared::Environment::Live).unwrap();
+    forged.id = keygate_shared::KeyId::parse(&id).unwrap();
+    let forged = forged.expose();
+    let url = format!("{}/admin/v1/session", owner.base);
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let answer = keygate_e2e::get(
+            &url,
+            &[("authorization", &format!("Bearer {forged}")), ("cf-connecting-ip", "203.0.113.9")],
+        );
+        statuses.push(answer.status);
+    }
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    let failures = owner.call("GET", "/audit", None).json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "sign_in_failed" && e["target"] == id.as_str())
+        .count();
+    assert!(failures <= 1, "{failures} audit rows for one minute of failed sign-ins");
 }

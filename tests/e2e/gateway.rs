@@ -46,7 +46,11 @@ fn a_staging_key_fails_on_the_production_api() {
 
 #[test]
 fn a_project_label_must_match_the_keys_project() {
-    let (good, _) = reader();
+    let (labelled, _) = reader();
+    // Keys of a project are handed out with its label (`acme-shop:kg_live_…`); the bare key works too.
+    assert!(labelled.starts_with("acme-shop:kg_live_"), "{labelled}");
+    let good = labelled.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &good).status, 200);
     gateway(&shared().base, "GET", "/data/x", &format!("other-shop:{good}")).expect_problem(401, "WRONG_PROJECT");
     let answer = gateway(&shared().base, "GET", "/data/x", &format!("acme-shop:line-3:{good}"));
     assert_eq!(answer.status, 200, "{}", answer.body);

@@ -2,6 +2,7 @@
 
 mod admin;
 mod attacks;
+mod consistency;
 mod console;
 mod forwarding;
 mod gateway;

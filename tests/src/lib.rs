@@ -1,8 +1,11 @@
-//! The end-to-end harness: starts `wrangler dev` (real workerd, real KV and Durable Objects) on a free loopback
-//! port with its state in a temporary folder, and talks to it over HTTP.
+//! The end-to-end harness: starts `wrangler dev` with both Workers (the gateway and the control plane, real
+//! workerd, real KV and Durable Objects) on a free loopback port with its state in a temporary folder, and talks to
+//! it over HTTP.
 //!
-//! `cargo xtask test` builds the console and the Worker first; the harness starts wrangler with
-//! `KEYGATE_SKIP_BUILD=1` so each start reuses that build.
+//! `cargo xtask test` builds the console and both Workers first; the harness starts wrangler with
+//! `KEYGATE_SKIP_BUILD=1` so each start reuses that build. Variables reach both Workers through a copy of each
+//! wrangler configuration written beside the original (`wrangler.e2e-<port>.toml`; wrangler's `--var` reaches only
+//! the first Worker), removed when the Worker stops.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -37,21 +40,67 @@ pub struct Worker {
     child: Child,
     // Closing this pipe makes the wrapper shell stop wrangler's whole process group.
     stdin: Option<ChildStdin>,
+    /// The generated configurations, removed on drop.
+    configs: Vec<PathBuf>,
+}
+
+/// The wrangler configurations of both Workers, from the workspace root: the gateway's first (it gets the port).
+const CONFIGS: [&str; 2] = ["wrangler.toml", "control/wrangler.toml"];
+
+/// A copy of `config` beside it, with `vars` set in its `[vars]` table (replacing the same names) and without its
+/// `[build]` table: the suite runs the build `cargo xtask test` made, and a build command would also make wrangler
+/// watch the sources and restart the Workers mid-test when a file changes.
+fn config_with_vars(config: &str, port: u16, vars: &[(String, String)]) -> PathBuf {
+    let original = root().join(config);
+    let text = std::fs::read_to_string(&original).expect("a wrangler configuration");
+    let mut out = String::new();
+    let mut in_vars = false;
+    let mut in_build = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_vars = trimmed == "[vars]";
+            in_build = trimmed == "[build]";
+            if in_build {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+            if in_vars {
+                for (name, value) in vars {
+                    out.push_str(&format!("{name} = {}\n", serde_json::Value::String(value.clone())));
+                }
+            }
+            continue;
+        }
+        let overridden = in_vars && vars.iter().any(|(name, _)| trimmed.starts_with(&format!("{name} ")));
+        if !overridden && !in_build {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let name = original.file_name().and_then(|n| n.to_str()).unwrap_or("wrangler.toml").replace(".toml", "");
+    let copy = original.with_file_name(format!("{name}.e2e-{port}.toml"));
+    std::fs::write(&copy, out).expect("write a wrangler configuration");
+    copy
 }
 
 impl Worker {
     pub fn start(config: Config) -> Worker {
         let port = free_port();
         let state = config.state.clone().unwrap_or_else(|| temp_dir("state"));
-        let mut script = format!(
-            "exec 3<&0; setsid npx wrangler dev --local --ip 127.0.0.1 --port {port} --persist-to '{}' \
-             --show-interactive-dev-session=false --log-level info",
-            state.display()
-        );
-        script.push_str(&format!(" --var KEYGATE_BOOTSTRAP_TOKEN:{BOOTSTRAP_TOKEN}"));
-        for (k, v) in &config.vars {
-            script.push_str(&format!(" --var '{k}:{v}'"));
+        let mut vars = vec![("KEYGATE_BOOTSTRAP_TOKEN".to_owned(), BOOTSTRAP_TOKEN.to_owned())];
+        vars.extend(config.vars.iter().cloned());
+        let configs: Vec<PathBuf> = CONFIGS.iter().map(|c| config_with_vars(c, port, &vars)).collect();
+        let mut script = String::from("exec 3<&0; setsid npx wrangler dev");
+        for c in &configs {
+            script.push_str(&format!(" -c '{}'", c.display()));
         }
+        script.push_str(&format!(
+            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --show-interactive-dev-session=false \
+             --log-level info",
+            state.display()
+        ));
         // Wrangler runs in its own process group; when our stdin closes (test process gone or Worker dropped),
         // the whole group is stopped.
         script.push_str(" </dev/null & pid=$!; cat <&3 >/dev/null; kill -TERM -$pid 2>/dev/null; sleep 1; kill -KILL -$pid 2>/dev/null; wait");
@@ -74,7 +123,7 @@ impl Worker {
             .spawn()
             .expect("start wrangler dev");
         let stdin = child.stdin.take();
-        let worker = Worker { base: format!("http://127.0.0.1:{port}"), state, child, stdin };
+        let worker = Worker { base: format!("http://127.0.0.1:{port}"), state, child, stdin, configs };
         worker.wait_ready(&log_path);
         worker
     }
@@ -105,6 +154,9 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        for config in &self.configs {
+            let _ = std::fs::remove_file(config);
+        }
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -284,17 +336,30 @@ impl Console {
         self.call("POST", &format!("/keys/{id}/{action}"), Some(&json!({})))
     }
 
-    /// Invites a member and returns a console for them.
-    pub fn invite(&self, email: &str, role: &str) -> Console {
-        let answer = self.call("POST", "/members", Some(&json!({"email": email, "name": email, "role": role})));
+    /// Invites `email` as `role`: the invitation's one-time code.
+    pub fn invite_code(&self, email: &str, role: &str) -> String {
+        let answer = self.call("POST", "/invitations", Some(&json!({"email": email, "name": email, "role": role})));
         assert_eq!(answer.status, 201, "invite: {}", answer.body);
+        answer.json()["code"].as_str().expect("an invitation code").to_owned()
+    }
+
+    /// Invites a new member and redeems the invitation for them: a console of the new member.
+    pub fn invite(&self, email: &str, role: &str) -> Console {
+        let code = self.invite_code(email, role);
+        Console::redeem(&self.base, &code)
+    }
+
+    /// Redeems an invitation code as a new user.
+    pub fn redeem(base: &str, code: &str) -> Console {
+        let answer = post_json(&format!("{base}/admin/v1/invitations/redeem"), &[], &json!({"code": code}));
+        assert_eq!(answer.status, 201, "redeem: {}", answer.body);
         let body = answer.json();
         Console {
-            base: self.base.clone(),
+            base: base.to_owned(),
             token: body["console_token"].as_str().expect("console_token").to_owned(),
-            organization: self.organization.clone(),
-            user: body["member"]["id"].as_str().expect("member id").to_owned(),
-            acting_for: self.acting_for.clone(),
+            organization: body["organization"]["id"].as_str().expect("organization id").to_owned(),
+            user: body["user"]["id"].as_str().expect("user id").to_owned(),
+            acting_for: None,
         }
     }
 }

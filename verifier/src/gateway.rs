@@ -3,16 +3,16 @@
 
 use keygate_shared::api::{RateLimitStatus, RecentError, VerifyRequest, VerifyResponse, WhoAmI};
 use keygate_shared::credential::{self, CredentialError};
-use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide, precheck};
+use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide, needs_memberships, precheck};
+use keygate_shared::http::{Incoming, Reply, is_under};
 use keygate_shared::key::{ApiKey, KeyId};
+use keygate_shared::keyobject::{KeyReply, KeyRequest};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
 use keygate_shared::ratelimit::RateDecision;
 use keygate_shared::time::Timestamp;
 
 use crate::config::Config;
-use crate::keyobject::{ObjectReply, ObjectRequest};
-use crate::reply::{Incoming, Reply, is_under};
 use crate::store::{StoreError, Stores};
 
 /// The header naming the organization a request acts for (Instill's requester header).
@@ -90,16 +90,18 @@ pub enum Checked {
     Consult { record: KeyRecord, organization: String },
 }
 
-/// Steps 5–7: the pure decision on the record read for `claim` (`None`: no such key).
+/// Steps 5–7: the pure decision on the record read for `claim` (`None`: no such key), with the key owner's
+/// organizations when [`needs_memberships`] asked for them.
 pub fn check_record(
     claim: &Claim,
     record: Option<KeyRecord>,
     endpoint: &Endpoint,
     demand: Demand<'_>,
+    memberships: &[String],
     consult: Consult,
     now: Timestamp,
 ) -> Result<Checked, Refusal> {
-    let grant = match decide(claim, record.as_ref(), endpoint, demand, now) {
+    let grant = match decide(claim, record.as_ref(), endpoint, demand, memberships, now) {
         Ok(grant) => grant,
         Err(code) => {
             let mut refusal = Refusal::new(code, demand.access.permission());
@@ -144,28 +146,37 @@ pub async fn authenticate<S: Stores>(
     let claim = check_presented(presented, endpoint, demand)?;
     // One KV read (or an isolate-cache hit).
     let record = stores.record(&claim.id).await.map_err(Refusal::storage)?;
-    let (record, granted_organization) = match check_record(&claim, record, endpoint, demand, consult, now)? {
+    // A second one (cached too) only when the request names another organization than the key's.
+    let memberships = match &record {
+        Some(r) if needs_memberships(r, demand) => {
+            stores.memberships(&r.owner).await.map_err(Refusal::storage)?.organizations
+        }
+        _ => Vec::new(),
+    };
+    let checked = check_record(&claim, record, endpoint, demand, &memberships, consult, now)?;
+    let (record, granted_organization) = match checked {
         Checked::Pass(pass) => return Ok(pass),
         Checked::Consult { record, organization } => (record, organization),
     };
     // 8: the key's object re-checks its authoritative state and applies the limit.
-    let message = ObjectRequest::Authorize {
+    let message = KeyRequest::Authorize {
         claim: claim.clone(),
         endpoint: endpoint.clone(),
         permission: demand.access.permission().cloned(),
         organization: demand.organization.map(str::to_owned),
         customer: demand.customer.map(str::to_owned),
+        memberships,
         now,
     };
     match stores.object(&claim.id, &message).await.map_err(Refusal::storage)? {
-        ObjectReply::Authorized { code: Code::Valid, organization, rate, record: authoritative } => Ok(Pass {
+        KeyReply::Authorized { code: Code::Valid, organization, rate, record: authoritative, .. } => Ok(Pass {
             record: authoritative.unwrap_or(record),
             organization: organization.unwrap_or(granted_organization),
             rate,
             counted: true,
             customer: demand.customer.map(str::to_owned),
         }),
-        ObjectReply::Authorized { code, rate, .. } => {
+        KeyReply::Authorized { code, rate, .. } => {
             let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
             if code == Code::RateLimited {
@@ -175,6 +186,19 @@ pub async fn authenticate<S: Stores>(
         }
         _ => Err(Refusal::storage(StoreError("unexpected answer from the key's object".into()))),
     }
+}
+
+/// The key an admin request changes, if it is a key change (`PATCH`/`DELETE /admin/v1/keys/{id}`, `POST
+/// /admin/v1/keys/{id}/<action>`): the gateway forgets its cached record once the control plane has answered.
+pub fn changed_key(method: &str, path: &str) -> Option<KeyId> {
+    let rest = path.strip_prefix("/admin/v1/keys/")?;
+    let mut parts = rest.split('/');
+    let id = KeyId::parse(parts.next()?)?;
+    let changes = matches!(
+        (method, parts.next(), parts.next()),
+        ("PATCH" | "DELETE", None, None) | ("POST", Some("revoke" | "activate" | "deactivate" | "regenerate"), None)
+    );
+    changes.then_some(id)
 }
 
 /// Whether a path belongs to the gateway: everything but the console and the admin API (`/admin`) and Keygate's own

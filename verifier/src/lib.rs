@@ -1,20 +1,18 @@
-//! Keygate's Worker. The entry point reads the clock once, sorts the request by path prefix and hands it to a
-//! handler; every decision lives in `keygate-shared` and the platform-free modules below.
+//! Keygate's gateway Worker: the hot path, and the keys' Durable Objects. The entry point reads the clock once, sorts
+//! the request by path prefix and hands it to a handler; every decision lives in `keygate-shared` and the
+//! platform-free modules below.
 //!
-//! - `/admin/v1/*`: the admin API (`admin.rs`); `/admin/*`: the console's files (Workers assets).
+//! - `/admin/*`: handed to the control plane (a Worker of its own, `control/`) over a service binding: the gateway
+//!   stays the one public address.
 //! - `/v1/health`, `/v1/verify`, `/v1/whoami`: `gateway.rs`.
 //! - everything else: the gateway — authenticate, then forward to `ORIGIN_URL` or echo the identity.
 
-pub mod admin;
 pub mod config;
-pub mod directory;
 pub mod gateway;
-pub mod keyobject;
-pub mod openapi;
-pub mod reply;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 pub mod store;
+pub mod usage;
 
 #[cfg(test)]
 mod tests;
@@ -28,7 +26,7 @@ mod entry {
 
     use std::rc::Rc;
 
-    use keygate_shared::api::{Health, MAX_BODY_BYTES};
+    use keygate_shared::api::Health;
     use keygate_shared::decision::Claim;
     use keygate_shared::model::KeyRecord;
     use keygate_shared::problem::Problem;
@@ -37,10 +35,11 @@ mod entry {
     use worker::worker_sys::{self, web_sys};
     use worker::{Context, Env, Request, Response, Result, event};
 
+    use keygate_shared::http::{Incoming, Reply, is_under};
+    use keygate_shared::keyobject::KeyRequest;
+
     use crate::config::Config;
     use crate::gateway::{self, Checked, Consult};
-    use crate::keyobject::ObjectRequest;
-    use crate::reply::{Incoming, Reply, is_under};
     use crate::runtime::{self, HeaderSet, WorkerStores, to_response};
 
     #[event(start)]
@@ -93,9 +92,9 @@ mod entry {
         // A configuration error is answered by `serve`.
         let config = runtime::config(env).map_err(|_| JsValue::UNDEFINED)?;
         let url = request.url();
-        let raw = crate::reply::split_url(&url).0;
+        let raw = keygate_shared::http::split_url(&url).0;
         config.panic_if_asked(raw, crate::config::SYNC_PANIC_PATH);
-        let path = crate::reply::canonical_path(raw).map_err(|reply| answer(&reply, true))?;
+        let path = keygate_shared::http::canonical_path(raw).map_err(|reply| answer(&reply, true))?;
         if !gateway::is_gateway_path(&path) {
             return Err(JsValue::UNDEFINED);
         }
@@ -121,9 +120,22 @@ mod entry {
         now: Timestamp,
     ) -> JsValue {
         let demand = gateway::gateway_demand(incoming, config);
+        // A request naming another organization needs the owner's organizations: from the isolate cache, or `serve`
+        // reads them.
+        let memberships = match &record {
+            Some(r) if keygate_shared::decision::needs_memberships(r, demand) => {
+                match runtime::cached_memberships(&r.owner, now, config.cache_ttl_ms) {
+                    Some(m) => m.organizations,
+                    None => return JsValue::UNDEFINED,
+                }
+            }
+            _ => Vec::new(),
+        };
         let ctx = Context::new(ctx);
         flush_usage(&ctx, env, config.cache_ttl_ms, now);
-        match gateway::check_record(claim, record, &config.endpoint, demand, Consult::WhenRateLimited, now) {
+        let checked =
+            gateway::check_record(claim, record, &config.endpoint, demand, &memberships, Consult::WhenRateLimited, now);
+        match checked {
             Err(refusal) => {
                 refused(&ctx, env, config, incoming, &refusal, now);
                 answer(&refusal.reply, true)
@@ -212,15 +224,22 @@ mod entry {
         let path = incoming.path.clone();
         config.panic_if_asked(&path, crate::config::ASYNC_PANIC_PATH);
 
-        if is_under(&path, "/admin/v1") {
-            match read_body(&mut req, &mut incoming).await {
-                Ok(()) => {}
-                Err(reply) => return to_response(reply),
-            }
-            return to_response(crate::admin::route(&stores, &incoming, &config, now).await);
-        }
+        // The console and the admin API are the control plane's: handed over with the body read here under the
+        // same cap (a chunked upload past it is refused before anything is buffered or forwarded).
         if is_under(&path, "/admin") {
-            return console(&env, &req).await;
+            if !matches!(incoming.method.as_str(), "GET" | "HEAD")
+                && let Err(reply) = read_body(&mut req, &mut incoming).await
+            {
+                return to_response(reply);
+            }
+            let response = runtime::to_control(&env, &req, incoming.body.as_deref()).await?;
+            // This isolate sees its own admin changes to a key at once (others within the isolate cache's TTL).
+            if response.status_code() < 300
+                && let Some(id) = gateway::changed_key(&incoming.method, &path)
+            {
+                runtime::forget_record(&id);
+            }
+            return Ok(response);
         }
         match (incoming.method.as_str(), path.as_str()) {
             ("GET", "/v1/health") => {
@@ -273,7 +292,7 @@ mod entry {
             Some(origin) => {
                 match runtime::forward(&req, &incoming, origin, &config, &gateway::identity_headers(&pass)).await {
                     Ok(mut response) => {
-                        for (k, v) in pass.rate.iter().flat_map(|(p, d)| crate::reply::rate_headers(p, d)) {
+                        for (k, v) in pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d)) {
                             let _ = response.headers_mut().set(&k, &v);
                         }
                         let status = response.status_code();
@@ -305,62 +324,22 @@ mod entry {
         cache_ttl_ms: i64,
         now: Timestamp,
         id: keygate_shared::key::KeyId,
-        usage: Option<crate::keyobject::UsageBatch>,
+        usage: Option<keygate_shared::keyobject::UsageBatch>,
         error: Option<keygate_shared::api::RecentError>,
     ) {
         let stores = WorkerStores::new(env.clone(), cache_ttl_ms, now);
         ctx.wait_until(async move {
             use crate::store::Stores;
-            let message = ObjectRequest::Report { now, usage, error };
+            let message = KeyRequest::Report { now, usage, error };
             if let Err(e) = stores.object(&id, &message).await {
                 worker::console_error!("keygate: usage report for {id} failed: {e}");
             }
         });
     }
 
-    /// Reads the body with a byte cap whatever its framing: a declared `Content-Length` above the cap is refused
-    /// before anything is read, and a chunked body is refused as soon as it passes the cap (never buffered whole).
+    /// The body, read under the cap whatever its framing (see `keygate_glue::read_body`).
     async fn read_body(req: &mut Request, incoming: &mut Incoming) -> std::result::Result<(), Reply> {
-        use futures_util::StreamExt;
-
-        let too_large = || {
-            Reply::problem(&Problem::new(
-                413,
-                "PAYLOAD_TOO_LARGE",
-                "Payload too large",
-                "Request bodies are at most 64 KiB.",
-            ))
-        };
-        let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
-        let mut bytes = Vec::new();
-        // No body at all reads as an empty one.
-        if let Ok(mut stream) = req.stream() {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|_| {
-                    Reply::problem(&Problem::bad_request("INVALID_BODY", "The body could not be read."))
-                })?;
-                if bytes.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
-                    return Err(too_large());
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-        }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Reply::problem(&Problem::bad_request("INVALID_BODY", "The body is not UTF-8 text.")))?;
-        incoming.body = Some(text);
+        incoming.body = Some(keygate_glue::read_body(req.inner()).await?);
         Ok(())
-    }
-
-    /// The console's single-page app: files come from the assets; any other `/admin/...` path is the app's page.
-    async fn console(env: &Env, req: &Request) -> Result<Response> {
-        let assets = env.assets("ASSETS")?;
-        let url = req.url()?;
-        let mut index = url.clone();
-        index.set_path("/admin/");
-        index.set_query(None);
-        assets.fetch(index.to_string(), None).await
     }
 }

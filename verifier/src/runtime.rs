@@ -1,5 +1,6 @@
-//! The platform glue: Workers KV, the two Durable Object classes, the isolate cache, and conversions between the
-//! Workers types and the platform-free [`Incoming`] / [`Reply`]. No decision is made here.
+//! The platform glue of the gateway: Workers KV, the keys' Durable Object class, the isolate caches, the service
+//! binding to the control plane, and conversions between the Workers types and the platform-free [`Incoming`] /
+//! [`Reply`]. No decision is made here.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -7,22 +8,25 @@ use std::rc::Rc;
 
 use keygate_shared::api::RecentError;
 use keygate_shared::credential;
+use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::key::KeyId;
-use keygate_shared::model::KeyRecord;
+use keygate_shared::keyobject::{KeyEvent, KeyObjectState, KeyReply, KeyRequest, UsageBatch};
+use keygate_shared::model::{KeyRecord, UserOrganizations};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::worker_sys::web_sys;
 use worker::{DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, durable_object};
 
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryReply, DirectoryRequest};
-use crate::keyobject::{ObjectReply, ObjectRequest, ObjectState, UsageBatch, UsageBuffer};
-use crate::reply::{Incoming, Reply};
-use crate::store::{RecordCache, StoreError, Stores};
+use crate::store::{IsolateCache, RecordCache, StoreError, Stores};
+use crate::usage::UsageBuffer;
 
 pub const KV_BINDING: &str = "KEYS";
 pub const KEY_OBJECTS: &str = "KEY_OBJECTS";
-pub const DIRECTORY: &str = "DIRECTORY";
+/// The organizations' objects, in the control plane's Worker (a Durable Object binding across scripts).
+pub const ORG_OBJECTS: &str = "ORG_OBJECTS";
+/// The control plane's Worker (a service binding).
+pub const CONTROL: &str = "CONTROL";
 /// Credential and identity-selection header values longer than this are refused before any parsing (431).
 pub const MAX_HEADER_VALUE: usize = 1024;
 
@@ -41,6 +45,13 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
     /// Usage of keys without a rate limit, counted in this isolate and reported in batches.
     static USAGE: RefCell<UsageBuffer> = RefCell::new(UsageBuffer::default());
+    /// Users' organizations recently read from KV, per isolate.
+    static MEMBERSHIPS: RefCell<IsolateCache<String, UserOrganizations>> = RefCell::new(IsolateCache::default());
+}
+
+/// The isolate cache's answer for a user's organizations, if it is younger than `ttl_ms`.
+pub fn cached_memberships(user: &str, now: Timestamp, ttl_ms: i64) -> Option<UserOrganizations> {
+    MEMBERSHIPS.with(|c| c.borrow().get(&user.to_owned(), now.millis(), ttl_ms))
 }
 
 /// Counts a request of a key without a rate limit; answers a batch to report now, if one is due.
@@ -115,17 +126,26 @@ impl Stores for WorkerStores {
         Ok(record)
     }
 
-    async fn object(&self, id: &KeyId, request: &ObjectRequest) -> Result<ObjectReply, StoreError> {
-        if matches!(request, ObjectRequest::Put { .. } | ObjectRequest::Delete) {
-            // This isolate sees its own admin changes at once.
-            RECORDS.with(|c| c.borrow_mut().invalidate(id));
-        }
+    async fn object(&self, id: &KeyId, request: &KeyRequest) -> Result<KeyReply, StoreError> {
         let envelope = Envelope { id: *id, request: request.clone() };
-        call_object(&self.env, KEY_OBJECTS, id.as_str(), &envelope).await
+        call_object(&self.env, KEY_OBJECTS, id.as_str(), "/", &envelope).await
     }
 
-    async fn directory(&self, request: &DirectoryRequest) -> Result<DirectoryReply, StoreError> {
-        call_object(&self.env, DIRECTORY, "directory", request).await
+    async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError> {
+        if let Some(found) = cached_memberships(user, self.now, self.cache_ttl_ms) {
+            return Ok(found);
+        }
+        let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
+        let text = kv.get(&format!("user:{user}")).text().await.map_err(|e| StoreError(e.to_string()))?;
+        let found: UserOrganizations = match text {
+            None => UserOrganizations::default(),
+            Some(t) => serde_json::from_str(&t).map_err(|e| StoreError(format!("bad memberships of {user}: {e}")))?,
+        };
+        if self.cache_ttl_ms > 0 {
+            MEMBERSHIPS
+                .with(|c| c.borrow_mut().insert(user.to_owned(), found.clone(), self.now.millis(), self.cache_ttl_ms));
+        }
+        Ok(found)
     }
 }
 
@@ -133,6 +153,7 @@ async fn call_object<T: Serialize, R: for<'de> Deserialize<'de>>(
     env: &Env,
     binding: &str,
     name: &str,
+    path: &str,
     message: &T,
 ) -> Result<R, StoreError> {
     let err = |e: worker::Error| StoreError(e.to_string());
@@ -140,7 +161,7 @@ async fn call_object<T: Serialize, R: for<'de> Deserialize<'de>>(
     let body = serde_json::to_string(message).map_err(|e| StoreError(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let request = Request::new_with_init("https://object.keygate/", &init).map_err(err)?;
+    let request = Request::new_with_init(&format!("https://object.keygate{path}"), &init).map_err(err)?;
     let mut response = stub.fetch_with_request(request).await.map_err(err)?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
@@ -153,7 +174,31 @@ async fn call_object<T: Serialize, R: for<'de> Deserialize<'de>>(
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     id: KeyId,
-    request: ObjectRequest,
+    request: KeyRequest,
+}
+
+/// Hands a request to the control plane (the admin API and the console): same method, URL and headers, and the
+/// body the gateway has already read (under its cap).
+pub async fn to_control(env: &Env, req: &Request, body: Option<&str>) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        // The body is a fresh one: its framing is the runtime's to set.
+        if !matches!(name.to_ascii_lowercase().as_str(), "content-length" | "transfer-encoding") {
+            headers.append(&name, &value)?;
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    let forwarded = Request::new_with_init(req.url()?.as_ref(), &init)?;
+    env.service(CONTROL)?.fetch_request(forwarded).await
+}
+
+/// Drops this isolate's cached record of a key it just saw changed.
+pub fn forget_record(id: &KeyId) {
+    RECORDS.with(|c| c.borrow_mut().invalidate(id));
 }
 
 /// Which headers [`incoming`] and [`read_headers`] copy.
@@ -168,8 +213,8 @@ pub enum HeaderSet {
 
 /// Copies the parts of a request the handlers read: only the headers they need. `Err`: a header is oversized (431).
 pub fn incoming(req: &web_sys::Request, url: &str, config: &Config, set: HeaderSet) -> Result<Incoming, Reply> {
-    let (path, query) = crate::reply::split_url(url);
-    let path = crate::reply::canonical_path(path)?.into_owned();
+    let (path, query) = keygate_shared::http::split_url(url);
+    let path = keygate_shared::http::canonical_path(path)?.into_owned();
     let mut incoming = Incoming { method: req.method(), path, query: query.to_owned(), ..Incoming::default() };
     read_headers(req, config, set, &mut incoming)?;
     Ok(incoming)
@@ -339,14 +384,7 @@ mod js {
     }
 }
 
-pub fn to_response(reply: Reply) -> worker::Result<Response> {
-    let headers = Headers::new();
-    for (k, v) in &reply.headers {
-        headers.append(k, v)?;
-    }
-    let response = if reply.body.is_empty() { Response::empty()? } else { Response::ok(reply.body)? };
-    Ok(response.with_status(reply.status).with_headers(headers))
-}
+pub use keygate_glue::to_response;
 
 /// Forwards an authenticated gateway request to the origin: same method, the canonical path that was matched
 /// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
@@ -390,7 +428,7 @@ pub async fn forward(
 }
 
 // -----------------------------------------------------------------------------------------------------------------
-// Durable Objects
+// The keys' Durable Object
 
 /// A value stored as JSON, or its default when nothing is stored yet. A value that is there but cannot be read is
 /// an error.
@@ -403,46 +441,65 @@ fn stored<T: Default + for<'de> Deserialize<'de>>(text: Option<String>) -> worke
     }
 }
 
-/// One per key: the exact state (see `keyobject.rs`).
+/// `KEYGATE_TEST_FAULTS` (end-to-end suite only, never set in production): `kv` makes each key object's first KV
+/// write after the key's creation fail once; `audit` does the same to its first delivery of events (index rows and
+/// audit events) to the organization. Both are then retried by the object's alarm, as any failure would be.
+#[derive(Debug, Clone, Copy, Default)]
+struct Faults {
+    kv: bool,
+    events: bool,
+}
+
+fn faults(env: &Env) -> Faults {
+    let text = env.var("KEYGATE_TEST_FAULTS").map(|v| v.to_string()).unwrap_or_default();
+    Faults { kv: text.split(',').any(|f| f.trim() == "kv"), events: text.split(',').any(|f| f.trim() == "audit") }
+}
+
+/// One per key: the exact state (see `keygate_shared::keyobject`). After each message it writes what changed,
+/// then delivers what it owes (its record to KV, its events to the organization's object); a delivery that fails
+/// is retried by the object's alarm, with backoff, until it holds.
 #[durable_object]
 #[allow(missing_debug_implementations)] // State and Env print nothing useful.
 pub struct KeyObject {
     state: State,
     env: Env,
-    loaded: RefCell<Option<(ObjectState, VecDeque<RecentError>)>>,
+    loaded: RefCell<Option<(KeyId, KeyObjectState, VecDeque<RecentError>)>>,
+    /// Deliveries that failed on purpose so far (`KEYGATE_TEST_FAULTS`).
+    injected: RefCell<(bool, bool)>,
+    /// When the alarm is set for, as far as this instance knows (so the hot path does not ask storage).
+    alarm_at: RefCell<Option<i64>>,
 }
 
-impl DurableObject for KeyObject {
-    fn new(state: State, env: Env) -> Self {
-        Self { state, env, loaded: RefCell::new(None) }
+impl KeyObject {
+    async fn load(&self, id: Option<KeyId>) -> worker::Result<()> {
+        if self.loaded.borrow().is_some() {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        // Stored state that cannot be read is an error (the caller answers 503), never a fresh empty state.
+        let mut state: KeyObjectState = stored(storage.get::<String>("state").await?)?;
+        let errors: VecDeque<RecentError> = stored(storage.get::<String>("errors").await?)?;
+        let stored_id: Option<String> = storage.get::<String>("id").await?;
+        let id = match (id, stored_id.as_deref().and_then(KeyId::parse)) {
+            (Some(id), _) | (None, Some(id)) => id,
+            (None, None) => return Err(worker::Error::RustError("a key object without its id".into())),
+        };
+        if stored_id.is_none() {
+            storage.put("id", id.to_string()).await?;
+        }
+        if state.record.is_none() && state.revision == 0 {
+            // A key seeded straight into KV (benchmarks): adopt its record.
+            let kv = self.env.kv(KV_BINDING)?;
+            state.record = kv.get(&kv_key(&id)).json::<KeyRecord>().await.ok().flatten();
+        }
+        let mut slot = self.loaded.borrow_mut();
+        if slot.is_none() {
+            *slot = Some((id, state, errors));
+        }
+        Ok(())
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let Envelope { id, request } = req.json().await?;
-        if self.loaded.borrow().is_none() {
-            let storage = self.state.storage();
-            // Stored state that cannot be read is an error (the caller answers 503), never a fresh empty state.
-            let mut state: ObjectState = stored(storage.get::<String>("state").await?)?;
-            let errors: VecDeque<RecentError> = stored(storage.get::<String>("errors").await?)?;
-            if state.record.is_none() && !matches!(request, ObjectRequest::Put { .. }) {
-                // A key seeded straight into KV: adopt its record.
-                let kv = self.env.kv(KV_BINDING)?;
-                state.record = kv.get(&kv_key(&id)).json::<KeyRecord>().await.ok().flatten();
-            }
-            let mut slot = self.loaded.borrow_mut();
-            if slot.is_none() {
-                *slot = Some((state, errors));
-            }
-        }
-        // The decision and the state change happen with no await in between: exact under concurrency.
-        let (reply, changes, state_json, errors_json, record) = {
-            let mut slot = self.loaded.borrow_mut();
-            let Some((state, errors)) = slot.as_mut() else { return Response::error("object not loaded", 500) };
-            let (reply, changes) = state.handle(errors, request);
-            let state_json = changes.state.then(|| serde_json::to_string(state)).transpose()?;
-            let errors_json = changes.errors.then(|| serde_json::to_string(errors)).transpose()?;
-            (reply, changes, state_json, errors_json, state.record.clone())
-        };
+    async fn persist(&self, state_json: Option<String>, errors_json: Option<String>) -> worker::Result<()> {
         let storage = self.state.storage();
         if let Some(json) = state_json {
             storage.put("state", json).await?;
@@ -450,50 +507,128 @@ impl DurableObject for KeyObject {
         if let Some(json) = errors_json {
             storage.put("errors", json).await?;
         }
-        if changes.kv {
-            // KV after the object has committed: the read path follows the authoritative state.
-            let kv = self.env.kv(KV_BINDING)?;
-            match record {
-                Some(r) => kv.put(&kv_key(&id), serde_json::to_string(&r)?)?.execute().await?,
-                None => kv.delete(&kv_key(&id)).await?,
+        Ok(())
+    }
+
+    /// Handles one message with no await between the decision and the state change (exact under concurrency),
+    /// then stores what changed.
+    async fn apply(&self, request: KeyRequest) -> worker::Result<KeyReply> {
+        let (reply, state_json, errors_json) = {
+            let mut slot = self.loaded.borrow_mut();
+            let Some((_, state, errors)) = slot.as_mut() else {
+                return Err(worker::Error::RustError("key object not loaded".into()));
+            };
+            let (reply, changes) = state.handle(errors, request);
+            let state_json = changes.state.then(|| serde_json::to_string(state)).transpose()?;
+            let errors_json = changes.errors.then(|| serde_json::to_string(errors)).transpose()?;
+            (reply, state_json, errors_json)
+        };
+        self.persist(state_json, errors_json).await?;
+        Ok(reply)
+    }
+
+    /// Writes behind what the object owes, then sets the alarm for what is still owed (or a usage summary due).
+    async fn deliver(&self) -> worker::Result<()> {
+        let faults = faults(&self.env);
+        let (id, kv, events) = {
+            let slot = self.loaded.borrow();
+            let Some((id, state, _)) = slot.as_ref() else { return Ok(()) };
+            let kv = state.kv_owed.then(|| (state.revision, state.record.clone()));
+            let events: Vec<(u64, KeyEvent)> = state.outbox.events.iter().cloned().collect();
+            (*id, kv, events)
+        };
+        if let Some((revision, record)) = kv {
+            let fail = faults.kv && revision > 1 && !self.injected.borrow().0;
+            self.injected.borrow_mut().0 |= fail;
+            let kv_store = self.env.kv(KV_BINDING)?;
+            let written = if fail {
+                Err(worker::Error::RustError("injected KV failure (KEYGATE_TEST_FAULTS=kv)".into()))
+            } else {
+                match &record {
+                    Some(r) => match kv_store.put(&kv_key(&id), serde_json::to_string(r)?) {
+                        Ok(put) => put.execute().await.map_err(|e| worker::Error::RustError(e.to_string())),
+                        Err(e) => Err(worker::Error::RustError(e.to_string())),
+                    },
+                    None => kv_store.delete(&kv_key(&id)).await.map_err(|e| worker::Error::RustError(e.to_string())),
+                }
+            };
+            match written {
+                Ok(()) => {
+                    self.apply(KeyRequest::KvWritten { revision }).await?;
+                }
+                Err(e) => worker::console_error!("keygate: KV write of {id} failed, retrying: {e}"),
             }
         }
-        Response::from_json(&reply)
+        if let Some((through, _)) = events.last() {
+            let through = *through;
+            let organization = events[0].1.organization().to_owned();
+            let after_creation = self.loaded.borrow().as_ref().is_some_and(|(_, state, _)| state.revision > 1);
+            let fail = faults.events && after_creation && !self.injected.borrow().1;
+            self.injected.borrow_mut().1 |= fail;
+            let batch: Vec<&KeyEvent> = events.iter().map(|(_, e)| e).collect();
+            let sent: Result<serde_json::Value, StoreError> = if fail {
+                Err(StoreError("injected delivery failure (KEYGATE_TEST_FAULTS=audit)".into()))
+            } else {
+                call_object(&self.env, ORG_OBJECTS, &organization, "/key-events", &batch).await
+            };
+            match sent {
+                Ok(_) => {
+                    self.apply(KeyRequest::Delivered { through }).await?;
+                }
+                Err(e) => {
+                    worker::console_error!("keygate: events of {id} to {organization} failed, retrying: {e}");
+                    let mut slot = self.loaded.borrow_mut();
+                    if let Some((_, state, _)) = slot.as_mut() {
+                        state.outbox.failures = state.outbox.failures.saturating_add(1);
+                    }
+                }
+            }
+        }
+        let now = now();
+        let wake = self.loaded.borrow().as_ref().and_then(|(_, state, _)| state.next_wake(now));
+        if let Some(at) = wake {
+            let scheduled = *self.alarm_at.borrow();
+            if scheduled.is_none_or(|s| s > at.millis()) {
+                let delay = u64::try_from((at.millis() - now.millis()).max(0)).unwrap_or(0);
+                self.state.storage().set_alarm(std::time::Duration::from_millis(delay)).await?;
+                *self.alarm_at.borrow_mut() = Some(at.millis());
+            }
+        }
+        Ok(())
     }
 }
 
-/// The single directory object (see `directory.rs`).
-#[durable_object]
-#[allow(missing_debug_implementations)] // State and Env print nothing useful.
-pub struct DirectoryObject {
-    state: State,
-    loaded: RefCell<Option<Directory>>,
-}
-
-impl DurableObject for DirectoryObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state, loaded: RefCell::new(None) }
+impl DurableObject for KeyObject {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            loaded: RefCell::new(None),
+            injected: RefCell::new((false, false)),
+            alarm_at: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let request: DirectoryRequest = req.json().await?;
-        if self.loaded.borrow().is_none() {
-            // An unreadable directory is an error, never an empty one (which would make bootstrap possible again).
-            let directory: Directory = stored(self.state.storage().get::<String>("directory").await?)?;
-            let mut slot = self.loaded.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(directory);
-            }
+        let Envelope { id, request } = req.json().await?;
+        self.load(Some(id)).await?;
+        let mut reply = self.apply(request).await?;
+        // What a change owes goes out at once in the common case (read-your-writes for the console); the alarm
+        // covers failures and usage summaries. With nothing owed this costs no storage call.
+        if let Err(e) = self.deliver().await {
+            worker::console_error!("keygate: delivery of {id}: {e}");
         }
-        let (reply, json) = {
-            let mut slot = self.loaded.borrow_mut();
-            let Some(directory) = slot.as_mut() else { return Response::error("directory not loaded", 500) };
-            let (reply, changed) = directory.handle(request);
-            (reply, changed.then(|| serde_json::to_string(directory)).transpose()?)
-        };
-        if let Some(json) = json {
-            self.state.storage().put("directory", json).await?;
+        if let KeyReply::Committed { settled, .. } = &mut reply {
+            *settled = self.loaded.borrow().as_ref().is_some_and(|(_, state, _)| state.settled());
         }
         Response::from_json(&reply)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        *self.alarm_at.borrow_mut() = None;
+        self.load(None).await?;
+        self.apply(KeyRequest::Tick { now: now() }).await?;
+        self.deliver().await?;
+        Response::ok("ok")
     }
 }

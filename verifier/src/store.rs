@@ -4,10 +4,8 @@
 use std::fmt;
 
 use keygate_shared::key::KeyId;
-use keygate_shared::model::KeyRecord;
-
-use crate::directory::{DirectoryReply, DirectoryRequest};
-use crate::keyobject::{ObjectReply, ObjectRequest};
+use keygate_shared::keyobject::{KeyReply, KeyRequest};
+use keygate_shared::model::{KeyRecord, UserOrganizations};
 
 /// Storage did not answer. The handlers turn it into 503 with `Retry-After`, never into a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,32 +22,44 @@ pub trait Stores {
     /// The key record by id from the read path (KV, through the isolate cache).
     async fn record(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// A message to the key's Durable Object.
-    async fn object(&self, id: &KeyId, request: &ObjectRequest) -> Result<ObjectReply, StoreError>;
-    /// A message to the directory (organizations, users, projects, the key index, the audit log).
-    async fn directory(&self, request: &DirectoryRequest) -> Result<DirectoryReply, StoreError>;
+    async fn object(&self, id: &KeyId, request: &KeyRequest) -> Result<KeyReply, StoreError>;
+    /// The organizations a user belongs to (KV `user:<id>`, through the isolate cache): read only when a request
+    /// names another organization than its key's with `Keygate-Org`.
+    async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError>;
 }
 
 #[cfg(test)]
 pub mod memory {
-    //! In-memory stores with the objects' real logic, and switches to make storage fail.
+    //! In-memory stores with the key objects' real logic, and switches to make storage fail.
 
     use std::cell::RefCell;
     use std::collections::{BTreeMap, VecDeque};
 
     use keygate_shared::api::RecentError;
+    use keygate_shared::keyobject::KeyObjectState;
 
     use super::*;
-    use crate::directory::Directory;
-    use crate::keyobject::ObjectState;
 
     #[derive(Debug, Default)]
     pub struct Memory {
         pub kv: RefCell<BTreeMap<KeyId, KeyRecord>>,
-        pub objects: RefCell<BTreeMap<KeyId, (ObjectState, VecDeque<RecentError>)>>,
-        pub directory: RefCell<Directory>,
+        pub users: RefCell<BTreeMap<String, UserOrganizations>>,
+        pub objects: RefCell<BTreeMap<KeyId, (KeyObjectState, VecDeque<RecentError>)>>,
         pub fail_kv: RefCell<bool>,
         pub fail_objects: RefCell<bool>,
         pub kv_reads: RefCell<u32>,
+    }
+
+    impl Memory {
+        /// Stores a key as the control plane would: through its object, which then writes KV.
+        pub fn put(&self, record: KeyRecord) {
+            let id = record.id;
+            let mut objects = self.objects.borrow_mut();
+            let (state, _) = objects.entry(id).or_default();
+            state.record = Some(record.clone());
+            state.rate = None;
+            self.kv.borrow_mut().insert(id, record);
+        }
     }
 
     impl Stores for Memory {
@@ -61,66 +71,78 @@ pub mod memory {
             Ok(self.kv.borrow().get(id).cloned())
         }
 
-        async fn object(&self, id: &KeyId, request: &ObjectRequest) -> Result<ObjectReply, StoreError> {
+        async fn object(&self, id: &KeyId, request: &KeyRequest) -> Result<KeyReply, StoreError> {
             if *self.fail_objects.borrow() {
                 return Err(StoreError("object down".into()));
             }
             let mut objects = self.objects.borrow_mut();
             let (state, errors) = objects.entry(*id).or_default();
             // Like the runtime: an object with no record yet loads it from KV.
-            if state.record.is_none() {
+            if state.record.is_none() && state.revision == 0 {
                 state.record = self.kv.borrow().get(id).cloned();
             }
-            let (reply, changes) = state.handle(errors, request.clone());
-            if changes.kv {
+            let (reply, _) = state.handle(errors, request.clone());
+            if state.kv_owed {
                 match &state.record {
                     Some(r) => self.kv.borrow_mut().insert(*id, r.clone()),
                     None => self.kv.borrow_mut().remove(id),
                 };
+                state.kv_owed = false;
             }
             Ok(reply)
         }
 
-        async fn directory(&self, request: &DirectoryRequest) -> Result<DirectoryReply, StoreError> {
-            if *self.fail_objects.borrow() {
-                return Err(StoreError("directory down".into()));
+        async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError> {
+            *self.kv_reads.borrow_mut() += 1;
+            if *self.fail_kv.borrow() {
+                return Err(StoreError("kv down".into()));
             }
-            Ok(self.directory.borrow_mut().handle(request.clone()).0)
+            Ok(self.users.borrow().get(user).cloned().unwrap_or_default())
         }
     }
 }
 
-/// The per-isolate cache of key records read from KV. An entry lives `ttl_ms`: together with KV's propagation that
-/// bounds how late a revocation reaches keys without a rate limit (see the README's "Revocation bound").
-#[derive(Debug, Default)]
-pub struct RecordCache {
-    entries: std::collections::HashMap<KeyId, (i64, Option<KeyRecord>)>,
+/// A per-isolate cache of what KV answered (key records, and users' organizations). An entry lives `ttl_ms`:
+/// together with KV's propagation that bounds how late a revocation (or a removal from an organization) reaches
+/// keys without a rate limit (see the README's "Revocation bound").
+#[derive(Debug)]
+pub struct IsolateCache<K, V> {
+    entries: std::collections::HashMap<K, (i64, V)>,
 }
 
-impl RecordCache {
-    /// At most this many records are kept; when full, expired entries are dropped, then the oldest.
+impl<K, V> Default for IsolateCache<K, V> {
+    fn default() -> Self {
+        Self { entries: std::collections::HashMap::new() }
+    }
+}
+
+/// Key records by id (`None`: KV knows no such key).
+pub type RecordCache = IsolateCache<KeyId, Option<KeyRecord>>;
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsolateCache<K, V> {
+    /// At most this many entries are kept; when full, expired entries are dropped, then the oldest.
     pub const MAX_ENTRIES: usize = 10_000;
 
-    /// The cached answer for `id` (a record or a known absence) if it is younger than `ttl_ms`.
-    pub fn get(&self, id: &KeyId, now_ms: i64, ttl_ms: i64) -> Option<Option<KeyRecord>> {
-        self.entries.get(id).filter(|(at, _)| now_ms - at < ttl_ms).map(|(_, r)| r.clone())
+    /// The cached answer for `key` if it is younger than `ttl_ms`.
+    pub fn get(&self, key: &K, now_ms: i64, ttl_ms: i64) -> Option<V> {
+        self.entries.get(key).filter(|(at, _)| now_ms - at < ttl_ms).map(|(_, v)| v.clone())
     }
 
-    pub fn insert(&mut self, id: KeyId, record: Option<KeyRecord>, now_ms: i64, ttl_ms: i64) {
+    pub fn insert(&mut self, key: K, value: V, now_ms: i64, ttl_ms: i64) {
         if self.entries.len() >= Self::MAX_ENTRIES {
             self.entries.retain(|_, (at, _)| now_ms - *at < ttl_ms);
             if self.entries.len() >= Self::MAX_ENTRIES
-                && let Some(oldest) = self.entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+                && let Some(oldest) = self.entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
             {
                 self.entries.remove(&oldest);
             }
         }
-        self.entries.insert(id, (now_ms, record));
+        self.entries.insert(key, (now_ms, value));
     }
 
-    /// This isolate changed the key: forget what it read.
-    pub fn invalidate(&mut self, id: &KeyId) {
-        self.entries.remove(id);
+    /// This isolate changed it: forget what it read.
+    pub fn invalidate(&mut self, key: &K) {
+        self.entries.remove(key);
     }
 
     pub fn len(&self) -> usize {

@@ -65,7 +65,7 @@ fn worker(no_build: bool) -> Result {
         .flatten();
     let Some(built) = built else {
         eprintln!("xtask: no Worker build yet: building it");
-        return crate::build_worker();
+        return crate::build_worker_for_bench();
     };
     let sources =
         ["verifier/src", "verifier/Cargo.toml", "shared/src", "shared/Cargo.toml", "Cargo.toml", "Cargo.lock"];
@@ -77,7 +77,7 @@ fn worker(no_build: bool) -> Result {
         }
         Some(changed) if changed > built => {
             eprintln!("xtask: the Worker build is older than its sources: rebuilding it");
-            crate::build_worker()
+            crate::build_worker_for_bench()
         }
         _ => Ok(()),
     }

@@ -7,7 +7,8 @@
 //! - `lint`: `cargo fmt --check`, clippy with warnings denied, and `shared` built for wasm32.
 //! - `bench [--quick]`: criterion benchmarks of `shared`, then Keygate's Worker against a hand-written JavaScript
 //!   Worker under loopback load (`bench/README.md`).
-//! - `setup`: only the installs. `build-worker`: what wrangler's `[build]` runs.
+//! - `setup`: only the installs. `build-worker [gateway|control]`: what each wrangler config's `[build]` runs (both
+//!   Workers when none is named).
 //!
 //! Every install is skipped when the installed version already matches; nothing is downloaded from outside the
 //! package registries (crates.io, npm, Debian).
@@ -29,10 +30,17 @@ fn main() -> ExitCode {
         Some("dev") => dev(),
         Some("test") => test(),
         Some("lint") => lint(),
-        Some("build-worker") => build_worker(),
+        Some("build-worker") => match args.get(1).map(String::as_str) {
+            None => build_worker(Worker::Gateway).and_then(|()| build_worker(Worker::Control)),
+            Some("gateway") => build_worker(Worker::Gateway),
+            Some("control") => build_worker(Worker::Control),
+            Some(other) => Err(format!("no Worker named `{other}`: gateway or control")),
+        },
         Some("bench") => bench::run(&args[1..]),
         Some("build-console") => tools::setup(tools::Needs::BUILD).and_then(|()| build_console()),
-        _ => Err(String::from("usage: cargo xtask <dev|test|lint|bench [--quick]|setup|build-worker|build-console>")),
+        _ => Err(String::from(
+            "usage: cargo xtask <dev|test|lint|bench [--quick]|setup|build-worker [gateway|control]|build-console>",
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,18 +83,55 @@ fn build_console() -> Result {
     run(cmd("trunk").args(["build", "--release", "--offline"]).env("TRUNK_SKIP_VERSION_CHECK", "true"))
 }
 
-/// What wrangler's `[build]` runs. `KEYGATE_SKIP_BUILD=1` skips it when the caller has just built (the e2e suite
-/// starts `wrangler dev` several times over one build).
-fn build_worker() -> Result {
+/// Keygate's two Workers: the gateway (`verifier/`, the one public address) and the control plane (`control/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    Gateway,
+    Control,
+}
+
+impl Worker {
+    pub const BOTH: [Worker; 2] = [Worker::Gateway, Worker::Control];
+
+    /// The crate's folder.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Worker::Gateway => "verifier",
+            Worker::Control => "control",
+        }
+    }
+
+    /// Its wrangler configuration, from the workspace root.
+    pub fn config(self) -> &'static str {
+        match self {
+            Worker::Gateway => "wrangler.toml",
+            Worker::Control => "control/wrangler.toml",
+        }
+    }
+}
+
+/// The benchmark measures the gateway alone.
+pub fn build_worker_for_bench() -> Result {
+    build_worker(Worker::Gateway)
+}
+
+/// Builds both Workers (what `dev` and `test` need).
+pub fn build_workers() -> Result {
+    Worker::BOTH.into_iter().try_for_each(build_worker)
+}
+
+/// What wrangler's `[build]` runs for one Worker. `KEYGATE_SKIP_BUILD=1` skips it when the caller has just built
+/// (the e2e suite starts `wrangler dev` several times over one build).
+fn build_worker(worker: Worker) -> Result {
     if env::var("KEYGATE_SKIP_BUILD").is_ok_and(|v| v == "1") {
-        eprintln!("xtask: KEYGATE_SKIP_BUILD=1, using the existing Worker build");
+        eprintln!("xtask: KEYGATE_SKIP_BUILD=1, using the existing {} build", worker.folder());
         return Ok(());
     }
     let root = root();
     let wasm_opt = root.join("node_modules/.bin/wasm-opt");
     run(cmd("worker-build")
         .arg("--release")
-        .current_dir(root.join("verifier"))
+        .current_dir(root.join(worker.folder()))
         .env("WASM_BINDGEN_BIN", tools::cargo_bin().join("wasm-bindgen"))
         .env("WASM_OPT_BIN", &wasm_opt)
         .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))?;
@@ -96,7 +141,7 @@ fn build_worker() -> Result {
     if env::var("KEYGATE_WASM_NAMES").is_ok_and(|v| v == "1") {
         return Ok(());
     }
-    let module = root.join("verifier/build/index_bg.wasm");
+    let module = root.join(worker.folder()).join("build/index_bg.wasm");
     let features = [
         "mutable-globals",
         "sign-ext",
@@ -117,11 +162,13 @@ fn build_worker() -> Result {
 fn dev() -> Result {
     tools::setup(tools::Needs::BUILD)?;
     build_console()?;
-    build_worker()?;
+    build_workers()?;
     tools::ensure_dev_vars()?;
     let mut wrangler = cmd("npx");
+    // Both Workers in one workerd: the first config's (the gateway's) gets the port.
     wrangler
-        .args(["wrangler", "dev", "--local", "--ip", "127.0.0.1", "--port", "8787"])
+        .args(["wrangler", "dev", "-c", Worker::Gateway.config(), "-c", Worker::Control.config()])
+        .args(["--local", "--ip", "127.0.0.1", "--port", "8787"])
         .args(["--persist-to", ".wrangler/state", "--show-interactive-dev-session=false"])
         .env("KEYGATE_SKIP_BUILD", "1");
     eprintln!("$ {wrangler:?}");
@@ -137,7 +184,7 @@ fn lint() -> Result {
     run(cmd("cargo").args(["fmt", "--all", "--check"]))?;
     run(cmd("cargo").args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     run(cmd("cargo")
-        .args(["clippy", "-p", "admin-ui", "-p", "verifier", "--target", "wasm32-unknown-unknown"])
+        .args(["clippy", "-p", "admin-ui", "-p", "verifier", "-p", "control", "--target", "wasm32-unknown-unknown"])
         .args(["--all-targets", "--locked", "--", "-D", "warnings"]))?;
     run(cmd("cargo").args(["build", "-p", "keygate-shared", "--target", "wasm32-unknown-unknown", "--locked"]))?;
     run(cmd("cargo").args(["doc", "-p", "keygate-shared", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))
@@ -154,7 +201,7 @@ struct Step {
 fn test() -> Result {
     tools::setup(tools::Needs::ALL)?;
     build_console()?;
-    build_worker()?;
+    build_workers()?;
 
     let wasm = "wasm32-unknown-unknown";
     let chromedriver = tools::chromedriver()?;

@@ -127,9 +127,14 @@ pub fn chromedriver() -> Result<PathBuf> {
     if path.exists() { Ok(path) } else { Err(String::from("chromedriver is not installed (run `cargo xtask setup`)")) }
 }
 
-/// `.dev.vars` holds the local bootstrap secret; made once, random, never committed.
+/// Where the local bootstrap secret lives: the control plane's `.dev.vars` (wrangler reads it beside its config).
+fn dev_vars() -> PathBuf {
+    root().join("control/.dev.vars")
+}
+
+/// `control/.dev.vars` holds the local bootstrap secret; made once, random, never committed.
 pub fn ensure_dev_vars() -> Result {
-    let path = root().join(".dev.vars");
+    let path = dev_vars();
     if path.exists() {
         return Ok(());
     }
@@ -140,7 +145,7 @@ pub fn ensure_dev_vars() -> Result {
 }
 
 fn bootstrap_token() -> Option<String> {
-    let vars = fs::read_to_string(root().join(".dev.vars")).ok()?;
+    let vars = fs::read_to_string(dev_vars()).ok()?;
     vars.lines().find_map(|l| l.strip_prefix("KEYGATE_BOOTSTRAP_TOKEN=")).map(|v| v.trim().trim_matches('"').to_owned())
 }
 

@@ -1,7 +1,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use super::{NOW, example, fresh, perms, record_for};
+use super::{NOW, example, fresh, memberships, perms, record_for};
 use crate::credential::{CredentialError, authenticate_headers};
 use crate::decision::{Access, Claim, Code, Demand, Endpoint, Grant, decide, precheck};
 use crate::hash::SecretHash;
@@ -20,7 +20,7 @@ fn run(
     demand: Demand<'_>,
 ) -> Result<Grant, Code> {
     let key = precheck(authenticate_headers(headers, &[]), endpoint)?;
-    decide(&key, record, endpoint, demand, NOW)
+    decide(&key, record, endpoint, demand, &memberships(), NOW)
 }
 
 fn bearer(key: &ApiKey) -> String {
@@ -242,9 +242,9 @@ fn grace_secret_works_until_its_end() {
     record.grace = Some(GraceSecret { secret_hash: SecretHash::of(&old), until: NOW.plus_secs(60) });
     let e = live();
     let d = Demand::default();
-    assert!(decide(&Claim::of(&old), Some(&record), &e, d, NOW).is_ok());
-    assert!(decide(&Claim::of(&new), Some(&record), &e, d, NOW).is_ok());
-    assert_eq!(decide(&Claim::of(&old), Some(&record), &e, d, NOW.plus_secs(60)), Err(Code::NotFound));
+    assert!(decide(&Claim::of(&old), Some(&record), &e, d, &[], NOW).is_ok());
+    assert!(decide(&Claim::of(&new), Some(&record), &e, d, &[], NOW).is_ok());
+    assert_eq!(decide(&Claim::of(&old), Some(&record), &e, d, &[], NOW.plus_secs(60)), Err(Code::NotFound));
 }
 
 #[test]
@@ -255,7 +255,14 @@ fn wildcard_permissions_grant_under_their_prefix() {
     let data_read = Permission::try_from("data:read").unwrap();
     let e = live();
     let grant = |p| {
-        decide(&Claim::of(&key), Some(&record), &e, Demand { access: Access::Permission(p), ..Demand::default() }, NOW)
+        decide(
+            &Claim::of(&key),
+            Some(&record),
+            &e,
+            Demand { access: Access::Permission(p), ..Demand::default() },
+            &[],
+            NOW,
+        )
     };
     assert!(grant(&keys_write).is_ok());
     assert_eq!(grant(&data_read), Err(Code::InsufficientPermissions));
@@ -268,7 +275,7 @@ fn rate_limited_keys_are_flagged_for_their_object() {
         rate_limit: Some(RateLimitPolicy { requests: 5, window_seconds: 60, burst: None }),
         ..record_for(&key)
     };
-    let grant = decide(&Claim::of(&key), Some(&record), &live(), Demand::default(), NOW).unwrap();
+    let grant = decide(&Claim::of(&key), Some(&record), &live(), Demand::default(), &[], NOW).unwrap();
     assert!(grant.rate_limited);
 }
 

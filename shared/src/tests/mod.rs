@@ -5,6 +5,7 @@ mod authz;
 mod credential;
 mod decision;
 mod key;
+mod keyobject;
 mod model;
 mod path;
 mod ratelimit;
@@ -28,7 +29,7 @@ pub fn perms(list: &[&str]) -> Vec<Permission> {
     list.iter().map(|p| Permission::try_from(*p).unwrap()).collect()
 }
 
-/// A stored record for `key`: active, organization `org_a`, owner also in `org_b`.
+/// A stored record for `key`: active, organization `org_a` (its owner is also in `org_b`: [`memberships`]).
 pub fn record_for(key: &ApiKey) -> KeyRecord {
     KeyRecord {
         id: key.id,
@@ -37,7 +38,6 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         environment: key.environment,
         name: "Main Website Integration".into(),
         owner: "usr_1".into(),
-        owner_organizations: vec!["org_a".into(), "org_b".into()],
         permissions: perms(&["data:read", "telemetry:write"]),
         customers: vec![],
         rate_limit: None,
@@ -48,7 +48,13 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         updated_at: NOW.plus_secs(-3600),
         secret_hash: SecretHash::of(key),
         grace: None,
+        revoked_by: None,
     }
+}
+
+/// The organizations the owner of [`record_for`]'s keys belongs to.
+pub fn memberships() -> Vec<String> {
+    vec!["org_a".into(), "org_b".into()]
 }
 
 pub fn example() -> ApiKey {

@@ -121,3 +121,12 @@ fn records_round_trip_through_json_without_secrets() {
     assert_eq!(back, record);
     assert!(back.secret_matches(&crate::hash::SecretHash::of(&key), NOW));
 }
+
+#[test]
+fn audit_action_names_are_serdes() {
+    for action in crate::api::AuditAction::ALL {
+        let json = serde_json::to_value(action).unwrap();
+        assert_eq!(json, action.as_str(), "{action:?}");
+        assert_eq!(crate::api::AuditAction::parse(action.as_str()), Some(action));
+    }
+}

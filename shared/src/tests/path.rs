@@ -22,6 +22,7 @@ fn paths_have_one_canonical_form() {
     check("/data/%7Euser", Ok("/data/~user"));
     check("/data/a%20b", Ok("/data/a%20b"));
     check("/data/a%3fb", Ok("/data/a%3Fb"));
+    check("/data/é", Ok("/data/%C3%A9"));
     // Dot segments, also encoded ones.
     check("/data/../streams/s1", Ok("/streams/s1"));
     check("/data/./items", Ok("/data/items"));

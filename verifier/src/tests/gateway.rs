@@ -12,15 +12,17 @@ use super::{Build, Harness, NOW, block_on, code_of, json_of, request};
 use crate::gateway::{
     self, CUSTOMER_HEADER as CUSTOMER, Consult, ORG_HEADER as ORG, error_entry, gateway_demand, presented,
 };
-use crate::reply::{Incoming, Reply};
+use keygate_shared::http::{Incoming, Reply};
+use keygate_shared::keyobject::{Actor, KeyChange, KeyRequest};
+use keygate_shared::model::{Role, UserOrganizations};
 
 fn permissions(list: &[&str]) -> Vec<Permission> {
     list.iter().map(|p| Permission::try_from(*p).expect("a valid permission")).collect()
 }
 
 /// Stores a record for a fresh key of `environment` straight into KV and returns the key as the client sends it
-/// (with `label` as its project label). The record: active, project `acme-shop`, organization `org_a`, owner also in
-/// `org_b`, permission `data:read`; `edit` changes it.
+/// (with `label` as its project label). The record: active, project `acme-shop`, organization `org_a`, owner `usr_1`
+/// (also a member of `org_b`), permission `data:read`; `edit` changes it.
 fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl FnOnce(&mut KeyRecord)) -> String {
     let mut key = ApiKey::generate(environment).expect("randomness");
     key.project_label = label.map(str::to_owned);
@@ -31,7 +33,6 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         environment,
         name: "Main Website Integration".into(),
         owner: "usr_1".into(),
-        owner_organizations: vec!["org_a".into(), "org_b".into()],
         permissions: permissions(&["data:read"]),
         customers: vec![],
         rate_limit: None,
@@ -42,9 +43,12 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         updated_at: NOW.plus_secs(-3600),
         secret_hash: SecretHash::of(&key),
         grace: None,
+        revoked_by: None,
     };
     edit(&mut record);
-    h.memory.kv.borrow_mut().insert(key.id, record);
+    let organizations = UserOrganizations { organizations: vec!["org_a".into(), "org_b".into()] };
+    h.memory.users.borrow_mut().insert(record.owner.clone(), organizations);
+    h.memory.put(record);
     key.expose()
 }
 
@@ -179,7 +183,7 @@ fn order_of_checks_one_row_each() {
         ("5 revoked", get(&revoked, &[]), Refused(401, "REVOKED"), 1),
         ("5 deactivated", get(&deactivated, &[]), Refused(401, "DEACTIVATED"), 1),
         ("5 expired", get(&expired, &[]), Refused(401, "EXPIRED"), 1),
-        ("6 foreign organization", get(&good, &[(ORG, "org_z")]), Refused(403, "FORBIDDEN_ORGANIZATION"), 1),
+        ("6 foreign organization", get(&good, &[(ORG, "org_z")]), Refused(403, "FORBIDDEN_ORGANIZATION"), 2),
         ("7 missing permission", post(&good), Refused(403, "INSUFFICIENT_PERMISSIONS"), 1),
         ("7 no route covers it", delete(&good, "/other"), Refused(403, "NO_ROUTE"), 1),
         ("7 customer required", get(&restricted, &[]), Refused(403, "CUSTOMER_REQUIRED"), 1),
@@ -188,7 +192,8 @@ fn order_of_checks_one_row_each() {
         ("console token on the gateway", get(&console, &[]), Refused(401, "WRONG_PROJECT"), 1),
         ("pass", get(&good, &[]), Pass("org_a"), 1),
         ("pass, x-api-key", call(&h, "GET", "/data/x", &[("x-api-key", &good)]), Pass("org_a"), 1),
-        ("pass, owner's second organization", get(&good, &[(ORG, "org_b")]), Pass("org_b"), 1),
+        ("pass, owner's second organization", get(&good, &[(ORG, "org_b")]), Pass("org_b"), 2),
+        ("pass, the key's own organization named", get(&good, &[(ORG, "org_a")]), Pass("org_a"), 1),
         ("pass, allowed customer", get(&restricted, &[(CUSTOMER, "cus_1")]), Pass("org_a"), 1),
         ("pass, endpoint of the key's project", at(&acme, &good), Pass("org_a"), 1),
         ("pass, route needing no permission", delete(&good, "/open/x"), Pass("org_a"), 1),
@@ -219,14 +224,6 @@ fn refusals_carry_their_challenge() {
     for (name, got, want) in cases {
         assert_eq!(got.as_deref(), want, "{name}");
     }
-}
-
-#[test]
-fn console_token_from_bootstrap_is_refused_on_the_gateway() {
-    let h = Harness::new();
-    let console = h.bootstrap();
-    let outcome = call(&h, "GET", "/data/x", &[("authorization", &bearer(&console.token))]);
-    check("console token", &outcome, Expect::Refused(401, "WRONG_PROJECT"), 1);
 }
 
 /// A key limited to 3 requests a minute.
@@ -301,17 +298,36 @@ fn storage_failures_answer_503_and_never_pass() {
 #[test]
 fn revocation_through_the_key_object_is_seen_at_once_for_a_rate_limited_key() {
     let h = Harness::new();
-    let console = h.bootstrap();
-    let created = h.create_key(&console.token, json!({ "rate_limit": { "requests": 100, "window_seconds": 60 } }));
-    assert_eq!(h.gate_code(&created.key), "VALID");
-    let id = created.key.parse::<ApiKey>().expect("a key").id;
+    let key = stored(&h, Environment::Live, None, |r| {
+        r.rate_limit = Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: None });
+    });
+    assert_eq!(h.gate_code(&key), "VALID");
+    let id = key.parse::<ApiKey>().expect("a key").id;
     let stale = h.memory.kv.borrow().get(&id).cloned().expect("the record in KV");
-
-    let revoke = h.admin(request("POST", &format!("/admin/v1/keys/{}/revoke", created.id)).bearer(&console.token));
-    assert_eq!(revoke.status, 200, "{}", revoke.body);
+    let actor = Actor { user: "usr_1".into(), role: Role::Owner, organization: "org_a".into() };
+    let revoke = KeyRequest::Change { actor, change: KeyChange::Revoke, audit_id: "evt_1".into(), now: NOW };
+    block_on(crate::store::Stores::object(&h.memory, &id, &revoke)).expect("the object answers");
     // KV (or an isolate's cache) still holds the active record; the key's object is authoritative.
     h.memory.kv.borrow_mut().insert(id, stale);
-    assert_eq!(h.gate_code(&created.key), "REVOKED");
+    assert_eq!(h.gate_code(&key), "REVOKED");
+}
+
+/// Removing the owner from an organization reaches the gateway through KV (`user:<id>`): their keys stop acting for
+/// it.
+#[test]
+fn a_key_stops_acting_for_an_organization_its_owner_left() {
+    let h = Harness::new();
+    let key = stored(&h, Environment::Live, None, |_| {});
+    let auth = bearer(&key);
+    check(
+        "member of org_b",
+        &call(&h, "GET", "/data/x", &[("authorization", &auth), (ORG, "org_b")]),
+        Expect::Pass("org_b"),
+        2,
+    );
+    h.memory.users.borrow_mut().insert("usr_1".into(), UserOrganizations { organizations: vec!["org_a".into()] });
+    let left = call(&h, "GET", "/data/x", &[("authorization", &auth), (ORG, "org_b")]);
+    check("left org_b", &left, Expect::Refused(403, "FORBIDDEN_ORGANIZATION"), 2);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -522,4 +538,22 @@ fn error_entries_are_bounded_as_a_whole() {
     assert!(entry.request_preview.chars().count() <= RecentError::MAX_REQUEST_PREVIEW);
     assert!(entry.response_preview.chars().count() <= RecentError::MAX_RESPONSE_PREVIEW);
     assert!(serde_json::to_string(&entry).expect("serializes").len() < 16 * 1024);
+}
+
+#[test]
+fn the_gateway_knows_which_admin_requests_change_a_key() {
+    let id = "F854DS4QEVHXS4";
+    let cases = [
+        ("POST", format!("/admin/v1/keys/{id}/revoke"), true),
+        ("POST", format!("/admin/v1/keys/{id}/regenerate"), true),
+        ("PATCH", format!("/admin/v1/keys/{id}"), true),
+        ("DELETE", format!("/admin/v1/keys/{id}"), true),
+        ("GET", format!("/admin/v1/keys/{id}"), false),
+        ("GET", format!("/admin/v1/keys/{id}/usage"), false),
+        ("POST", String::from("/admin/v1/keys"), false),
+        ("POST", String::from("/admin/v1/keys/nope/revoke"), false),
+    ];
+    for (method, path, changes) in cases {
+        assert_eq!(gateway::changed_key(method, &path).is_some(), changes, "{method} {path}");
+    }
 }

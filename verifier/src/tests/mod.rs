@@ -2,7 +2,6 @@
 //! of `store::memory`. `gateway.rs` covers the order of checks, the rate limit, storage failures, verify and whoami;
 //! `admin.rs` covers the admin API. Each area has one `check`-style helper and many one-line cases.
 
-mod admin;
 mod entry;
 mod gateway;
 #[cfg(not(target_arch = "wasm32"))]
@@ -13,15 +12,13 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use keygate_shared::decision::Demand;
-use keygate_shared::key::ApiKey;
-use keygate_shared::model::Role;
 use keygate_shared::time::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::gateway::{Consult, Pass, Refusal, authenticate, presented};
-use crate::reply::{Incoming, Reply};
 use crate::store::memory::Memory;
+use keygate_shared::http::{Incoming, Reply};
 
 /// The fixed "now" of every test; tests that need time to pass move the harness's clock explicitly.
 pub const NOW: Timestamp = Timestamp::from_secs(1_795_000_000);
@@ -64,10 +61,6 @@ pub trait Build: Sized {
         self.header("authorization", &format!("Bearer {token}"))
     }
 
-    fn org(self, organization: &str) -> Self {
-        self.header(crate::gateway::ORG_HEADER, organization)
-    }
-
     fn json(self, value: Value) -> Self {
         self.body(&value.to_string())
     }
@@ -83,12 +76,6 @@ impl Build for Incoming {
         self.body = Some(text.to_owned());
         self
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-/// A fingerprint of everything stored (KV records and the directory), to show that a refused request changed nothing.
-pub fn stored_state(h: &Harness) -> String {
-    format!("{:?}", (h.memory.kv.borrow().clone(), h.memory.directory.borrow().clone()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -116,21 +103,6 @@ pub fn code_of(reply: &Reply) -> String {
     json_of(reply)["code"].as_str().unwrap_or_default().to_owned()
 }
 
-/// What bootstrapping answered: the first owner's console token, organization and user id.
-#[derive(Debug, Clone)]
-pub struct Console {
-    pub token: String,
-    pub organization: String,
-    pub user: String,
-}
-
-/// A key created through the admin API: the full key as shown once, and its id.
-#[derive(Debug, Clone)]
-pub struct Created {
-    pub key: String,
-    pub id: String,
-}
-
 /// The in-memory stores, the configuration and a clock that only moves when a test moves it.
 #[derive(Debug)]
 pub struct Harness {
@@ -150,53 +122,6 @@ impl Harness {
 
     pub fn set_now(&self, now: Timestamp) {
         self.clock.set(now);
-    }
-
-    /// Routes an admin request through `admin::route`.
-    pub fn admin(&self, req: Incoming) -> Reply {
-        block_on(crate::admin::route(&self.memory, &req, &self.config, self.now()))
-    }
-
-    /// Bootstraps the empty store and returns the first owner's console session.
-    pub fn bootstrap(&self) -> Console {
-        let reply = self.admin(request("POST", "/admin/v1/bootstrap").bearer("boot"));
-        assert_eq!(reply.status, 201, "bootstrap: {}", reply.body);
-        let body = json_of(&reply);
-        Console {
-            token: body["console_token"].as_str().expect("a console token").to_owned(),
-            organization: body["organization"]["id"].as_str().expect("an organization id").to_owned(),
-            user: body["user"]["id"].as_str().expect("a user id").to_owned(),
-        }
-    }
-
-    /// Invites `email` with `role` into the organization the token acts for (or `org`), returning their token.
-    pub fn invite(&self, token: &str, org: Option<&str>, email: &str, role: Role) -> String {
-        let mut req = request("POST", "/admin/v1/members").bearer(token).json(json!({
-            "email": email,
-            "name": email.split('@').next().unwrap_or(email),
-            "role": role.as_str(),
-        }));
-        if let Some(org) = org {
-            req = req.org(org);
-        }
-        let reply = self.admin(req);
-        assert_eq!(reply.status, 201, "invite {email}: {}", reply.body);
-        json_of(&reply)["console_token"].as_str().expect("a console token").to_owned()
-    }
-
-    /// Creates a key through `POST /admin/v1/keys`; `settings` are merged over a live key named `k`.
-    pub fn create_key(&self, token: &str, settings: Value) -> Created {
-        let mut body = json!({ "name": "k", "environment": "live" });
-        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
-            body.extend(extra.clone());
-        }
-        let reply = self.admin(request("POST", "/admin/v1/keys").bearer(token).json(body));
-        assert_eq!(reply.status, 201, "create key: {}", reply.body);
-        let body = json_of(&reply);
-        Created {
-            key: body["key"].as_str().expect("a single key").to_owned(),
-            id: body["record"]["id"].as_str().expect("a key id").to_owned(),
-        }
     }
 
     /// Authenticates `key` on the gateway's endpoint for a request that needs no particular permission.
@@ -219,10 +144,4 @@ impl Harness {
             Err(refusal) => refusal.code.map_or("STORAGE_UNAVAILABLE", |code| code.as_str()),
         }
     }
-}
-
-/// The same key with another secret: the id exists, the secret does not match.
-pub fn other_secret(key: &str) -> String {
-    let key: ApiKey = key.parse().expect("a well-formed key");
-    key.with_new_secret().expect("randomness").expose()
 }

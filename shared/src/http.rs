@@ -1,12 +1,13 @@
-//! Platform-free requests and answers, so handlers run natively in `cargo test`; `runtime.rs` converts them from and
-//! to the Workers types.
+//! Platform-free requests and answers, so both Workers' handlers run natively in `cargo test`; each Worker's
+//! `runtime.rs` converts them from and to the Workers types. No I/O here.
 
-use keygate_shared::credential::Headers;
-use keygate_shared::decision::Code;
-use keygate_shared::model::{Permission, RateLimitPolicy};
-use keygate_shared::problem::{CONTENT_TYPE as PROBLEM_JSON, Problem};
-use keygate_shared::ratelimit::{RateDecision, policy_header, ratelimit_header};
 use serde::Serialize;
+
+use crate::credential::Headers;
+use crate::decision::Code;
+use crate::model::{Permission, RateLimitPolicy};
+use crate::problem::{CONTENT_TYPE as PROBLEM_JSON, Problem};
+use crate::ratelimit::{RateDecision, policy_header, ratelimit_header};
 
 /// The parts of a request the handlers read. Only the headers they need are copied in.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +46,10 @@ pub fn split_url(url: &str) -> (&str, &str) {
 /// The canonical form of a request path (`keygate_shared::path`): what is routed, matched and forwarded. A path
 /// with no canonical form is answered 400 `INVALID_PATH`.
 pub fn canonical_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, Reply> {
-    if keygate_shared::path::is_canonical(raw) {
+    if crate::path::is_canonical(raw) {
         return Ok(std::borrow::Cow::Borrowed(raw));
     }
-    keygate_shared::path::normalize(raw)
+    crate::path::normalize(raw)
         .map(std::borrow::Cow::Owned)
         .map_err(|e| Reply::problem(&Problem::bad_request("INVALID_PATH", e.describe())))
 }
@@ -93,6 +94,11 @@ impl Reply {
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         let body = serde_json::to_string(value).unwrap_or_else(|_| String::from("{}"));
         Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    }
+
+    /// An answer with no body (`204 No Content`).
+    pub fn empty(status: u16) -> Self {
+        Self { status, headers: vec![], body: String::new() }
     }
 
     pub fn problem(problem: &Problem) -> Self {

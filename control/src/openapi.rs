@@ -3,7 +3,7 @@
 //! Schemas are generated from the Rust types: each is inferred from a serialized example value of the type, so a
 //! renamed or added field changes the document. The Worker serves the generated document as a static file
 //! (`openapi.json`, so the generator's code stays out of the bundle); a test fails when the file differs from what the
-//! types generate (`KEYGATE_BLESS=1 cargo test -p verifier openapi` rewrites it). Tests also check that every path in
+//! types generate (`KEYGATE_BLESS=1 cargo test -p control openapi` rewrites it). Tests also check that every path in
 //! the document is a route the Worker parses and that every route is in the document.
 
 /// The document as served.
@@ -192,11 +192,31 @@ mod generator {
         verify.permissions = Some(vec![permission("data:read")]);
         verify.expires_at = Some(ts());
         verify.rate_limit = Some(RateLimitStatus { limit: 100, remaining: 99, reset_seconds: 60 });
+        let session_info = SessionInfo {
+            id: example_id(),
+            label: "laptop".into(),
+            created_at: ts(),
+            expires_at: ts(),
+            last_used_at: Some(ts()),
+            current: true,
+        };
         let session = SessionView {
             user: member(),
             organization: org_view(),
             organizations: vec![org_view()],
             known_permissions: vec!["data:read".into()],
+            permissions: vec![PermissionInfo { name: "data:read".into(), keys: 3 }],
+            token: Some(session_info.clone()),
+            token_expires_at: Some(ts()),
+        };
+        let invitation = InvitationView {
+            id: "inv_7Q3M0T9ZK1XW2R".into(),
+            email: "a@acme.test".into(),
+            name: "A".into(),
+            role: Role::Member,
+            invited_by: "usr_7Q3M0T9ZK1XW2R".into(),
+            created_at: ts(),
+            expires_at: ts(),
         };
         vec![
             (
@@ -234,23 +254,86 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/sessions",
+                "The signed-in user's console sessions (tokens), the current one marked.",
+                None,
+                200,
+                schema(&SessionList { sessions: vec![session_info.clone()] }),
+            ),
+            (
+                "post",
+                "/admin/v1/sessions",
+                "Another console token for the signed-in user (a CLI, another browser), shown once.",
+                Some(schema(&CreateSessionRequest { label: Some("laptop".into()) })),
+                201,
+                schema(&NewSession { console_token: "kg_live_…".into(), session: session_info.clone() }),
+            ),
+            (
+                "delete",
+                "/admin/v1/sessions/{id}",
+                "Sign a session out: `current`, or one of the user's own sessions by id. It stops at once.",
+                None,
+                204,
+                json!({}),
+            ),
+            (
+                "get",
                 "/admin/v1/members",
                 "Members of the organization.",
                 None,
                 200,
-                json!({"type": "object", "properties": {"members": {"type": "array", "items": schema(&member())}}}),
+                schema(&MemberList { members: vec![member()] }),
+            ),
+            (
+                "delete",
+                "/admin/v1/members/{id}",
+                "Remove a member (owners and admins; only owners remove owners; never the last owner), or leave. Every \
+                 console token of theirs stops acting in the organization at once.",
+                None,
+                204,
+                json!({}),
+            ),
+            (
+                "get",
+                "/admin/v1/invitations",
+                "Pending invitations (owners and admins), never their codes.",
+                None,
+                200,
+                schema(&InvitationList { invitations: vec![invitation.clone()] }),
             ),
             (
                 "post",
-                "/admin/v1/members",
-                "Invite (create) a member with a role; answers their console token once.",
+                "/admin/v1/invitations",
+                "Invite someone with a role: answers a one-time code, shown once, expiring (7 days by default).",
                 Some(schema(&InviteMemberRequest {
                     email: "a@acme.test".into(),
                     name: "A".into(),
                     role: Role::Member,
                 })),
                 201,
-                schema(&InviteMemberResponse { member: member(), console_token: "kg_live_…".into() }),
+                schema(&InviteMemberResponse { invitation: invitation.clone(), code: "kginv_…".into() }),
+            ),
+            ("delete", "/admin/v1/invitations/{id}", "Revoke a pending invitation.", None, 204, json!({})),
+            (
+                "post",
+                "/admin/v1/invitations/redeem",
+                "A new user redeems an invitation code (no sign-in): answers their first console token, once.",
+                Some(schema(&RedeemInvitationRequest { code: "kginv_…".into(), name: Some("A".into()) })),
+                201,
+                schema(&RedeemInvitationResponse {
+                    console_token: "kg_live_…".into(),
+                    session: session_info.clone(),
+                    organization: org_view(),
+                    user: member(),
+                }),
+            ),
+            (
+                "post",
+                "/admin/v1/invitations/accept",
+                "A signed-in user accepts an invitation: their own tokens now act in that organization too.",
+                Some(schema(&AcceptInvitationRequest { code: "kginv_…".into() })),
+                200,
+                schema(&org_view()),
             ),
             (
                 "get",
@@ -282,7 +365,7 @@ mod generator {
                 "Keys, newest first; filters project, environment, status, owner, include_deactivated; cursor paging.",
                 None,
                 200,
-                schema(&KeyList { keys: vec![key_view()], next_cursor: Some("50".into()) }),
+                schema(&KeyList { keys: vec![key_view()], next_cursor: Some("1795000000000.F854DS4QEVHXS4".into()) }),
             ),
             (
                 "post",
@@ -437,11 +520,11 @@ mod tests {
         }
         assert!(
             DOCUMENT == generated,
-            "verifier/src/openapi.json is stale: run `KEYGATE_BLESS=1 cargo test -p verifier openapi`"
+            "control/src/openapi.json is stale: run `KEYGATE_BLESS=1 cargo test -p control openapi`"
         );
     }
 
-    /// Every path and method in the document is a route the Worker parses, and every route is documented.
+    /// Every path and method in the document is a route the Workers parse, and every route is documented.
     #[test]
     fn the_document_lists_exactly_the_routes() {
         let doc = document();
@@ -465,9 +548,17 @@ mod tests {
             ("POST", "/bootstrap"),
             ("GET", "/openapi.json"),
             ("GET", "/session"),
+            ("GET", "/sessions"),
+            ("POST", "/sessions"),
+            ("DELETE", "/sessions/{id}"),
             ("POST", "/organizations"),
             ("GET", "/members"),
-            ("POST", "/members"),
+            ("DELETE", "/members/{id}"),
+            ("GET", "/invitations"),
+            ("POST", "/invitations"),
+            ("DELETE", "/invitations/{id}"),
+            ("POST", "/invitations/redeem"),
+            ("POST", "/invitations/accept"),
             ("GET", "/projects"),
             ("POST", "/projects"),
             ("PATCH", "/projects/{id}"),

@@ -1,0 +1,119 @@
+//! Keygate's control plane: a Worker of its own, reached only through the gateway's service binding (the gateway
+//! stays the one public address and hands it `/admin/*`). It serves the admin API (`admin.rs`) and the console's
+//! files, and holds the per-tenant objects:
+//!
+//! - `OrgObject`, one per organization (`org.rs`): members and roles, invitations, projects, the key index with
+//!   usage summaries, the permission catalog, the audit log — SQLite tables, one transaction per message;
+//! - `UserObject`, one per user (`user.rs`): profile, memberships, console sessions;
+//! - `BootstrapObject` (`bootstrap.rs`): the one global flag.
+//!
+//! Keys themselves live in the gateway's `KeyObject`s (a Durable Object binding across scripts). Nothing here costs
+//! in proportion to the number of organizations: every request reads the objects of the one user and the one
+//! organization it is about.
+
+pub mod admin;
+pub mod bootstrap;
+pub mod config;
+pub mod openapi;
+pub mod org;
+#[cfg(target_arch = "wasm32")]
+mod runtime;
+pub mod sql;
+pub mod store;
+pub mod user;
+
+// Native only: they run the objects' SQL on an in-memory SQLite (`rusqlite`).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use keygate_glue::to_response;
+    use keygate_shared::http::{Incoming, Reply, canonical_path, is_under, split_url};
+    use keygate_shared::problem::Problem;
+    use worker::{Context, Env, Request, Response, Result, event};
+
+    use crate::config::Config;
+    use crate::runtime::{self, WorkerStores};
+
+    thread_local! {
+        static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    }
+
+    fn config(env: &Env) -> std::result::Result<Rc<Config>, String> {
+        if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
+            return Ok(c);
+        }
+        let var = |name: &str| {
+            env.var(name).ok().map(|v| v.to_string()).or_else(|| env.secret(name).ok().map(|s| s.to_string()))
+        };
+        let config = Rc::new(Config::from_vars(var)?);
+        CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&config)));
+        Ok(config)
+    }
+
+    #[event(start)]
+    fn start() {
+        console_error_panic_hook::set_once();
+    }
+
+    #[event(fetch)]
+    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+        let now = runtime::now();
+        let config = match config(&env) {
+            Ok(c) => c,
+            Err(e) => {
+                worker::console_error!("keygate: configuration error: {e}");
+                return to_response(Reply::problem(&Problem::new(500, "MISCONFIGURED", "Misconfigured", e)));
+            }
+        };
+        let url = req.inner().url();
+        let (raw, query) = split_url(&url);
+        let path = match canonical_path(raw) {
+            Ok(path) => path.into_owned(),
+            Err(reply) => return to_response(reply),
+        };
+        if !is_under(&path, "/admin/v1") {
+            if is_under(&path, "/admin") {
+                return console(&env, &req).await;
+            }
+            return to_response(Reply::problem(&Problem::not_found("No such route.")));
+        }
+        let mut incoming =
+            Incoming { method: req.method().to_string(), path, query: query.to_owned(), ..Incoming::default() };
+        for name in ["authorization", "keygate-org", "cf-connecting-ip", "content-type"] {
+            if let Ok(Some(value)) = req.headers().get(name) {
+                if value.len() > 4096 {
+                    return to_response(Reply::problem(&Problem::new(
+                        431,
+                        "HEADER_TOO_LARGE",
+                        "Request header fields too large",
+                        format!("The `{name}` header is too large."),
+                    )));
+                }
+                incoming.headers.push((name.to_owned(), value));
+            }
+        }
+        if !matches!(incoming.method.as_str(), "GET" | "HEAD") {
+            match keygate_glue::read_body(req.inner()).await {
+                Ok(body) => incoming.body = Some(body),
+                Err(reply) => return to_response(reply),
+            }
+        }
+        let stores = WorkerStores { env: env.clone() };
+        to_response(crate::admin::route(&stores, &incoming, &config, now).await)
+    }
+
+    /// The console's single-page app: files come from the assets; any other `/admin/...` path is the app's page.
+    async fn console(env: &Env, req: &Request) -> Result<Response> {
+        let assets = env.assets("ASSETS")?;
+        let url = req.url()?;
+        let mut index = url.clone();
+        index.set_path("/admin/");
+        index.set_query(None);
+        assets.fetch(index.to_string(), None).await
+    }
+}

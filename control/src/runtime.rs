@@ -1,0 +1,325 @@
+//! The platform glue of the control plane: the three Durable Object classes (organizations, users, the bootstrap
+//! flag) over their SQLite storage, KV, the key objects of the gateway Worker (a Durable Object binding across
+//! scripts), and the rate limiter of failed sign-ins. No decision is made here.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use keygate_shared::key::KeyId;
+use keygate_shared::keyobject::{KeyEvent, KeyReply, KeyRequest};
+use keygate_shared::model::KeyRecord;
+use keygate_shared::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use worker::{DurableObject, Env, Method, Request, RequestInit, Response, State, durable_object};
+
+use crate::bootstrap::{Bootstrap, BootstrapReply, BootstrapRequest};
+use crate::org::{Org, OrgError, OrgRequest};
+use crate::sql::{Sql, SqlError, SqlValue};
+use crate::store::{OrgAnswer, StoreError, Stores};
+use crate::user::{User, UserReply, UserRequest};
+
+pub const KV_BINDING: &str = "KEYS";
+pub const KEY_OBJECTS: &str = "KEY_OBJECTS";
+pub const ORG_OBJECTS: &str = "ORG_OBJECTS";
+pub const USER_OBJECTS: &str = "USER_OBJECTS";
+pub const BOOTSTRAP: &str = "BOOTSTRAP";
+pub const SIGN_IN_LIMITER: &str = "SIGN_IN_LIMITER";
+
+pub fn now() -> Timestamp {
+    Timestamp(js_sys::Date::now() as i64)
+}
+
+/// Durable Objects' SQL storage as [`Sql`].
+struct DoSql(worker::SqlStorage);
+
+impl Sql for DoSql {
+    fn exec(&self, query: &str, params: &[SqlValue]) -> Result<Vec<serde_json::Value>, SqlError> {
+        let bindings: Vec<worker::SqlStorageValue> = params
+            .iter()
+            .map(|p| match p {
+                SqlValue::Null => worker::SqlStorageValue::Null,
+                SqlValue::Integer(i) => worker::SqlStorageValue::Integer(*i),
+                SqlValue::Text(t) => worker::SqlStorageValue::String(t.clone()),
+            })
+            .collect();
+        let cursor = self.0.exec(query, bindings).map_err(|e| SqlError(format!("{e} in `{query}`")))?;
+        cursor.to_array::<serde_json::Value>().map_err(|e| SqlError(format!("{e} reading `{query}`")))
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    type TransactionalStorage;
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(this: &TransactionalStorage, f: &js_sys::Function) -> Result<JsValue, JsValue>;
+}
+
+/// Runs `f` over the object's SQL storage in one transaction (`transactionSync`): every statement commits, or —
+/// when `f` returns an error — none does.
+fn transaction<R: 'static, E: 'static>(
+    state: &State,
+    f: impl FnOnce(&DoSql) -> Result<R, E> + 'static,
+) -> Result<Result<R, E>, worker::Error> {
+    let storage = state.storage();
+    let db = DoSql(storage.sql());
+    let out: Rc<RefCell<Option<Result<R, E>>>> = Rc::new(RefCell::new(None));
+    let slot = Rc::clone(&out);
+    let closure = Closure::once(move || -> Result<JsValue, JsValue> {
+        let result = f(&db);
+        let failed = result.is_err();
+        *slot.borrow_mut() = Some(result);
+        // Throwing rolls the transaction back.
+        if failed { Err(JsValue::from_str("keygate: rolled back")) } else { Ok(JsValue::UNDEFINED) }
+    });
+    let raw: &TransactionalStorage = storage.as_raw().unchecked_ref();
+    let thrown = raw.transaction_sync(closure.as_ref().unchecked_ref());
+    match out.borrow_mut().take() {
+        Some(result) => Ok(result),
+        None => Err(worker::Error::RustError(format!("transaction did not run: {thrown:?}"))),
+    }
+}
+
+async fn call<T: Serialize, R: for<'de> Deserialize<'de>>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    path: &str,
+    message: &T,
+) -> Result<R, StoreError> {
+    let err = |e: worker::Error| StoreError(e.to_string());
+    let stub = env.durable_object(binding).and_then(|ns| ns.id_from_name(name)?.get_stub()).map_err(err)?;
+    let body = serde_json::to_string(message).map_err(|e| StoreError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request = Request::new_with_init(&format!("https://object.keygate{path}"), &init).map_err(err)?;
+    let mut response = stub.fetch_with_request(request).await.map_err(err)?;
+    if response.status_code() != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(StoreError(format!("{binding} answered {}: {text}", response.status_code())));
+    }
+    response.json().await.map_err(err)
+}
+
+/// A message to a key's object (the gateway's class), with the id it serves.
+#[derive(Debug, Serialize)]
+struct Envelope<'a> {
+    id: KeyId,
+    request: &'a KeyRequest,
+}
+
+/// [`Stores`] over the Worker's bindings.
+pub struct WorkerStores {
+    pub env: Env,
+}
+
+impl Stores for WorkerStores {
+    async fn record(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
+        let text = kv.get(&format!("key:{id}")).text().await.map_err(|e| StoreError(e.to_string()))?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError(format!("bad record {id}: {e}")))).transpose()
+    }
+
+    async fn key(&self, id: &KeyId, request: KeyRequest) -> Result<KeyReply, StoreError> {
+        call(&self.env, KEY_OBJECTS, id.as_str(), "/", &Envelope { id: *id, request: &request }).await
+    }
+
+    async fn org(&self, organization: &str, request: OrgRequest) -> Result<OrgAnswer, StoreError> {
+        call(&self.env, ORG_OBJECTS, organization, "/", &request).await
+    }
+
+    async fn user(&self, user: &str, request: UserRequest) -> Result<UserReply, StoreError> {
+        call(&self.env, USER_OBJECTS, user, "/", &request).await
+    }
+
+    async fn bootstrap(&self, request: BootstrapRequest) -> Result<BootstrapReply, StoreError> {
+        call(&self.env, BOOTSTRAP, "bootstrap", "/", &request).await
+    }
+
+    async fn sign_in_failed(&self, source: &str) -> bool {
+        match self.env.rate_limiter(SIGN_IN_LIMITER) {
+            Ok(limiter) => limiter.limit(format!("sign-in:{source}")).await.is_ok_and(|o| !o.success),
+            Err(_) => false,
+        }
+    }
+}
+
+fn json_response<T: Serialize>(value: &T) -> worker::Result<Response> {
+    Response::from_json(value)
+}
+
+/// Backoff for retried deliveries: 1 s, 2 s, 4 s … at most a minute.
+fn backoff_ms(attempt: u32) -> i64 {
+    1_000i64.saturating_mul(1i64 << attempt.min(6)).min(60_000)
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// The organization's object
+
+#[durable_object]
+#[allow(missing_debug_implementations)] // State and Env print nothing useful.
+pub struct OrgObject {
+    state: State,
+    env: Env,
+    failures: RefCell<u32>,
+}
+
+impl OrgObject {
+    /// Delivers what the organization owes its members' objects; on a failure the alarm retries.
+    async fn deliver(&self) -> worker::Result<()> {
+        let state = &self.state;
+        let owed =
+            transaction(state, |db| Org { db }.outbox())?.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if owed.is_empty() {
+            *self.failures.borrow_mut() = 0;
+            return Ok(());
+        }
+        let mut through = None;
+        for (seq, user, notice) in owed {
+            let request = UserRequest::Notice { notice };
+            match call::<_, UserReply>(&self.env, USER_OBJECTS, &user, "/", &request).await {
+                Ok(_) => through = Some(seq),
+                Err(e) => {
+                    worker::console_error!("keygate: notice to {user} failed, retrying: {e}");
+                    break;
+                }
+            }
+        }
+        if let Some(through) = through {
+            let done = OrgRequest::Delivered { through };
+            let _ = transaction(state, move |db| Org { db }.handle(done))?;
+        }
+        let more = transaction(state, |db| Org { db }.outbox())?.map(|o| !o.is_empty()).unwrap_or(true);
+        if more {
+            let attempt = {
+                let mut failures = self.failures.borrow_mut();
+                *failures += 1;
+                *failures
+            };
+            self.state.storage().set_alarm(std::time::Duration::from_millis(backoff_ms(attempt) as u64)).await?;
+        } else {
+            *self.failures.borrow_mut() = 0;
+        }
+        Ok(())
+    }
+}
+
+impl DurableObject for OrgObject {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, failures: RefCell::new(0) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let request: OrgRequest = if req.path() == "/key-events" {
+            OrgRequest::KeyEvents { events: req.json::<Vec<KeyEvent>>().await? }
+        } else {
+            req.json().await?
+        };
+        let state = &self.state;
+        let answer: OrgAnswer = match transaction(state, move |db| Org { db }.handle(request))? {
+            Ok(reply) => Ok(reply),
+            Err(OrgError::Refused(refusal)) => Err(refusal),
+            Err(OrgError::Sql(e)) => return Response::error(format!("organization storage: {e}"), 500),
+        };
+        // Members learn at once in the common case; the alarm retries otherwise.
+        if let Err(e) = self.deliver().await {
+            worker::console_error!("keygate: organization outbox: {e}");
+        }
+        json_response(&answer)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.deliver().await?;
+        Response::ok("ok")
+    }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// A user's object
+
+#[durable_object]
+#[allow(missing_debug_implementations)] // State and Env print nothing useful.
+pub struct UserObject {
+    state: State,
+    env: Env,
+    failures: RefCell<u32>,
+}
+
+impl UserObject {
+    /// Writes the user's organizations to KV (`user:<id>`) when they changed; on a failure the alarm retries.
+    async fn write_kv(&self) -> worker::Result<()> {
+        let state = &self.state;
+        let owed =
+            transaction(state, |db| User { db }.owed_kv())?.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let Some((id, organizations, revision)) = owed else { return Ok(()) };
+        let kv = self.env.kv(KV_BINDING)?;
+        let written = match kv.put(&format!("user:{id}"), serde_json::to_string(&organizations)?) {
+            Ok(put) => put.execute().await.map_err(|e| worker::Error::RustError(e.to_string())),
+            Err(e) => Err(worker::Error::RustError(e.to_string())),
+        };
+        match written {
+            Ok(()) => {
+                *self.failures.borrow_mut() = 0;
+                let _ = transaction(state, move |db| User { db }.handle(UserRequest::KvWritten { revision }))?;
+            }
+            Err(e) => {
+                worker::console_error!("keygate: KV write of user:{id} failed, retrying: {e}");
+                let attempt = {
+                    let mut failures = self.failures.borrow_mut();
+                    *failures += 1;
+                    *failures
+                };
+                self.state.storage().set_alarm(std::time::Duration::from_millis(backoff_ms(attempt) as u64)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DurableObject for UserObject {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, failures: RefCell::new(0) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let request: UserRequest = req.json().await?;
+        let state = &self.state;
+        let reply = match transaction(state, move |db| User { db }.handle(request))? {
+            Ok(reply) => reply,
+            Err(e) => return Response::error(format!("user storage: {e}"), 500),
+        };
+        if let Err(e) = self.write_kv().await {
+            worker::console_error!("keygate: user KV: {e}");
+        }
+        json_response(&reply)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.write_kv().await?;
+        Response::ok("ok")
+    }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// The bootstrap flag
+
+#[durable_object]
+#[allow(missing_debug_implementations)] // State prints nothing useful.
+pub struct BootstrapObject {
+    state: State,
+}
+
+impl DurableObject for BootstrapObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let request: BootstrapRequest = req.json().await?;
+        let state = &self.state;
+        match transaction(state, move |db| Bootstrap { db }.handle(request))? {
+            Ok(reply) => json_response(&reply),
+            Err(e) => Response::error(format!("bootstrap storage: {e}"), 500),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The objects' SQL logic on its own, over an in-memory SQLite: revisions applied in order whatever order events
+//! arrive in, bounded storage, and one organization's activity never reaching another's.
+
+use keygate_shared::api::{AuditAction, AuditEvent, KeyFilter};
+use keygate_shared::key::{ApiKey, KeyId};
+use keygate_shared::keyobject::{KeyEvent, KeyIndexRow};
+use keygate_shared::model::{Environment, KeyRecord, KeyState, Organization, Permission, Role};
+use keygate_shared::time::Timestamp;
+
+use super::NOW;
+use crate::org::{NewMember, Org, OrgError, OrgReply, OrgRequest, limits};
+use crate::sql::memory::MemorySql;
+use crate::user::{MAX_SESSIONS, User, UserReply, UserRequest};
+
+fn org_db(id: &str) -> MemorySql {
+    let db = MemorySql::default();
+    let create = OrgRequest::Create {
+        organization: Organization { id: id.into(), name: "Acme".into(), created_at: NOW },
+        owner: NewMember {
+            user: "usr_owner".into(),
+            email: "o@example.com".into(),
+            name: "O".into(),
+            role: Role::Owner,
+        },
+        audit: event("evt_create", id),
+    };
+    handle(&db, create);
+    db
+}
+
+fn handle(db: &MemorySql, request: OrgRequest) -> OrgReply {
+    match db.transaction(|db| Org { db }.handle(request)) {
+        Ok(reply) => reply,
+        Err(OrgError::Refused(r)) => panic!("refused: {r:?}"),
+        Err(OrgError::Sql(e)) => panic!("sql: {e}"),
+    }
+}
+
+fn event(id: &str, organization: &str) -> AuditEvent {
+    AuditEvent {
+        id: id.into(),
+        at: NOW,
+        organization: organization.into(),
+        actor: Some("usr_owner".into()),
+        action: AuditAction::Rename,
+        target: None,
+        detail: "x".repeat(2_000),
+    }
+}
+
+fn row(id: KeyId, revision: u64, name: &str, permissions: &[&str]) -> KeyIndexRow {
+    let key = ApiKey::generate(Environment::Live).unwrap();
+    let mut record = KeyRecord::issued(&key, "org_a", "usr_owner", name.into(), vec![], NOW);
+    record.id = id;
+    record.permissions = permissions.iter().map(|p| Permission::try_from(*p).unwrap()).collect();
+    KeyIndexRow::of(&record, revision)
+}
+
+fn names(db: &MemorySql) -> Vec<String> {
+    let list = OrgRequest::ListKeys {
+        actor: "usr_owner".into(),
+        filter: KeyFilter { include_deactivated: true, ..KeyFilter::default() },
+        cursor: None,
+        now: NOW,
+    };
+    match handle(db, list) {
+        OrgReply::Keys { list } => list.keys.into_iter().map(|k| k.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn late_or_repeated_key_events_never_undo_newer_ones() {
+    let db = org_db("org_a");
+    let id = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    let committed = |revision, name: &str| KeyEvent::Committed { row: row(id, revision, name, &[]), audit: None };
+    handle(&db, OrgRequest::KeyEvents { events: vec![committed(1, "one"), committed(3, "three")] });
+    handle(&db, OrgRequest::KeyEvents { events: vec![committed(2, "two")] });
+    assert_eq!(names(&db), ["three"], "revision 2 arrived late and must not win");
+    let deleted =
+        KeyEvent::Deleted { id, organization: "org_a".into(), owner: "usr_owner".into(), revision: 4, audit: None };
+    handle(&db, OrgRequest::KeyEvents { events: vec![deleted] });
+    handle(&db, OrgRequest::KeyEvents { events: vec![committed(3, "three")] });
+    assert!(names(&db).is_empty(), "a deleted key came back");
+}
+
+#[test]
+fn audit_events_are_stored_once_and_cut_to_size() {
+    let db = org_db("org_a");
+    let id = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    let with_audit = KeyEvent::Committed { row: row(id, 1, "k", &[]), audit: Some(event("evt_1", "org_a")) };
+    handle(&db, OrgRequest::KeyEvents { events: vec![with_audit.clone()] });
+    handle(&db, OrgRequest::KeyEvents { events: vec![with_audit] });
+    let page = match handle(&db, OrgRequest::Audit { actor: "usr_owner".into(), cursor: None, now: NOW }) {
+        OrgReply::Audit { page } => page,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(page.events.iter().filter(|e| e.id == "evt_1").count(), 1, "a repeated delivery doubled the event");
+    assert!(page.events.iter().all(|e| e.detail.chars().count() <= limits::AUDIT_DETAIL_CHARS));
+}
+
+#[test]
+fn the_permission_catalog_counts_live_keys() {
+    let db = org_db("org_a");
+    let a = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    let b = KeyId::parse("BBBBBBBBBBBBBB").unwrap();
+    let push = |event| {
+        handle(&db, OrgRequest::KeyEvents { events: vec![event] });
+    };
+    push(KeyEvent::Committed { row: row(a, 1, "a", &["data:read", "data:write"]), audit: None });
+    push(KeyEvent::Committed { row: row(b, 1, "b", &["data:read"]), audit: None });
+    push(KeyEvent::Committed { row: row(a, 2, "a", &["data:write"]), audit: None });
+    let mut deactivated = row(b, 2, "b", &["data:read"]);
+    deactivated.state = KeyState::Deactivated;
+    push(KeyEvent::Committed { row: deactivated, audit: None });
+    let permissions = match handle(&db, OrgRequest::Session { actor: "usr_owner".into() }) {
+        OrgReply::Session { permissions, .. } => permissions,
+        other => panic!("{other:?}"),
+    };
+    let listed: Vec<(String, u64)> = permissions.into_iter().map(|p| (p.name, p.keys)).collect();
+    assert_eq!(listed, vec![("data:write".to_owned(), 1)]);
+}
+
+/// Twenty thousand audit events in one organization: its log stays bounded and writable, and another
+/// organization's log is untouched (they are different objects: nothing is shared to fill up).
+#[test]
+fn one_organizations_audit_volume_never_touches_another() {
+    let busy = org_db("org_busy");
+    let quiet = org_db("org_quiet");
+    let id = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    for n in 0..20_000u64 {
+        let mut e = event(&format!("evt_{n}"), "org_busy");
+        e.at = Timestamp(NOW.millis() + i64::try_from(n).unwrap());
+        let committed = KeyEvent::Committed { row: row(id, n + 1, "k", &[]), audit: Some(e) };
+        handle(&busy, OrgRequest::KeyEvents { events: vec![committed] });
+    }
+    let quiet_page = match handle(&quiet, OrgRequest::Audit { actor: "usr_owner".into(), cursor: None, now: NOW }) {
+        OrgReply::Audit { page } => page,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(quiet_page.events.len(), 1, "only its own creation");
+    let rows = busy.conn.borrow().query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert!(rows <= limits::AUDIT_ROWS + 100, "{rows}");
+    // Still writable.
+    handle(
+        &busy,
+        OrgRequest::KeyEvents {
+            events: vec![KeyEvent::Committed {
+                row: row(id, 30_000, "last", &[]),
+                audit: Some(event("evt_last", "org_busy")),
+            }],
+        },
+    );
+    assert_eq!(names(&busy), ["last"]);
+}
+
+#[test]
+fn a_user_holds_a_bounded_number_of_sessions() {
+    let db = MemorySql::default();
+    let user = |request| db.transaction(|db| User { db }.handle(request)).unwrap();
+    let mut evicted = Vec::new();
+    for n in 0..MAX_SESSIONS + 3 {
+        let id = KeyId::parse(&format!("{n:0>14}")).unwrap();
+        let session = keygate_shared::api::SessionInfo {
+            id,
+            label: format!("s{n}"),
+            created_at: Timestamp(NOW.millis() + n),
+            expires_at: NOW.plus_secs(86_400),
+            last_used_at: None,
+            current: false,
+        };
+        if let UserReply::Evicted { sessions } = user(UserRequest::AddSession { session }) {
+            evicted.extend(sessions);
+        }
+    }
+    assert_eq!(evicted.len(), 3, "the oldest three are handed back to be signed out");
+    assert_eq!(evicted[0], KeyId::parse("00000000000000").unwrap());
+}

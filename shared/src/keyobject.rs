@@ -1,0 +1,753 @@
+//! The logic of a key's Durable Object, platform-free. The object owns what must be exact about one key: its
+//! authoritative record (lifecycle, settings, secret hash), the rate-limit state, usage counters, the recent-errors
+//! log, and the writes it still owes to others.
+//!
+//! Every change is applied here, in the one single-threaded object that owns the key, to the record as it is now:
+//! two admins changing the same key at once are serialized, and none undoes the other (a rename racing a
+//! deactivation leaves the key deactivated). Each committed change bumps the key's `revision` and is then written
+//! behind, retried until it holds:
+//! - to Workers KV (`kv_owed`), the gateway's read path;
+//! - to the organization's object (`outbox`), as [`KeyEvent`]s carrying the key's index row and its audit event
+//!   together, so the list, the audit log and the key never disagree for long, and the organization applies only
+//!   newer revisions than it has.
+//!
+//! The runtime (`verifier/src/runtime.rs`) persists what [`Changes`] names after each message, then delivers what is
+//! owed, and sets an alarm to retry when a delivery fails.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AuditAction, AuditEvent, RecentError, UpdateKeyRequest, UsagePoint, UsageReport, UsageSummary};
+use crate::authz::{Denial, KeyAction, KeyFacts, may_act_on_key};
+use crate::decision::{Access, CONSOLE_PROJECT, Claim, Code, Demand, Endpoint, decide};
+use crate::hash::SecretHash;
+use crate::key::KeyId;
+use crate::model::{
+    Environment, GraceSecret, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission, RateLimitPolicy, Role,
+    Transition,
+};
+use crate::problem::Problem;
+use crate::ratelimit::{RateDecision, RateLimitState};
+use crate::time::Timestamp;
+
+/// Recent errors kept per key: at most this many…
+pub const MAX_ERRORS: usize = 100;
+/// …and none older than 14 days.
+pub const ERROR_RETENTION_MS: i64 = 14 * 86_400_000;
+/// Events owed to the organization's object, at most. Past it, admin changes are refused (503) until the
+/// organization's object has caught up, so a key can never run ahead of its audit log by more than this.
+pub const MAX_OUTBOX: usize = 64;
+/// A key's usage summary reaches its organization's list at most this often.
+pub const USAGE_PUSH_MS: i64 = 30_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// Hourly usage is kept for 14 days (the daily chart is summed from it).
+const USAGE_RETENTION_HOURS: i64 = 14 * 24;
+/// Organizations a key's usage is attributed to, at most (the rest is counted under "other").
+pub const MAX_USAGE_ORGANIZATIONS: usize = 64;
+
+/// Who asks for an admin change, as the organization's object vouched for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user: String,
+    pub role: Role,
+    /// The organization the actor acts in: only its keys can be changed.
+    pub organization: String,
+}
+
+/// An admin change to a key, applied to the record as it is when the message arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyChange {
+    Revoke,
+    Activate,
+    Deactivate,
+    /// A new secret (its hash: the plaintext never reaches the object), and how long the old one keeps working.
+    Regenerate {
+        secret_hash: SecretHash,
+        #[serde(default)]
+        grace_until: Option<Timestamp>,
+    },
+    /// Settings: absent fields stay as they are.
+    Update {
+        update: UpdateKeyRequest,
+    },
+}
+
+impl KeyChange {
+    fn action(&self) -> (KeyAction, LifecycleAction, AuditAction) {
+        match self {
+            Self::Revoke => (KeyAction::Revoke, LifecycleAction::Revoke, AuditAction::Revoke),
+            Self::Activate => (KeyAction::Activate, LifecycleAction::Activate, AuditAction::Activate),
+            Self::Deactivate => (KeyAction::Deactivate, LifecycleAction::Deactivate, AuditAction::Deactivate),
+            Self::Regenerate { .. } => (KeyAction::Regenerate, LifecycleAction::Regenerate, AuditAction::Regenerate),
+            Self::Update { update } => {
+                let rename_only = update.name.is_some()
+                    && *update == UpdateKeyRequest { name: update.name.clone(), ..UpdateKeyRequest::default() };
+                let audit = if rename_only { AuditAction::Rename } else { AuditAction::Update };
+                (KeyAction::Edit, LifecycleAction::Edit, audit)
+            }
+        }
+    }
+}
+
+/// A message to a key's object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRequest {
+    /// Re-check a request against the authoritative record and apply the rate limit (step 8); counts usage. Also
+    /// console sign-in (console tokens always consult their object).
+    Authorize {
+        claim: Claim,
+        endpoint: Endpoint,
+        #[serde(default)]
+        permission: Option<Permission>,
+        #[serde(default)]
+        organization: Option<String>,
+        #[serde(default)]
+        customer: Option<String>,
+        /// The organizations the key's owner belongs to, when the request names another organization.
+        #[serde(default)]
+        memberships: Vec<String>,
+        now: Timestamp,
+    },
+    /// After the fact: requests an isolate counted for a key without a rate limit, and/or an error to log.
+    Report {
+        now: Timestamp,
+        #[serde(default)]
+        usage: Option<UsageBatch>,
+        #[serde(default)]
+        error: Option<RecentError>,
+    },
+    /// A new key (or console token). Refused if the object already holds a key.
+    Create { record: KeyRecord, audit_id: String, now: Timestamp },
+    /// An admin change by `actor`, checked against the authoritative record.
+    Change { actor: Actor, change: KeyChange, audit_id: String, now: Timestamp },
+    /// Forget the key (revoked or deactivated keys only).
+    Delete { actor: Actor, audit_id: String, now: Timestamp },
+    /// Sign a console token out: only its own user may.
+    EndSession { user: String, now: Timestamp },
+    /// The record, usage and recent errors, for `actor` (`None`: the console's own reads of its tokens).
+    Snapshot {
+        #[serde(default)]
+        actor: Option<Actor>,
+        now: Timestamp,
+    },
+    /// The runtime delivered the outbox through this sequence number.
+    Delivered { through: u64 },
+    /// The runtime wrote the record at this revision to KV.
+    KvWritten { revision: u64 },
+    /// The alarm: queue a usage summary if one is due.
+    Tick { now: Timestamp },
+}
+
+/// Why a change was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRefusal {
+    /// No such key (or not in the actor's organization: the same answer, so ids do not leak).
+    NotFound,
+    /// `Create` on an object that holds a key.
+    Exists,
+    Denied {
+        denial: Denial,
+    },
+    Illegal {
+        from: KeyState,
+        action: LifecycleAction,
+    },
+    Invalid {
+        problem: Problem,
+    },
+    /// Too many writes still owed to the organization's object: retry shortly.
+    Backlog,
+}
+
+/// The object's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyReply {
+    Authorized {
+        code: Code,
+        #[serde(default)]
+        organization: Option<String>,
+        #[serde(default)]
+        rate: Option<(RateLimitPolicy, RateDecision)>,
+        /// The authoritative record, when the caller proved it holds the key.
+        #[serde(default)]
+        record: Option<KeyRecord>,
+        /// When the key was used before this request.
+        #[serde(default)]
+        previously_used_at: Option<Timestamp>,
+    },
+    Done,
+    /// The change is stored: the record as it now is, and its revision. `settled`: KV and the organization have it
+    /// too (set by the runtime after its first delivery attempt; when `false`, the object retries until they do).
+    Committed {
+        record: Option<KeyRecord>,
+        revision: u64,
+        #[serde(default)]
+        settled: bool,
+    },
+    Refused {
+        refusal: KeyRefusal,
+    },
+    Snapshot {
+        record: Option<KeyRecord>,
+        usage: UsageReport,
+        summary: UsageSummary,
+        errors: Vec<RecentError>,
+        revision: u64,
+    },
+}
+
+/// A key as its organization lists it: its settings and state, never its secret hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIndexRow {
+    pub id: KeyId,
+    pub organization: String,
+    pub owner: String,
+    pub name: String,
+    pub environment: Environment,
+    #[serde(default)]
+    pub project: Option<String>,
+    pub permissions: Vec<Permission>,
+    #[serde(default)]
+    pub customers: Vec<String>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitPolicy>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    pub state: KeyState,
+    pub kind: KeyKind,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+    pub revision: u64,
+}
+
+impl KeyIndexRow {
+    pub fn of(record: &KeyRecord, revision: u64) -> Self {
+        Self {
+            id: record.id,
+            organization: record.organization.clone(),
+            owner: record.owner.clone(),
+            name: record.name.clone(),
+            environment: record.environment,
+            project: record.project.clone(),
+            permissions: record.permissions.clone(),
+            customers: record.customers.clone(),
+            rate_limit: record.rate_limit,
+            expires_at: record.expires_at,
+            state: record.state,
+            kind: record.kind,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            revoked_by: record.revoked_by.clone(),
+            revision,
+        }
+    }
+}
+
+/// What a key's object tells its organization's object, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyEvent {
+    /// The key at `row.revision`, and the audit event of the change that made it (none for the first push of a
+    /// key that predates the index).
+    Committed {
+        row: KeyIndexRow,
+        #[serde(default)]
+        audit: Option<AuditEvent>,
+    },
+    Deleted {
+        id: KeyId,
+        organization: String,
+        owner: String,
+        revision: u64,
+        #[serde(default)]
+        audit: Option<AuditEvent>,
+    },
+    /// The key's usage summary as of `at`.
+    Usage {
+        id: KeyId,
+        organization: String,
+        at: Timestamp,
+        #[serde(default)]
+        last_used_at: Option<Timestamp>,
+        summary: UsageSummary,
+        /// Requests made on behalf of each organization (`Keygate-Org`), in total.
+        #[serde(default)]
+        by_organization: BTreeMap<String, u64>,
+    },
+}
+
+impl KeyEvent {
+    pub fn organization(&self) -> &str {
+        match self {
+            Self::Committed { row, .. } => &row.organization,
+            Self::Deleted { organization, .. } | Self::Usage { organization, .. } => organization,
+        }
+    }
+}
+
+/// Usage counters: per hour (for the charts), per organization, in total, and the last use.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub total: u64,
+    pub last_used_at: Option<Timestamp>,
+    /// Hour index (ms / 3 600 000) → requests.
+    pub hourly: BTreeMap<i64, u64>,
+    /// Organization → requests made on its behalf.
+    pub by_organization: BTreeMap<String, u64>,
+}
+
+impl Usage {
+    pub fn count(&mut self, now: Timestamp, organization: &str) {
+        self.add(&UsageBatch::one(organization, now));
+    }
+
+    /// Adds a batch of requests counted elsewhere; they are attributed to the hour of the batch's last request.
+    pub fn add(&mut self, batch: &UsageBatch) {
+        self.total = self.total.saturating_add(batch.total);
+        self.last_used_at = Some(self.last_used_at.map_or(batch.last_at, |t| t.max(batch.last_at)));
+        let hour = batch.last_at.millis().div_euclid(HOUR_MS);
+        let slot = self.hourly.entry(hour).or_default();
+        *slot = slot.saturating_add(batch.total);
+        for (org, n) in &batch.by_organization {
+            let key = if self.by_organization.contains_key(org) || self.by_organization.len() < MAX_USAGE_ORGANIZATIONS
+            {
+                org.clone()
+            } else {
+                String::from("other")
+            };
+            let slot = self.by_organization.entry(key).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        let oldest = hour - USAGE_RETENTION_HOURS;
+        self.hourly.retain(|&h, _| h > oldest);
+    }
+
+    pub fn summary(&self, now: Timestamp, recent_errors: usize) -> UsageSummary {
+        let hour = now.millis().div_euclid(HOUR_MS);
+        UsageSummary {
+            total: self.total,
+            last_24h: self.hourly.range(hour - 23..=hour).map(|(_, n)| n).sum(),
+            recent_errors: u32::try_from(recent_errors).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The last 24 hours by hour and the last 14 days by (UTC) day, oldest first.
+    pub fn report(&self, now: Timestamp) -> UsageReport {
+        let hour = now.millis().div_euclid(HOUR_MS);
+        let hourly = (hour - 23..=hour)
+            .map(|h| UsagePoint { start: Timestamp(h * HOUR_MS), requests: self.hourly.get(&h).copied().unwrap_or(0) })
+            .collect();
+        let day = now.millis().div_euclid(DAY_MS);
+        let daily = (day - 13..=day)
+            .map(|d| UsagePoint {
+                start: Timestamp(d * DAY_MS),
+                requests: self.hourly.range(d * 24..(d + 1) * 24).map(|(_, n)| n).sum(),
+            })
+            .collect();
+        UsageReport { hourly, daily, total: self.total, last_used_at: self.last_used_at }
+    }
+}
+
+/// Requests of one key counted in an isolate and not yet reported to its object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBatch {
+    pub total: u64,
+    pub by_organization: BTreeMap<String, u64>,
+    pub last_at: Timestamp,
+}
+
+impl UsageBatch {
+    pub fn one(organization: &str, at: Timestamp) -> Self {
+        Self { total: 1, by_organization: BTreeMap::from([(organization.to_owned(), 1)]), last_at: at }
+    }
+}
+
+/// Events owed to the organization's object, numbered in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Outbox {
+    pub next_seq: u64,
+    pub events: VecDeque<(u64, KeyEvent)>,
+    /// Failed deliveries in a row (the runtime's backoff).
+    #[serde(default)]
+    pub failures: u32,
+}
+
+impl Outbox {
+    fn push(&mut self, event: KeyEvent) {
+        // A newer usage summary replaces one that has not gone out yet.
+        if matches!(event, KeyEvent::Usage { .. }) {
+            self.events.retain(|(_, e)| !matches!(e, KeyEvent::Usage { .. }));
+        }
+        self.next_seq += 1;
+        self.events.push_back((self.next_seq, event));
+    }
+
+    /// The backoff before the next delivery attempt: 1 s, 2 s, 4 s … at most a minute.
+    pub fn retry_in_ms(&self) -> i64 {
+        1_000i64.saturating_mul(1i64 << self.failures.min(6)).min(60_000)
+    }
+}
+
+/// Everything a key's object persists, but the errors (kept apart: they change rarely and weigh more).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct KeyObjectState {
+    pub record: Option<KeyRecord>,
+    pub rate: Option<RateLimitState>,
+    pub usage: Usage,
+    /// Bumped by every committed change (creation is revision 1; a deletion leaves the revision behind).
+    #[serde(default)]
+    pub revision: u64,
+    /// The record (or its absence) at `revision` is not yet in KV.
+    #[serde(default)]
+    pub kv_owed: bool,
+    #[serde(default)]
+    pub outbox: Outbox,
+    /// Usage changed since the organization last heard of it.
+    #[serde(default)]
+    pub usage_dirty: bool,
+    #[serde(default)]
+    pub usage_pushed_at: Option<Timestamp>,
+}
+
+/// What a message changed, so the runtime writes and delivers only that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changes {
+    pub state: bool,
+    pub errors: bool,
+}
+
+fn refused(refusal: KeyRefusal) -> (KeyReply, Changes) {
+    (KeyReply::Refused { refusal }, Changes::default())
+}
+
+/// The audit detail of a change: what the key is called, and what changed.
+fn audit_detail(before: &KeyRecord, after: &KeyRecord, change: &KeyChange) -> String {
+    match change {
+        KeyChange::Update { .. } if before.name != after.name => format!("{} → {}", before.name, after.name),
+        KeyChange::Regenerate { grace_until: Some(until), .. } => {
+            format!("{} (previous secret valid until {until})", after.name)
+        }
+        KeyChange::Activate => match &before.revoked_by {
+            Some(by) if *by != after.owner => format!("{} (revoked by {by})", after.name),
+            _ => after.name.clone(),
+        },
+        _ => after.name.clone(),
+    }
+}
+
+impl KeyObjectState {
+    /// Handles one message. `errors` is the recent-errors log, newest last.
+    pub fn handle(&mut self, errors: &mut VecDeque<RecentError>, request: KeyRequest) -> (KeyReply, Changes) {
+        match request {
+            KeyRequest::Authorize { claim, endpoint, permission, organization, customer, memberships, now } => {
+                let demand = Demand {
+                    access: permission.as_ref().map_or(Access::Open, Access::Permission),
+                    organization: organization.as_deref(),
+                    customer: customer.as_deref(),
+                };
+                self.authorize(&claim, &endpoint, demand, &memberships, now)
+            }
+            KeyRequest::Report { now, usage, error } => {
+                let counted = usage.is_some();
+                if let Some(batch) = &usage {
+                    self.usage.add(batch);
+                    self.usage_dirty = true;
+                }
+                let logged = error.is_some();
+                if let Some(e) = error {
+                    log_error(errors, e, now);
+                }
+                (KeyReply::Done, Changes { state: counted, errors: logged })
+            }
+            KeyRequest::Create { record, audit_id, now } => {
+                if self.record.is_some() {
+                    return refused(KeyRefusal::Exists);
+                }
+                if self.outbox.events.len() >= MAX_OUTBOX {
+                    return refused(KeyRefusal::Backlog);
+                }
+                let action = if record.project.as_deref() == Some(CONSOLE_PROJECT) {
+                    AuditAction::CreateConsoleToken
+                } else {
+                    AuditAction::Create
+                };
+                let audit = AuditEvent {
+                    id: audit_id,
+                    at: now,
+                    organization: record.organization.clone(),
+                    actor: Some(record.owner.clone()),
+                    action,
+                    target: Some(record.id.to_string()),
+                    detail: record.name.clone(),
+                };
+                self.rate = None;
+                self.record = Some(record);
+                self.commit(Some(audit))
+            }
+            KeyRequest::Change { actor, change, audit_id, now } => self.change(&actor, change, audit_id, now),
+            KeyRequest::Delete { actor, audit_id, now } => {
+                let Some(record) = self.record.as_ref().filter(|r| r.organization == actor.organization) else {
+                    return refused(KeyRefusal::NotFound);
+                };
+                if record.project.as_deref() == Some(CONSOLE_PROJECT) {
+                    return refused(KeyRefusal::NotFound);
+                }
+                let facts = KeyFacts { owner: &record.owner, revoked_by: record.revoked_by.as_deref() };
+                if let Err(denial) = may_act_on_key(actor.role, &actor.user, facts, KeyAction::Delete) {
+                    return refused(KeyRefusal::Denied { denial });
+                }
+                if let Err(e) = record.state.apply(LifecycleAction::Delete) {
+                    return refused(KeyRefusal::Illegal { from: e.from, action: e.action });
+                }
+                if self.outbox.events.len() >= MAX_OUTBOX {
+                    return refused(KeyRefusal::Backlog);
+                }
+                let audit = AuditEvent {
+                    id: audit_id,
+                    at: now,
+                    organization: record.organization.clone(),
+                    actor: Some(actor.user.clone()),
+                    action: AuditAction::Delete,
+                    target: Some(record.id.to_string()),
+                    detail: record.name.clone(),
+                };
+                errors.clear();
+                self.delete(Some(audit))
+            }
+            KeyRequest::EndSession { user, now: _ } => {
+                match &self.record {
+                    Some(r) if r.project.as_deref() == Some(CONSOLE_PROJECT) && r.owner == user => {}
+                    _ => return refused(KeyRefusal::NotFound),
+                }
+                errors.clear();
+                self.delete(None)
+            }
+            KeyRequest::Snapshot { actor, now } => {
+                if let (Some(actor), Some(record)) = (&actor, &self.record) {
+                    let facts = KeyFacts { owner: &record.owner, revoked_by: record.revoked_by.as_deref() };
+                    let hidden = record.organization != actor.organization
+                        || record.project.as_deref() == Some(CONSOLE_PROJECT)
+                        || may_act_on_key(actor.role, &actor.user, facts, KeyAction::View).is_err();
+                    if hidden {
+                        return refused(KeyRefusal::NotFound);
+                    }
+                }
+                prune_errors(errors, now);
+                let reply = KeyReply::Snapshot {
+                    record: self.record.clone(),
+                    usage: self.usage.report(now),
+                    summary: self.usage.summary(now, errors.len()),
+                    errors: errors.iter().rev().cloned().collect(),
+                    revision: self.revision,
+                };
+                (reply, Changes::default())
+            }
+            KeyRequest::Delivered { through } => {
+                let before = self.outbox.events.len();
+                self.outbox.events.retain(|(seq, _)| *seq > through);
+                self.outbox.failures = 0;
+                (KeyReply::Done, Changes { state: before != self.outbox.events.len(), errors: false })
+            }
+            KeyRequest::KvWritten { revision } => {
+                let done = self.kv_owed && revision == self.revision;
+                if done {
+                    self.kv_owed = false;
+                }
+                (KeyReply::Done, Changes { state: done, errors: false })
+            }
+            KeyRequest::Tick { now } => {
+                prune_errors(errors, now);
+                let queued = self.queue_usage(now, errors.len());
+                (KeyReply::Done, Changes { state: queued, errors: false })
+            }
+        }
+    }
+
+    /// Queues a usage summary for the organization when usage changed and the last one is old enough.
+    pub fn queue_usage(&mut self, now: Timestamp, recent_errors: usize) -> bool {
+        let Some(record) = &self.record else { return false };
+        let due = self.usage_pushed_at.is_none_or(|at| now.millis() - at.millis() >= USAGE_PUSH_MS);
+        if !self.usage_dirty || !due || record.project.as_deref() == Some(CONSOLE_PROJECT) {
+            return false;
+        }
+        self.outbox.push(KeyEvent::Usage {
+            id: record.id,
+            organization: record.organization.clone(),
+            at: now,
+            last_used_at: self.usage.last_used_at,
+            summary: self.usage.summary(now, recent_errors),
+            by_organization: self.usage.by_organization.clone(),
+        });
+        self.usage_dirty = false;
+        self.usage_pushed_at = Some(now);
+        true
+    }
+
+    /// Whether everything committed is in KV and at the organization's object.
+    pub fn settled(&self) -> bool {
+        !self.kv_owed && !self.outbox.events.iter().any(|(_, e)| !matches!(e, KeyEvent::Usage { .. }))
+    }
+
+    /// When the runtime should next wake the object: a failed delivery to retry, or a usage summary to send.
+    pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
+        let retry =
+            (!self.outbox.events.is_empty() || self.kv_owed).then(|| now.plus_millis(self.outbox.retry_in_ms()));
+        let usage = self
+            .usage_dirty
+            .then(|| self.usage_pushed_at.map_or(now, |at| at.plus_millis(USAGE_PUSH_MS)).max(now.plus_millis(1_000)));
+        match (retry, usage) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn commit(&mut self, audit: Option<AuditEvent>) -> (KeyReply, Changes) {
+        self.revision += 1;
+        self.kv_owed = true;
+        if let Some(record) = &self.record
+            && record.project.as_deref() != Some(CONSOLE_PROJECT)
+        {
+            self.outbox.push(KeyEvent::Committed { row: KeyIndexRow::of(record, self.revision), audit });
+        }
+        let reply = KeyReply::Committed { record: self.record.clone(), revision: self.revision, settled: false };
+        (reply, Changes { state: true, errors: false })
+    }
+
+    fn delete(&mut self, audit: Option<AuditEvent>) -> (KeyReply, Changes) {
+        let Some(record) = self.record.take() else { return refused(KeyRefusal::NotFound) };
+        self.revision += 1;
+        self.kv_owed = true;
+        self.rate = None;
+        self.usage = Usage::default();
+        self.usage_dirty = false;
+        self.outbox.events.retain(|(_, e)| !matches!(e, KeyEvent::Usage { .. }));
+        if record.project.as_deref() != Some(CONSOLE_PROJECT) {
+            self.outbox.push(KeyEvent::Deleted {
+                id: record.id,
+                organization: record.organization.clone(),
+                owner: record.owner.clone(),
+                revision: self.revision,
+                audit,
+            });
+        }
+        let reply = KeyReply::Committed { record: None, revision: self.revision, settled: false };
+        (reply, Changes { state: true, errors: true })
+    }
+
+    fn change(&mut self, actor: &Actor, change: KeyChange, audit_id: String, now: Timestamp) -> (KeyReply, Changes) {
+        let Some(record) = self.record.as_ref().filter(|r| r.organization == actor.organization) else {
+            return refused(KeyRefusal::NotFound);
+        };
+        // Console tokens change only through sessions.
+        if record.project.as_deref() == Some(CONSOLE_PROJECT) {
+            return refused(KeyRefusal::NotFound);
+        }
+        let (key_action, lifecycle, audit_action) = change.action();
+        let facts = KeyFacts { owner: &record.owner, revoked_by: record.revoked_by.as_deref() };
+        if let Err(denial) = may_act_on_key(actor.role, &actor.user, facts, key_action) {
+            return refused(KeyRefusal::Denied { denial });
+        }
+        let state = match record.state.apply(lifecycle) {
+            Ok(Transition::To(state)) => state,
+            Ok(Transition::Deleted) => return refused(KeyRefusal::NotFound),
+            Err(e) => return refused(KeyRefusal::Illegal { from: e.from, action: e.action }),
+        };
+        if self.outbox.events.len() >= MAX_OUTBOX {
+            return refused(KeyRefusal::Backlog);
+        }
+        let mut next = match &change {
+            KeyChange::Update { update } => match update.apply_to(record, now) {
+                Ok(next) => next,
+                Err(problem) => return refused(KeyRefusal::Invalid { problem }),
+            },
+            _ => record.clone(),
+        };
+        next.state = state;
+        next.updated_at = now;
+        match &change {
+            KeyChange::Revoke => next.revoked_by = Some(actor.user.clone()),
+            KeyChange::Activate | KeyChange::Deactivate => next.revoked_by = None,
+            KeyChange::Regenerate { secret_hash, grace_until } => {
+                next.grace = grace_until.map(|until| GraceSecret { secret_hash: next.secret_hash, until });
+                next.secret_hash = *secret_hash;
+            }
+            KeyChange::Update { .. } => {}
+        }
+        // A changed policy starts a fresh limiter; the same policy keeps its count.
+        if next.rate_limit != record.rate_limit {
+            self.rate = None;
+        }
+        let audit = AuditEvent {
+            id: audit_id,
+            at: now,
+            organization: next.organization.clone(),
+            actor: Some(actor.user.clone()),
+            action: audit_action,
+            target: Some(next.id.to_string()),
+            detail: audit_detail(record, &next, &change),
+        };
+        self.record = Some(next);
+        self.commit(Some(audit))
+    }
+
+    fn authorize(
+        &mut self,
+        claim: &Claim,
+        endpoint: &Endpoint,
+        demand: Demand<'_>,
+        memberships: &[String],
+        now: Timestamp,
+    ) -> (KeyReply, Changes) {
+        let previously_used_at = self.usage.last_used_at;
+        let refused = |code| KeyReply::Authorized {
+            code,
+            organization: None,
+            rate: None,
+            record: None,
+            previously_used_at: None,
+        };
+        let grant = match decide(claim, self.record.as_ref(), endpoint, demand, memberships, now) {
+            Ok(grant) => grant,
+            Err(code) => return (refused(code), Changes::default()),
+        };
+        let Some(record) = self.record.as_ref() else { return (refused(Code::NotFound), Changes::default()) };
+        let rate = record.rate_limit.map(|policy| {
+            let state = self.rate.get_or_insert_with(|| RateLimitState::new(&policy));
+            (policy, state.check(&policy, now))
+        });
+        let allowed = rate.as_ref().is_none_or(|(_, d)| d.allowed);
+        let record = Some(record.clone());
+        if allowed {
+            self.usage.count(now, &grant.organization);
+            self.usage_dirty = true;
+        }
+        let code = if allowed { Code::Valid } else { Code::RateLimited };
+        let changes = Changes { state: allowed || rate.is_some(), errors: false };
+        let reply =
+            KeyReply::Authorized { code, organization: Some(grant.organization), rate, record, previously_used_at };
+        (reply, changes)
+    }
+}
+
+fn prune_errors(errors: &mut VecDeque<RecentError>, now: Timestamp) {
+    let oldest = now.plus_millis(-ERROR_RETENTION_MS);
+    while errors.front().is_some_and(|e| e.at < oldest) {
+        errors.pop_front();
+    }
+    while errors.len() > MAX_ERRORS {
+        errors.pop_front();
+    }
+}
+
+fn log_error(errors: &mut VecDeque<RecentError>, error: RecentError, now: Timestamp) {
+    errors.push_back(error.bounded());
+    prune_errors(errors, now);
+}

@@ -1,0 +1,170 @@
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::collections::VecDeque;
+
+use super::{NOW, fresh, record_for};
+use crate::api::UpdateKeyRequest;
+use crate::authz::Denial;
+use crate::decision::CONSOLE_PROJECT;
+use crate::keyobject::{
+    Actor, KeyChange, KeyEvent, KeyObjectState, KeyRefusal, KeyReply, KeyRequest, MAX_OUTBOX, UsageBatch,
+};
+use crate::model::{Environment, KeyState, Role};
+
+fn owner() -> Actor {
+    Actor { user: "usr_1".into(), role: Role::Member, organization: "org_a".into() }
+}
+
+fn admin() -> Actor {
+    Actor { user: "usr_admin".into(), role: Role::Admin, organization: "org_a".into() }
+}
+
+/// An object holding a freshly created key (revision 1, its creation owed to KV and to the organization).
+fn created() -> KeyObjectState {
+    let mut state = KeyObjectState::default();
+    let record = record_for(&fresh(Environment::Live));
+    let (reply, _) =
+        state.handle(&mut VecDeque::new(), KeyRequest::Create { record, audit_id: "evt_0".into(), now: NOW });
+    assert!(matches!(reply, KeyReply::Committed { revision: 1, .. }), "{reply:?}");
+    state
+}
+
+fn change(state: &mut KeyObjectState, actor: Actor, change: KeyChange) -> KeyReply {
+    state.handle(&mut VecDeque::new(), KeyRequest::Change { actor, change, audit_id: "evt_x".into(), now: NOW }).0
+}
+
+fn rename(name: &str) -> KeyChange {
+    KeyChange::Update { update: UpdateKeyRequest { name: Some(name.into()), ..UpdateKeyRequest::default() } }
+}
+
+/// Two admin changes racing: each is applied to the record as it is when it arrives, so a rename that reached the
+/// object after a deactivation never brings the key back.
+#[test]
+fn a_rename_racing_a_deactivation_never_undoes_it() {
+    for first_deactivate in [true, false] {
+        let mut state = created();
+        let (a, b) =
+            if first_deactivate { (KeyChange::Deactivate, rename("x")) } else { (rename("x"), KeyChange::Deactivate) };
+        let _ = change(&mut state, owner(), a);
+        let second = change(&mut state, owner(), b);
+        let record = state.record.as_ref().unwrap();
+        assert_eq!(record.state, KeyState::Deactivated, "deactivate first: {first_deactivate}");
+        if first_deactivate {
+            // A deactivated key is final: the late rename is refused, not applied over it.
+            assert!(matches!(second, KeyReply::Refused { refusal: KeyRefusal::Illegal { .. } }), "{second:?}");
+        } else {
+            assert_eq!(record.name, "x");
+        }
+    }
+}
+
+#[test]
+fn every_commit_bumps_the_revision_and_is_owed_to_kv_and_the_organization() {
+    let mut state = created();
+    assert!(state.kv_owed);
+    assert_eq!(state.outbox.events.len(), 1);
+    let _ = change(&mut state, owner(), KeyChange::Revoke);
+    assert_eq!(state.revision, 2);
+    let revisions: Vec<u64> = state
+        .outbox
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            KeyEvent::Committed { row, audit } => {
+                assert!(audit.is_some(), "a change carries its audit event");
+                Some(row.revision)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(revisions, [1, 2]);
+    // KV is settled only by a write of the current revision.
+    let _ = state.handle(&mut VecDeque::new(), KeyRequest::KvWritten { revision: 1 });
+    assert!(state.kv_owed, "an older revision's write does not settle a newer one");
+    let _ = state.handle(&mut VecDeque::new(), KeyRequest::KvWritten { revision: 2 });
+    assert!(!state.kv_owed);
+    let through = state.outbox.events[0].0;
+    let _ = state.handle(&mut VecDeque::new(), KeyRequest::Delivered { through });
+    assert_eq!(state.outbox.events.len(), 1, "only what was delivered leaves the outbox");
+}
+
+#[test]
+fn changes_wait_when_the_organization_lags_too_far_behind() {
+    let mut state = created();
+    for n in 0..MAX_OUTBOX {
+        let reply = change(&mut state, owner(), rename(&format!("n{n}")));
+        if state.outbox.events.len() > MAX_OUTBOX {
+            panic!("the outbox grew past its bound");
+        }
+        let _ = reply;
+    }
+    let refused = change(&mut state, owner(), rename("one more"));
+    assert!(matches!(refused, KeyReply::Refused { refusal: KeyRefusal::Backlog }), "{refused:?}");
+    // Requests still pass meanwhile: only admin changes wait.
+    let before = state.usage.total;
+    let _ = state.handle(
+        &mut VecDeque::new(),
+        KeyRequest::Report { now: NOW, usage: Some(UsageBatch::one("org_a", NOW)), error: None },
+    );
+    assert_eq!(state.usage.total, before + 1);
+}
+
+#[test]
+fn who_may_change_what_is_checked_against_the_record() {
+    let mut state = created();
+    let stranger = Actor { user: "usr_2".into(), role: Role::Member, organization: "org_a".into() };
+    let elsewhere = Actor { organization: "org_z".into(), ..admin() };
+    let cases: Vec<(Actor, KeyChange, Option<KeyRefusal>)> = vec![
+        (stranger, KeyChange::Revoke, Some(KeyRefusal::Denied { denial: Denial::Hidden })),
+        (elsewhere, KeyChange::Revoke, Some(KeyRefusal::NotFound)),
+        (admin(), rename("admin's"), Some(KeyRefusal::Denied { denial: Denial::OwnerOnly })),
+        (admin(), KeyChange::Revoke, None),
+        (owner(), KeyChange::Activate, Some(KeyRefusal::Denied { denial: Denial::RevokedByOther })),
+        (admin(), KeyChange::Activate, None),
+    ];
+    for (actor, what, want) in cases {
+        let label = format!("{actor:?} {what:?}");
+        let reply = change(&mut state, actor, what);
+        match want {
+            Some(refusal) => assert_eq!(reply, KeyReply::Refused { refusal }, "{label}"),
+            None => assert!(matches!(reply, KeyReply::Committed { .. }), "{label}: {reply:?}"),
+        }
+    }
+}
+
+#[test]
+fn only_its_user_signs_a_console_token_out() {
+    let mut state = KeyObjectState::default();
+    let mut record = record_for(&fresh(Environment::Live));
+    record.project = Some(CONSOLE_PROJECT.into());
+    let _ = state.handle(&mut VecDeque::new(), KeyRequest::Create { record, audit_id: "evt".into(), now: NOW });
+    assert!(state.outbox.events.is_empty(), "console tokens are no organization's keys");
+    let other = state.handle(&mut VecDeque::new(), KeyRequest::EndSession { user: "usr_2".into(), now: NOW }).0;
+    assert_eq!(other, KeyReply::Refused { refusal: KeyRefusal::NotFound });
+    let own = state.handle(&mut VecDeque::new(), KeyRequest::EndSession { user: "usr_1".into(), now: NOW }).0;
+    assert!(matches!(own, KeyReply::Committed { record: None, .. }));
+    assert!(state.record.is_none() && state.kv_owed, "gone, and its removal owed to KV");
+    // Console tokens cannot be changed as keys.
+    let reply = change(&mut state, owner(), KeyChange::Revoke);
+    assert_eq!(reply, KeyReply::Refused { refusal: KeyRefusal::NotFound });
+}
+
+#[test]
+fn usage_summaries_are_coalesced_and_sent_at_most_every_30_seconds() {
+    let mut state = created();
+    let report = |state: &mut KeyObjectState, at| {
+        let _ = state.handle(
+            &mut VecDeque::new(),
+            KeyRequest::Report { now: at, usage: Some(UsageBatch::one("org_a", at)), error: None },
+        );
+    };
+    report(&mut state, NOW);
+    assert!(state.queue_usage(NOW, 0));
+    report(&mut state, NOW.plus_secs(1));
+    assert!(!state.queue_usage(NOW.plus_secs(1), 0), "not twice within 30 s");
+    assert!(state.queue_usage(NOW.plus_secs(30), 0));
+    let usage_events = state.outbox.events.iter().filter(|(_, e)| matches!(e, KeyEvent::Usage { .. })).count();
+    assert_eq!(usage_events, 1, "a newer summary replaces one not yet sent");
+    assert!(state.next_wake(NOW.plus_secs(30)).is_some(), "an owed delivery wakes the object");
+}
