@@ -262,7 +262,10 @@ function keygateMain() {
 const WORKERS = {
   keygate: {
     label: "Keygate (Rust)",
+    // The gateway, and a stub of the control plane's organization object that takes the key objects' events (the
+    // benchmark measures the gateway; without the stub, each key object would retry its deliveries on every alarm).
     options: () => ({
+      workers: [{
       name: "keygate",
       modules: true,
       scriptPath: keygateMain(),
@@ -276,6 +279,7 @@ const WORKERS = {
       kvNamespaces: { KEYS: "keygate-keys" },
       durableObjects: {
         KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+        ORG_OBJECTS: { className: "OrgObject", scriptName: "org-stub", useSQLite: true },
       },
       bindings: {
         KEYGATE_ENVIRONMENT: "live",
@@ -285,6 +289,14 @@ const WORKERS = {
         KEYGATE_CACHE_TTL_MS: String(opts.cacheTtlMs),
       },
       ...assetsOption(),
+      }, {
+        name: "org-stub",
+        modules: true,
+        compatibilityDate,
+        script: `export class OrgObject { async fetch() { return Response.json({ ok: "done" }); } }
+export default { fetch() { return new Response("org-stub"); } };`,
+        durableObjects: { ORG: { className: "OrgObject", useSQLite: true } },
+      }],
     }),
   },
   js: {
