@@ -180,6 +180,15 @@ pub fn when(t: Option<Timestamp>) -> String {
     }
 }
 
+/// Who did something, as the audit log shows it: their name, else their id, else that nobody was signed in.
+pub fn actor_label(name: Option<&str>, id: Option<&str>) -> String {
+    match (name, id) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some(id)) => id.to_owned(),
+        (None, None) => String::from("(not signed in)"),
+    }
+}
+
 /// The clock, read by the views (the logic above takes `now` as an argument).
 pub fn now() -> Timestamp {
     Timestamp(js_sys::Date::now() as i64)

@@ -810,6 +810,22 @@ pub fn MembersPage() -> impl IntoView {
             {move || revoke.value().get().and_then(Result::err).map(error_view)}
         </Show>
         {move || remove.value().get().and_then(Result::err).map(error_view)}
+        <details class="help" data-testid="who-may">
+            <summary>"Who may do what"</summary>
+            <table>
+                <thead><tr><th>"Action"</th><th>"Owner"</th><th>"Admin"</th><th>"Member"</th></tr></thead>
+                <tbody>
+                    {keygate_shared::authz::TABLE.iter().map(|row| view! {
+                        <tr>
+                            <td>{row.what}</td>
+                            <td>{keygate_shared::authz::cell(row, Role::Owner)}</td>
+                            <td>{keygate_shared::authz::cell(row, Role::Admin)}</td>
+                            <td>{keygate_shared::authz::cell(row, Role::Member)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </details>
         <Transition fallback=loading>
             {move || members.get().map(|r| match r {
                 Err(e) => error_view(e),
@@ -1018,8 +1034,8 @@ pub fn AuditPage() -> impl IntoView {
                                 {p.events.into_iter().map(|e| view! {
                                     <tr>
                                         <td>{logic::when(Some(e.at))}</td>
-                                        <td>{e.actor.unwrap_or_else(|| "(not signed in)".into())}</td>
-                                        <td>{format!("{:?}", e.action).to_lowercase()}</td>
+                                        <td>{logic::actor_label(e.actor_name.as_deref(), e.actor.as_deref())}</td>
+                                        <td>{e.action.as_str().replace('_', " ")}</td>
                                         <td><code>{e.target.unwrap_or_default()}</code></td>
                                         <td>{e.detail}</td>
                                     </tr>

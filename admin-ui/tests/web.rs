@@ -166,3 +166,10 @@ fn token_expiry_is_said_plainly() {
         assert_eq!(logic::token_expiry(at, now), want, "{at:?}");
     }
 }
+
+#[wasm_bindgen_test]
+fn the_audit_log_names_its_actors() {
+    assert_eq!(logic::actor_label(Some("Olive"), Some("usr_1")), "Olive");
+    assert_eq!(logic::actor_label(None, Some("usr_1")), "usr_1");
+    assert_eq!(logic::actor_label(None, None), "(not signed in)");
+}

@@ -467,6 +467,7 @@ async fn bootstrap<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
         at: now,
         organization: organization_id.clone(),
         actor: Some(user_id.clone()),
+        actor_name: None,
         action: keygate_shared::api::AuditAction::Bootstrap,
         target: None,
         detail: String::from("bootstrapped"),
@@ -677,6 +678,7 @@ async fn create_organization<S: Stores>(stores: &S, req: &Incoming, actor: &Sign
         at: now,
         organization: organization.id.clone(),
         actor: Some(me.id),
+        actor_name: None,
         action: keygate_shared::api::AuditAction::CreateOrganization,
         target: None,
         detail: organization.name.clone(),
@@ -732,15 +734,33 @@ fn bad_code() -> Reply {
 /// credential. Safe to retry: a redemption that stopped half way resumes for the same new user.
 async fn redeem_invitation<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Handled {
     let request: RedeemInvitationRequest = body(req)?;
-    let (organization, code_hash) = parse_invitation_code(&request.code).ok_or_else(bad_code)?;
+    // Guessing codes is limited per source like failed sign-ins (a code carries 190 random bits; this keeps the
+    // guessing from costing the organizations' objects).
+    let refused = |reply: Reply| async move {
+        let source = req.header("cf-connecting-ip").unwrap_or("unknown");
+        if reply.status == 410 && stores.sign_in_failed(source).await {
+            return problem(Problem::new(
+                429,
+                "TOO_MANY_FAILED_SIGN_INS",
+                "Too many requests",
+                "Too many invalid invitation codes from this address; wait a minute.",
+            ))
+            .with_header("retry-after", "60");
+        }
+        reply
+    };
+    let Some((organization, code_hash)) = parse_invitation_code(&request.code) else {
+        return Err(refused(bad_code()).await);
+    };
     let name = request.name.as_deref().map(|n| validate_name("name", n)).transpose().map_err(problem)?;
     let new_user = new_id("usr").map_err(internal)?;
     let member =
         NewMember { user: new_user, email: String::new(), name: name.clone().unwrap_or_default(), role: Role::Member };
     let claim = OrgRequest::Redeem { code_hash: code_hash.clone(), member, audit_id: audit_id()?, now };
-    let (organization_view, user, _invitation) = match org(stores, &organization, claim).await? {
-        OrgReply::Joined { organization, user, invitation } => (organization, user, invitation),
-        _ => return unexpected("the organization"),
+    let (organization_view, user, _invitation) = match org(stores, &organization, claim).await {
+        Ok(OrgReply::Joined { organization, user, invitation }) => (organization, user, invitation),
+        Ok(_) => return unexpected("the organization"),
+        Err(reply) => return Err(refused(reply).await),
     };
     let me = match stores.org(&organization, OrgRequest::Members { actor: user.clone() }).await.map_err(unavailable)? {
         Ok(OrgReply::Members { members }) => members.into_iter().find(|m| m.id == user),

@@ -134,6 +134,7 @@ mod generator {
             at: ts(),
             organization: "org_7Q3M0T9ZK1XW2R".into(),
             actor: Some("usr_7Q3M0T9ZK1XW2R".into()),
+            actor_name: None,
             action: AuditAction::Revoke,
             target: Some("F854DS4QEVHXS4".into()),
             detail: "Main Website Integration".into(),

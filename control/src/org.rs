@@ -511,6 +511,30 @@ impl<S: Sql> Org<'_, S> {
         Ok(OrganizationView { id: org.id, name: org.name, role, created_at: org.created_at })
     }
 
+    /// `detail` with each member's user id (`usr_…`) it mentions followed by their name, so an event such as "activated
+    /// (revoked by usr_…)" names both people.
+    fn with_names(&self, detail: &str) -> Result<String, SqlError> {
+        let mut out = String::with_capacity(detail.len());
+        let mut rest = detail;
+        while let Some(at) = rest.find("usr_") {
+            let (before, from) = rest.split_at(at);
+            out.push_str(before);
+            let id_len = 4 + from[4..].bytes().take_while(u8::is_ascii_alphanumeric).count();
+            let id = &from[..id_len];
+            out.push_str(id);
+            #[derive(Deserialize)]
+            struct Name {
+                name: String,
+            }
+            if let Some(member) = self.db.first::<Name>("SELECT name FROM members WHERE user_id = ?", params![id])? {
+                out.push_str(&format!(" ({})", member.name));
+            }
+            rest = &from[id_len..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
     /// Appends an audit row; `target_owner` lets members read events about their own keys.
     fn record(&self, event: &AuditEvent, target_owner: Option<&str>) -> Result<(), SqlError> {
         self.db.run(
@@ -523,7 +547,7 @@ impl<S: Sql> Org<'_, S> {
                 event.action.as_str(),
                 event.target.clone(),
                 target_owner,
-                cut(&event.detail, limits::AUDIT_DETAIL_CHARS)
+                cut(&self.with_names(&event.detail)?, limits::AUDIT_DETAIL_CHARS)
             ],
         )?;
         // Retention, by count and by age, amortized over a hundred inserts.
@@ -546,7 +570,16 @@ impl<S: Sql> Org<'_, S> {
         detail: String,
     ) -> Result<AuditEvent, SqlError> {
         let organization = self.organization()?.map(|o| o.id).unwrap_or_default();
-        Ok(AuditEvent { id, at: now, organization, actor: actor.map(str::to_owned), action, target, detail })
+        Ok(AuditEvent {
+            id,
+            at: now,
+            organization,
+            actor: actor.map(str::to_owned),
+            actor_name: None,
+            action,
+            target,
+            detail,
+        })
     }
 
     fn notify(&self, user: &str, notice: &UserNotice) -> Result<(), SqlError> {
@@ -940,18 +973,23 @@ impl<S: Sql> Org<'_, S> {
             id: String,
             at: i64,
             actor: Option<String>,
+            actor_name: Option<String>,
             action: String,
             target: Option<String>,
             detail: String,
         }
-        let columns = "SELECT seq, id, at, actor, action, target, detail FROM audit";
+        let columns = "SELECT a.seq AS seq, a.id AS id, a.at AS at, a.actor AS actor, m.name AS actor_name, \
+                       a.action AS action, a.target AS target, a.detail AS detail \
+                       FROM audit a LEFT JOIN members m ON m.user_id = a.actor";
         let limit = limits::PAGE + 1;
         let rows: Vec<Row> = if everything {
-            self.db.all(&format!("{columns} WHERE seq < ? ORDER BY seq DESC LIMIT ?"), params![before, limit])?
+            self.db.all(&format!("{columns} WHERE a.seq < ? ORDER BY a.seq DESC LIMIT ?"), params![before, limit])?
         } else {
             // A member reads what they did and what was done to their keys.
             self.db.all(
-                &format!("{columns} WHERE seq < ? AND (actor = ? OR target_owner = ?) ORDER BY seq DESC LIMIT ?"),
+                &format!(
+                    "{columns} WHERE a.seq < ? AND (a.actor = ? OR a.target_owner = ?) ORDER BY a.seq DESC LIMIT ?"
+                ),
                 params![before, actor, actor, limit],
             )?
         };
@@ -966,6 +1004,7 @@ impl<S: Sql> Org<'_, S> {
                 at: Timestamp(row.at),
                 organization: organization.clone(),
                 actor: row.actor,
+                actor_name: row.actor_name,
                 action: AuditAction::parse(&row.action).ok_or_else(|| SqlError(format!("action `{}`", row.action)))?,
                 target: row.target,
                 detail: row.detail,

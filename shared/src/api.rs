@@ -608,6 +608,9 @@ pub struct AuditEvent {
     pub organization: String,
     /// The acting user's id, or `None` for failed sign-ins.
     pub actor: Option<String>,
+    /// The acting user's name, when they are (still) a member, as the audit log lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
     pub action: AuditAction,
     /// The key, project or member acted on.
     pub target: Option<String>,

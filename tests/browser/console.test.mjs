@@ -294,6 +294,9 @@ describe('console', () => {
 
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByTestId('members-table').waitFor();
+    // The console says who may do what, from the same rules the API enforces.
+    await page.getByTestId('who-may').locator('summary').click();
+    assert.match(await page.getByTestId('who-may').textContent(), /activate a key someone else revoked/);
     await shot('members');
 
     await page.getByRole('link', { name: 'Audit log' }).click();

@@ -134,6 +134,11 @@ fn invitations_are_single_use_expire_and_can_be_revoked() {
     check("revoked", &redeem_code(&revoked), 410, "INVITATION_INVALID");
     check("made up", &redeem_code("kginv_AAAAAAAAAAAAAA_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 410, "INVITATION_INVALID");
     check("malformed", &redeem_code("nope"), 410, "INVITATION_INVALID");
+    // Guessing is limited per source, like failed sign-ins.
+    for _ in 0..crate::config::SIGN_IN_FAILURES_PER_MINUTE {
+        let _ = redeem_code("nope");
+    }
+    check("guessing", &redeem_code("nope"), 429, "TOO_MANY_FAILED_SIGN_INS");
 }
 
 #[test]
@@ -264,7 +269,9 @@ fn a_key_revoked_by_an_admin_comes_back_only_by_a_managers_decision() {
     let events = json_of(&owner.get("audit"))["events"].clone();
     let activate = events.as_array().unwrap().iter().find(|e| e["action"] == "activate").unwrap().clone();
     assert_eq!(activate["actor"], owner.user.as_str());
-    assert!(activate["detail"].as_str().unwrap().contains(&admin.user), "both names: {activate}");
+    assert_eq!(activate["actor_name"], "Owner");
+    let detail = activate["detail"].as_str().unwrap();
+    assert!(detail.contains(&admin.user) && detail.contains("a@example.com"), "both names: {activate}");
     // A member's own revocation is theirs to undo.
     check("revoke own", &member.act(&id, "revoke"), 200, "");
     check("activate own", &member.act(&id, "activate"), 200, "");

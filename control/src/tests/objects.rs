@@ -42,6 +42,7 @@ fn event(id: &str, organization: &str) -> AuditEvent {
         at: NOW,
         organization: organization.into(),
         actor: Some("usr_owner".into()),
+        actor_name: None,
         action: AuditAction::Rename,
         target: None,
         detail: "x".repeat(2_000),
