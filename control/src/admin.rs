@@ -170,6 +170,8 @@ pub enum Route<'a> {
     KeyErrors(&'a str),
     KeyUsage(&'a str),
     Audit,
+    /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
+    Seed,
 }
 
 impl<'a> Route<'a> {
@@ -205,6 +207,7 @@ impl<'a> Route<'a> {
             ("GET", ["keys", id, "errors"]) => Route::KeyErrors(id),
             ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
             ("GET", ["audit"]) => Route::Audit,
+            ("POST", ["test", "seed"]) => Route::Seed,
             _ => return None,
         };
         Some(route)
@@ -334,6 +337,18 @@ async fn signed_in<S: Stores>(
             _ => unexpected("the key"),
         },
         Route::Audit => audit(stores, req, actor, now).await,
+        Route::Seed if config.test_seed => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Seed {
+                count: u32,
+            }
+            let seed: Seed = body(req)?;
+            let request = OrgRequest::SeedKeys { actor: actor.user.clone(), count: seed.count.min(20_000), now };
+            org(stores, &actor.organization, request).await?;
+            Ok(Reply::empty(204))
+        }
+        Route::Seed => Err(problem(Problem::not_found("No such admin route; see /admin/v1/openapi.json."))),
     }
 }
 

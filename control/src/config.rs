@@ -20,6 +20,9 @@ pub struct Config {
     pub console_token_ms: i64,
     /// How long an invitation lives, in milliseconds (`KEYGATE_INVITATION_DAYS`, 7 by default).
     pub invitation_ms: i64,
+    /// `KEYGATE_TEST_SEED=1` (benchmarks and tests only, never in production): `POST /admin/v1/test/seed` fills the
+    /// acting organization's key index with synthetic rows, so scale runs need not make thousands of requests.
+    pub test_seed: bool,
 }
 
 impl Config {
@@ -46,6 +49,7 @@ impl Config {
             bootstrap_token: non_empty("KEYGATE_BOOTSTRAP_TOKEN"),
             console_token_ms: days("KEYGATE_CONSOLE_TOKEN_DAYS", DEFAULT_CONSOLE_TOKEN_DAYS)?,
             invitation_ms: days("KEYGATE_INVITATION_DAYS", DEFAULT_INVITATION_DAYS)?,
+            test_seed: non_empty("KEYGATE_TEST_SEED").as_deref() == Some("1"),
         })
     }
 

@@ -197,6 +197,13 @@ pub enum OrgRequest {
     Delivered {
         through: i64,
     },
+    /// `KEYGATE_TEST_SEED=1` only (the Worker refuses it otherwise): `count` synthetic keys of `actor` in the index,
+    /// for scale runs. They have no key objects: they list, they do not pass.
+    SeedKeys {
+        actor: String,
+        count: u32,
+        now: Timestamp,
+    },
 }
 
 /// What the organization's object refuses. Nothing was changed.
@@ -468,6 +475,7 @@ impl<S: Sql> Org<'_, S> {
                 self.db.run("DELETE FROM outbox WHERE seq <= ?", params![through])?;
                 Ok(OrgReply::Done)
             }
+            OrgRequest::SeedKeys { actor, count, now } => self.seed_keys(&actor, count, now),
         };
         Ok(reply?)
     }
@@ -1153,6 +1161,27 @@ impl<S: Sql> Org<'_, S> {
             }
         }
         Ok(())
+    }
+
+    fn seed_keys(&self, actor: &str, count: u32, now: Timestamp) -> Answer {
+        self.allowed(actor, OrgAction::ChangeSettings)?;
+        let organization = self.organization()?.map(|o| o.id).unwrap_or_default();
+        for n in 0..count {
+            let key = keygate_shared::key::ApiKey::generate(keygate_shared::model::Environment::Live)
+                .map_err(|e| SqlError(e.to_string()))?;
+            let mut record = keygate_shared::model::KeyRecord::issued(
+                &key,
+                &organization,
+                actor,
+                format!("seeded {n}"),
+                vec![],
+                Timestamp(now.millis() - i64::from(count - n)),
+            );
+            record.permissions =
+                keygate_shared::api::validate_permissions(&["data:read".to_owned()]).map_err(|p| SqlError(p.detail))?;
+            self.key_event(KeyEvent::Committed { row: KeyIndexRow::of(&record, 1), audit: None })?;
+        }
+        Ok(OrgReply::Done)
     }
 
     /// Keeps the permission catalog's counts: how many live keys hold each permission.

@@ -38,8 +38,23 @@ pub const ERROR_RETENTION_MS: i64 = 14 * 86_400_000;
 /// Events owed to the organization's object, at most. Past it, admin changes are refused (503) until the
 /// organization's object has caught up, so a key can never run ahead of its audit log by more than this.
 pub const MAX_OUTBOX: usize = 64;
-/// A key's usage summary reaches its organization's list at most this often.
+/// A key's usage summary reaches its organization's list once usage has been quiet this long…
+pub const USAGE_QUIET_MS: i64 = 2_000;
+/// …or, under steady use, this long after the previous summary…
 pub const USAGE_PUSH_MS: i64 = 30_000;
+/// …and never more often than this: at most 12 summaries a minute per key, however it is used.
+pub const USAGE_PUSH_MIN_MS: i64 = 5_000;
+
+/// When a key's usage summary is due: after [`USAGE_QUIET_MS`] of quiet, or [`USAGE_PUSH_MS`] after the last one
+/// under steady use, never sooner than [`USAGE_PUSH_MIN_MS`] after the last one; `None` when nothing changed.
+pub fn usage_due(changed_at: Option<Timestamp>, pushed_at: Option<Timestamp>) -> Option<Timestamp> {
+    let changed = changed_at?;
+    let quiet = changed.plus_millis(USAGE_QUIET_MS);
+    Some(match pushed_at {
+        None => quiet,
+        Some(pushed) => quiet.min(pushed.plus_millis(USAGE_PUSH_MS)).max(pushed.plus_millis(USAGE_PUSH_MIN_MS)),
+    })
+}
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// Hourly usage is kept for 14 days (the daily chart is summed from it).
@@ -415,6 +430,9 @@ pub struct KeyObjectState {
     pub usage_dirty: bool,
     #[serde(default)]
     pub usage_pushed_at: Option<Timestamp>,
+    /// When usage last changed (while `usage_dirty`).
+    #[serde(default)]
+    pub usage_changed_at: Option<Timestamp>,
 }
 
 /// What a message changed, so the runtime writes and delivers only that.
@@ -460,6 +478,7 @@ impl KeyObjectState {
                 if let Some(batch) = &usage {
                     self.usage.add(batch);
                     self.usage_dirty = true;
+                    self.usage_changed_at = Some(now);
                 }
                 let logged = error.is_some();
                 if let Some(e) = error {
@@ -576,7 +595,7 @@ impl KeyObjectState {
     /// Queues a usage summary for the organization when usage changed and the last one is old enough.
     pub fn queue_usage(&mut self, now: Timestamp, recent_errors: usize) -> bool {
         let Some(record) = &self.record else { return false };
-        let due = self.usage_pushed_at.is_none_or(|at| now.millis() - at.millis() >= USAGE_PUSH_MS);
+        let due = usage_due(self.usage_changed_at, self.usage_pushed_at).is_some_and(|at| now >= at);
         if !self.usage_dirty || !due || record.project.as_deref() == Some(CONSOLE_PROJECT) {
             return false;
         }
@@ -602,9 +621,7 @@ impl KeyObjectState {
     pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
         let retry =
             (!self.outbox.events.is_empty() || self.kv_owed).then(|| now.plus_millis(self.outbox.retry_in_ms()));
-        let usage = self
-            .usage_dirty
-            .then(|| self.usage_pushed_at.map_or(now, |at| at.plus_millis(USAGE_PUSH_MS)).max(now.plus_millis(1_000)));
+        let usage = if self.usage_dirty { usage_due(self.usage_changed_at, self.usage_pushed_at) } else { None };
         match (retry, usage) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -731,6 +748,7 @@ impl KeyObjectState {
         if allowed {
             self.usage.count(now, &grant.organization);
             self.usage_dirty = true;
+            self.usage_changed_at = Some(now);
         }
         let code = if allowed { Code::Valid } else { Code::RateLimited };
         let changes = Changes { state: allowed || rate.is_some(), errors: false };

@@ -1,42 +1,23 @@
 // Browser end-to-end tests: real Chromium (Debian's, driven by playwright-core) against `wrangler dev` serving the
-// built console and the real Worker. Run by `cargo xtask test` after it has built both (KEYGATE_SKIP_BUILD=1).
+// built console and both real Workers (bench/dev.mjs starts them). Run by `cargo xtask test` after it has built both (KEYGATE_SKIP_BUILD=1).
 // The suite fails on any browser console error not caused by a request the test deliberately makes fail, and saves a
 // screenshot of each main page to tests/screenshots/.
 
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
+import { startDev, waitFor } from '../../bench/dev.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(root, 'tests', 'screenshots');
 const BOOTSTRAP = 'kgboot_browser_e2e';
 
-let wrangler, base, browser, context, page, ownerToken, configs = [];
+let dev, base, browser, context, page, ownerToken;
 const consoleErrors = [];
 let allowHttpErrors = false;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-async function waitFor(fn, what, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
-}
 
 async function api(method, path, token, body, extra = {}) {
   const res = await fetch(`${base}${path}`, {
@@ -73,33 +54,6 @@ async function signIn(p, token) {
   await p.getByTestId('user-name').waitFor();
 }
 
-// A copy of a wrangler configuration beside it with `vars` set in its [vars] table (wrangler's --var reaches only
-// the first of several configurations), as the Rust harness does.
-function configWithVars(config, port, vars) {
-  const original = join(root, config);
-  const lines = readFileSync(original, 'utf8').split('\n');
-  const out = [];
-  let inVars = false;
-  let inBuild = false;
-  for (const line of lines) {
-    const trimmed = line.trim();
-    if (trimmed.startsWith('[')) {
-      inVars = trimmed === '[vars]';
-      // No [build]: the suite runs the existing build, and a build command makes wrangler restart on file changes.
-      inBuild = trimmed === '[build]';
-      if (inBuild) continue;
-      out.push(line);
-      if (inVars) for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${JSON.stringify(v)}`);
-      continue;
-    }
-    if (inBuild || (inVars && Object.keys(vars).some((k) => trimmed.startsWith(`${k} `)))) continue;
-    out.push(line);
-  }
-  const copy = original.replace(/\.toml$/, `.e2e-browser-${port}.toml`);
-  writeFileSync(copy, out.join('\n'));
-  return copy;
-}
-
 function row(p, id) {
   return p.locator(`[data-testid=key-row][data-key-id="${id}"]`);
 }
@@ -112,16 +66,8 @@ async function act(p, id, action) {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const state = mkdtempSync(join(tmpdir(), 'keygate-browser-'));
-  configs = ['wrangler.toml', 'control/wrangler.toml'].map((c) => configWithVars(c, port, { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP }));
-  wrangler = spawn('npx', ['wrangler', 'dev', ...configs.flatMap((c) => ['-c', c]), '--local', '--ip', '127.0.0.1',
-    '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'], {
-    cwd: root, detached: true, stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, KEYGATE_SKIP_BUILD: '1', WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-  });
-  await waitFor(async () => (await fetch(`${base}/v1/health`)).ok, 'wrangler dev', 120000);
+  dev = await startDev({ vars: { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP }, tag: 'browser' });
+  base = dev.base;
   const boot = await api('POST', '/admin/v1/bootstrap', BOOTSTRAP, { organization_name: 'Acme', email: 'olive@acme.test', name: 'Olive Owner' });
   assert.equal(boot.status, 201);
   ownerToken = boot.body.console_token;
@@ -139,8 +85,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (wrangler) { try { process.kill(-wrangler.pid, 'SIGTERM'); } catch { /* already gone */ } }
-  for (const c of configs) rmSync(c, { force: true });
+  dev?.stop();
 });
 
 // An invitation made through the API and redeemed: the new member's console token.
@@ -200,13 +145,13 @@ describe('console', () => {
 
   test('using the key shows usage and last used', async () => {
     for (let i = 0; i < 3; i++) assert.equal(await gateway(keyText), 200);
-    // The list's usage summaries come from the organization's index, refreshed by each key's object at most every
-    // 30 s (the key's own page is live).
+    // The list's usage summaries come from the organization's index, which each key's object updates two seconds
+    // after its usage goes quiet (every 30 s under steady use); the key's own page is live.
     await waitFor(async () => {
       await page.reload();
       await signedInReady();
       return (await row(page, keyId).getByTestId('usage').textContent()).trim().startsWith('3');
-    }, 'usage of 3', 45000);
+    }, 'usage of 3', 30000);
     assert.notEqual((await row(page, keyId).getByTestId('last-used').textContent()).trim(), 'Never');
     await shot('keys');
   });

@@ -7,6 +7,10 @@
 //!    alternating A/B rounds; prints a Markdown table (requests/s, p50, p99, CPU per request and above the floor,
 //!    Rust/JS ratios, the `.wasm` size and the cold start).
 //!
+//! `--admin` runs the control plane's benchmark instead (`node bench/admin.mjs`): the admin API's latency in a small
+//! and a large organization and among many organizations, and workerd's memory while one organization grows through
+//! the API (both Workers under `wrangler dev`, large states seeded with `KEYGATE_TEST_SEED=1`).
+//!
 //! `--quick` is the smoke run (seconds; every scenario once; fails on any unexpected status). The Worker is rebuilt
 //! first when `verifier/`, `shared/` or the lock file changed since the last build (`--no-build` skips that). Other
 //! arguments go to `bench/run.mjs` (e.g. `--connections 1,4`, `--cycles 7`, `--json out.json`).
@@ -23,6 +27,17 @@ const WRK: &str = "/usr/bin/wrk";
 pub fn run(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let no_build = args.iter().any(|a| a == "--no-build");
+    if args.iter().any(|a| a == "--admin") {
+        tools::setup(tools::Needs::BUILD)?;
+        if !no_build {
+            crate::build_workers()?;
+            if !root().join("admin-ui/dist/admin/index.html").exists() {
+                crate::build_console()?;
+            }
+        }
+        let passed = args.iter().filter(|a| *a != "--admin" && *a != "--no-build");
+        return crate::run(cmd("node").arg("bench/admin.mjs").args(passed));
+    }
     let passed: Vec<&String> = args.iter().filter(|a| *a != "--no-build").collect();
 
     tools::setup(tools::Needs::BUILD)?;

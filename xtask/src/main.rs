@@ -6,7 +6,7 @@
 //!   end-to-end suite against real workerd. Ends with one line for the whole suite: `N passed, M failed`.
 //! - `lint`: `cargo fmt --check`, clippy with warnings denied, and `shared` built for wasm32.
 //! - `bench [--quick]`: criterion benchmarks of `shared`, then Keygate's Worker against a hand-written JavaScript
-//!   Worker under loopback load (`bench/README.md`).
+//!   Worker under loopback load (`bench/README.md`); `bench --admin [--quick]`: the control plane at scale.
 //! - `setup`: only the installs. `build-worker [gateway|control]`: what each wrangler config's `[build]` runs (both
 //!   Workers when none is named).
 //!
@@ -78,7 +78,7 @@ pub fn run(c: &mut Command) -> Result {
     if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
 }
 
-fn build_console() -> Result {
+pub fn build_console() -> Result {
     run(cmd("cargo").args(["fetch", "--locked"]))?;
     run(cmd("trunk").args(["build", "--release", "--offline"]).env("TRUNK_SKIP_VERSION_CHECK", "true"))
 }

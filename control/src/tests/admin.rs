@@ -211,7 +211,9 @@ fn a_removed_member_is_stopped_at_once() {
     check("the member works", &member.get("keys"), 200, "");
     let members = json_of(&owner.get("members"));
     assert_eq!(members["members"].as_array().map(Vec::len), Some(2));
-    assert_eq!(members["members"][1]["email"], "m@example.com", "the member is who the invitation named");
+    let joined =
+        members["members"].as_array().unwrap().iter().find(|m| m["id"] == member.user.as_str()).unwrap().clone();
+    assert_eq!(joined["email"], "m@example.com", "the member is who the invitation named");
     check("a member cannot remove the owner", &member.delete(&format!("members/{}", owner.user)), 403, "FORBIDDEN");
     check("remove", &owner.delete(&format!("members/{}", member.user)), 204, "");
     check("removed: every token stops", &member.get("keys"), 403, "FORBIDDEN_ORGANIZATION");
@@ -481,4 +483,20 @@ fn a_storage_failure_changes_nothing_and_says_so() {
     h.memory.faults.objects.set(false);
     check("back", &owner.get("keys"), 200, "");
     let _ = code_of(&reply);
+}
+
+#[test]
+fn seeding_exists_only_in_test_builds_and_only_for_owners() {
+    let mut h = Harness::new();
+    let owner = h.bootstrap();
+    check("no switch", &owner.post("test/seed", json!({ "count": 5 })), 404, "NOT_FOUND");
+    let (token, user, organization) = (owner.token.clone(), owner.user.clone(), owner.organization.clone());
+    h.config.test_seed = true;
+    let owner = super::Client { h: &h, token, user, organization, acting_for: None };
+    let member = owner.invite_new("m@example.com", "member");
+    check("a member", &member.post("test/seed", json!({ "count": 5 })), 403, "FORBIDDEN");
+    check("seed", &owner.post("test/seed", json!({ "count": 120 })), 204, "");
+    let page = json_of(&owner.get("keys"));
+    assert_eq!(page["keys"].as_array().map(Vec::len), Some(50));
+    assert!(page["next_cursor"].is_string());
 }

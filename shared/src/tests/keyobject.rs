@@ -151,7 +151,21 @@ fn only_its_user_signs_a_console_token_out() {
 }
 
 #[test]
-fn usage_summaries_are_coalesced_and_sent_at_most_every_30_seconds() {
+fn usage_summaries_go_out_after_a_quiet_moment_and_at_most_every_five_seconds() {
+    use crate::keyobject::usage_due;
+    let at = |ms: i64| Some(NOW.plus_millis(ms));
+    let cases = [
+        // (changed, pushed) → due
+        ((None, None), None),
+        ((at(0), None), at(2_000)),
+        ((at(10_000), at(0)), at(12_000)),
+        ((at(1_000), at(0)), at(5_000)),
+        ((at(40_000), at(0)), at(30_000)),
+    ];
+    for ((changed, pushed), want) in cases {
+        assert_eq!(usage_due(changed, pushed), want, "changed {changed:?}, pushed {pushed:?}");
+    }
+
     let mut state = created();
     let report = |state: &mut KeyObjectState, at| {
         let _ = state.handle(
@@ -160,11 +174,12 @@ fn usage_summaries_are_coalesced_and_sent_at_most_every_30_seconds() {
         );
     };
     report(&mut state, NOW);
-    assert!(state.queue_usage(NOW, 0));
-    report(&mut state, NOW.plus_secs(1));
-    assert!(!state.queue_usage(NOW.plus_secs(1), 0), "not twice within 30 s");
-    assert!(state.queue_usage(NOW.plus_secs(30), 0));
+    assert!(!state.queue_usage(NOW.plus_millis(1_000), 0), "not while usage is still moving");
+    assert!(state.queue_usage(NOW.plus_secs(2), 0), "after two quiet seconds");
+    report(&mut state, NOW.plus_secs(3));
+    assert!(!state.queue_usage(NOW.plus_secs(6), 0), "never twice within five seconds");
+    assert!(state.queue_usage(NOW.plus_secs(7), 0));
     let usage_events = state.outbox.events.iter().filter(|(_, e)| matches!(e, KeyEvent::Usage { .. })).count();
     assert_eq!(usage_events, 1, "a newer summary replaces one not yet sent");
-    assert!(state.next_wake(NOW.plus_secs(30)).is_some(), "an owed delivery wakes the object");
+    assert!(state.next_wake(NOW.plus_secs(7)).is_some(), "an owed delivery wakes the object");
 }

@@ -1,0 +1,74 @@
+// Both of Keygate's Workers in one Miniflare instance (one workerd process, no `wrangler dev` proxy in front), with
+// the bindings their wrangler configurations declare: for measurements where the dev tooling's own memory and CPU
+// would blur the picture (bench/admin.mjs's memory run).
+
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { ROOT } from "./dev.mjs";
+
+const require = createRequire(path.join(ROOT, "package.json"));
+const { Miniflare, Log, LogLevel } = require("miniflare");
+
+const compatibilityDate = "2026-04-01";
+const modulesRules = [
+  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+  { type: "CompiledWasm", include: ["**/*.wasm"] },
+];
+
+/** Resolves to { mf, base, stop }. `vars` go to both Workers. State lives in a fresh temporary folder. */
+export async function startMiniflare({ vars = {} } = {}) {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), "keygate-mf-"));
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    log: new Log(LogLevel.WARN),
+    kvPersist: path.join(state, "kv"),
+    durableObjectsPersist: path.join(state, "do"),
+    workers: [
+      {
+        name: "keygate",
+        modules: true,
+        scriptPath: path.join(ROOT, "verifier/entry.mjs"),
+        modulesRoot: path.join(ROOT, "verifier"),
+        modulesRules,
+        compatibilityDate,
+        kvNamespaces: { KEYS: "keygate-keys" },
+        durableObjects: {
+          KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+          ORG_OBJECTS: { className: "OrgObject", scriptName: "keygate-control", useSQLite: true },
+        },
+        serviceBindings: { CONTROL: "keygate-control" },
+        bindings: {
+          KEYGATE_ENVIRONMENT: "live",
+          ORIGIN_URL: "",
+          KEYGATE_ROUTES: "GET /data/* data:read, POST /streams/* data:write",
+          KEYGATE_CREDENTIAL_HEADERS: "",
+          ...vars,
+        },
+      },
+      {
+        name: "keygate-control",
+        modules: true,
+        scriptPath: path.join(ROOT, "control/build/index.js"),
+        modulesRoot: path.join(ROOT, "control/build"),
+        modulesRules,
+        compatibilityDate,
+        kvNamespaces: { KEYS: "keygate-keys" },
+        durableObjects: {
+          ORG_OBJECTS: { className: "OrgObject", useSQLite: true },
+          USER_OBJECTS: { className: "UserObject", useSQLite: true },
+          BOOTSTRAP: { className: "BootstrapObject", useSQLite: true },
+          KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate", useSQLite: true },
+        },
+        ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
+        bindings: { KEYGATE_ENVIRONMENT: "live", ...vars },
+      },
+    ],
+  });
+  const url = await mf.ready;
+  const base = url.toString().replace(/\/$/, "");
+  return { mf, base, stop: () => mf.dispose() };
+}
