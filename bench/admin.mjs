@@ -95,7 +95,7 @@ try {
   const newOrg = async (name) => expect(await call("POST", "/organizations", token, { body: { name } }), 201, "organization").body.id;
   const seed = async (org, count) => {
     for (let left = count; left > 0; left -= 5000) {
-      expect(await call("POST", "/test/seed", token, { org, body: { count: Math.min(left, 5000) } }), 204, "seed");
+      expect(await call("POST", "/test/seed", token, { org, body: { keys: Math.min(left, 5000) } }), 204, "seed");
     }
   };
 

@@ -341,10 +341,18 @@ async fn signed_in<S: Stores>(
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Seed {
-                count: u32,
+                #[serde(default)]
+                keys: u32,
+                #[serde(default)]
+                audit: u32,
             }
             let seed: Seed = body(req)?;
-            let request = OrgRequest::SeedKeys { actor: actor.user.clone(), count: seed.count.min(20_000), now };
+            let request = OrgRequest::Seed {
+                actor: actor.user.clone(),
+                keys: seed.keys.min(20_000),
+                audit: seed.audit.min(20_000),
+                now,
+            };
             org(stores, &actor.organization, request).await?;
             Ok(Reply::empty(204))
         }

@@ -197,11 +197,12 @@ pub enum OrgRequest {
     Delivered {
         through: i64,
     },
-    /// `KEYGATE_TEST_SEED=1` only (the Worker refuses it otherwise): `count` synthetic keys of `actor` in the index,
-    /// for scale runs. They have no key objects: they list, they do not pass.
-    SeedKeys {
+    /// `KEYGATE_TEST_SEED=1` only (the Worker refuses it otherwise): `keys` synthetic keys of `actor` in the index
+    /// and `audit` synthetic audit events, for scale runs. The keys have no key objects: they list, they do not pass.
+    Seed {
         actor: String,
-        count: u32,
+        keys: u32,
+        audit: u32,
         now: Timestamp,
     },
 }
@@ -475,7 +476,7 @@ impl<S: Sql> Org<'_, S> {
                 self.db.run("DELETE FROM outbox WHERE seq <= ?", params![through])?;
                 Ok(OrgReply::Done)
             }
-            OrgRequest::SeedKeys { actor, count, now } => self.seed_keys(&actor, count, now),
+            OrgRequest::Seed { actor, keys, audit, now } => self.seed(&actor, keys, audit, now),
         };
         Ok(reply?)
     }
@@ -1163,9 +1164,14 @@ impl<S: Sql> Org<'_, S> {
         Ok(())
     }
 
-    fn seed_keys(&self, actor: &str, count: u32, now: Timestamp) -> Answer {
+    fn seed(&self, actor: &str, count: u32, audit: u32, now: Timestamp) -> Answer {
         self.allowed(actor, OrgAction::ChangeSettings)?;
         let organization = self.organization()?.map(|o| o.id).unwrap_or_default();
+        for n in 0..audit {
+            let id = format!("evt_seed{n}_{}", now.millis());
+            let event = self.audit_event(id, now, Some(actor), AuditAction::Rename, None, format!("seeded {n}"))?;
+            self.record(&event, None)?;
+        }
         for n in 0..count {
             let key = keygate_shared::key::ApiKey::generate(keygate_shared::model::Environment::Live)
                 .map_err(|e| SqlError(e.to_string()))?;

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::decision::Code;
 use crate::key::{KeyId, is_project_slug};
 use crate::model::{
-    Environment, KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, RateLimitPolicy, Role,
-    User,
+    Environment, KeyKind, KeyRecord, KeyStatus, Organization, Permission, Project, RateLimitPolicy, Role, User,
 };
 use crate::problem::Problem;
 use crate::time::Timestamp;
@@ -193,20 +192,6 @@ impl MemberView {
     pub fn of(user: &User, role: Role) -> Self {
         Self { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), role }
     }
-}
-
-pub fn memberships_view(user: &User, orgs: &[Organization]) -> Vec<OrganizationView> {
-    user.memberships
-        .iter()
-        .filter_map(|Membership { organization, role }| {
-            orgs.iter().find(|o| &o.id == organization).map(|o| OrganizationView {
-                id: o.id.clone(),
-                name: o.name.clone(),
-                role: *role,
-                created_at: o.created_at,
-            })
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -450,19 +435,6 @@ pub struct KeyFilter {
     pub owner: Option<String>,
     #[serde(default)]
     pub include_deactivated: bool,
-}
-
-impl KeyFilter {
-    pub fn matches(&self, view: &KeyView) -> bool {
-        let deactivated_ok = self.include_deactivated
-            || view.status != KeyStatus::Deactivated
-            || self.status == Some(KeyStatus::Deactivated);
-        deactivated_ok
-            && self.project.as_ref().is_none_or(|p| view.project.as_ref() == Some(p))
-            && self.environment.is_none_or(|e| view.environment == e)
-            && self.status.is_none_or(|s| view.status == s)
-            && self.owner.as_ref().is_none_or(|o| &view.owner == o)
-    }
 }
 
 /// One refused or failed request of a key (Instrumental's "recent errors").

@@ -124,3 +124,25 @@ fn regenerate_with_the_audit_write_failing_still_returns_the_secret() {
     assert!(seen, "the regeneration never reached the audit log");
     eprintln!("the audit event arrived {} ms after a failed delivery", start.elapsed().as_millis());
 }
+
+/// Twenty thousand audit events in one organization (seeded straight into its object by a test build) leave another
+/// organization's log untouched and every write of both working: each organization's log is its own object's.
+#[test]
+fn twenty_thousand_audit_events_in_one_organization_leave_another_untouched() {
+    let worker = Worker::start(Config { vars: vec![("KEYGATE_TEST_SEED".into(), "1".into())], ..Config::default() });
+    let busy = Console::bootstrap(&worker);
+    let created = busy.call("POST", "/organizations", Some(&json!({"name": "Quiet"})));
+    let quiet = Console { acting_for: Some(created.json()["id"].as_str().unwrap().to_owned()), ..busy.clone() };
+    let before = quiet.call("GET", "/audit", None).body;
+    let seeded = busy.call("POST", "/test/seed", Some(&json!({"audit": 20000})));
+    assert_eq!(seeded.status, 204, "{}", seeded.body);
+    // Writes keep working in the busy organization, and its log pages on.
+    let (_, id, _) = busy.create_key(&json!({"name": "after the flood", "environment": "live"}));
+    let page = busy.call("GET", "/audit", None).json();
+    assert_eq!(page["events"][0]["target"], id.as_str(), "the newest event is the new key's");
+    assert!(page["next_cursor"].is_string());
+    // The quiet organization's log is exactly what it was, and it still takes writes.
+    assert_eq!(quiet.call("GET", "/audit", None).body, before);
+    let (_, quiet_key, _) = quiet.create_key(&json!({"name": "quiet", "environment": "live"}));
+    assert_eq!(quiet.call("GET", "/audit", None).json()["events"][0]["target"], quiet_key.as_str());
+}

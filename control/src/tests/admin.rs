@@ -489,13 +489,14 @@ fn a_storage_failure_changes_nothing_and_says_so() {
 fn seeding_exists_only_in_test_builds_and_only_for_owners() {
     let mut h = Harness::new();
     let owner = h.bootstrap();
-    check("no switch", &owner.post("test/seed", json!({ "count": 5 })), 404, "NOT_FOUND");
+    check("no switch", &owner.post("test/seed", json!({ "keys": 5 })), 404, "NOT_FOUND");
     let (token, user, organization) = (owner.token.clone(), owner.user.clone(), owner.organization.clone());
     h.config.test_seed = true;
     let owner = super::Client { h: &h, token, user, organization, acting_for: None };
     let member = owner.invite_new("m@example.com", "member");
-    check("a member", &member.post("test/seed", json!({ "count": 5 })), 403, "FORBIDDEN");
-    check("seed", &owner.post("test/seed", json!({ "count": 120 })), 204, "");
+    check("a member", &member.post("test/seed", json!({ "keys": 5 })), 403, "FORBIDDEN");
+    check("seed", &owner.post("test/seed", json!({ "keys": 120, "audit": 60 })), 204, "");
+    assert!(json_of(&owner.get("audit"))["next_cursor"].is_string());
     let page = json_of(&owner.get("keys"));
     assert_eq!(page["keys"].as_array().map(Vec::len), Some(50));
     assert!(page["next_cursor"].is_string());
