@@ -27,6 +27,19 @@ export function freePort() {
   });
 }
 
+/** The bootstrap secret to use: `control/.dev.vars`'s (made by `cargo xtask dev`; wrangler reads it beside the
+ * configuration and it wins over [vars]) when there is one, else `fallback`. */
+export function bootstrapToken(fallback) {
+  try {
+    const vars = readFileSync(join(ROOT, "control/.dev.vars"), "utf8");
+    const line = vars.split("\n").find((l) => l.startsWith("KEYGATE_BOOTSTRAP_TOKEN="));
+    if (line) return line.slice("KEYGATE_BOOTSTRAP_TOKEN=".length).trim().replace(/^"|"$/g, "");
+  } catch {
+    /* no file */
+  }
+  return fallback;
+}
+
 export async function waitFor(fn, what, timeoutMs = 20000) {
   const end = Date.now() + timeoutMs;
   let last;

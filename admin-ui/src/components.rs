@@ -267,6 +267,8 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let permissions =
         RwSignal::new(key.permissions.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>().join(", "));
     let customers = RwSignal::new(key.customers.join(", "));
+    // What the dialog does not show (burst, mode) is kept as it is.
+    let current_policy = key.rate_limit;
     let requests = RwSignal::new(key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default());
     let window = RwSignal::new(key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()));
     let expiry = RwSignal::new(key.expires_at.map(|t| t.to_rfc3339()[..16].to_owned()).unwrap_or_default());
@@ -292,7 +294,7 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
                         r => Some(RateLimitPolicy {
                             requests: r.parse().unwrap_or(0),
                             window_seconds: window.parse().unwrap_or(0),
-                            burst: None,
+                            ..current_policy.unwrap_or(RateLimitPolicy::per(0, 0))
                         }),
                     };
                     let expires_at = parse_local_datetime(&expiry);

@@ -371,6 +371,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                 requests: r.parse().unwrap_or(0),
                 window_seconds: window.get_untracked().parse().unwrap_or(0),
                 burst: burst.get_untracked().trim().parse().ok(),
+                mode: Default::default(),
             }),
         };
         let project = project.get_untracked();

@@ -536,6 +536,7 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
         organization: None,
         customer: None,
         memberships: Vec::new(),
+        lease: None,
         now,
     };
     match stores.key(&claim.id, authorize).await.map_err(unavailable)? {

@@ -85,7 +85,12 @@ mod generator {
             owner_name: Some("Olive Owner".into()),
             permissions: vec![permission("data:read")],
             customers: vec!["cus_1".into()],
-            rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
+            rate_limit: Some(RateLimitPolicy {
+                requests: 100,
+                window_seconds: 60,
+                burst: Some(10),
+                mode: keygate_shared::model::RateLimitMode::Leased,
+            }),
             expires_at: Some(ts()),
             status: KeyStatus::Active,
             kind: KeyKind::Single,
@@ -156,7 +161,12 @@ mod generator {
             project: Some("acme-shop".into()),
             permissions: vec!["data:read".into()],
             customers: vec!["cus_1".into()],
-            rate_limit: Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10) }),
+            rate_limit: Some(RateLimitPolicy {
+                requests: 100,
+                window_seconds: 60,
+                burst: Some(10),
+                mode: keygate_shared::model::RateLimitMode::Leased,
+            }),
             expires_at: Some(ts()),
             kind: KeyKind::Single,
         };
@@ -164,7 +174,7 @@ mod generator {
             name: Some("Website".into()),
             permissions: Some(vec!["data:read".into()]),
             customers: Some(vec!["cus_1".into()]),
-            rate_limit: Some(Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: None })),
+            rate_limit: Some(Some(RateLimitPolicy::per(100, 60))),
             expires_at: Some(Some(ts())),
         };
         let usage = UsageReport {

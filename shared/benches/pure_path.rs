@@ -78,7 +78,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("path: normalize a disguised path", |b| {
         b.iter(|| keygate_shared::path::normalize(black_box("//data/./x/../%69tems/2026")).unwrap())
     });
-    let policy = RateLimitPolicy { requests: 1_000_000, window_seconds: 60, burst: None };
+    let policy = RateLimitPolicy::per(1_000_000, 60);
     let mut state = RateLimitState::new(&policy);
     let mut t = now.millis();
     c.bench_function("rate-limit step", |b| {

@@ -28,7 +28,7 @@ use crate::model::{
     Transition,
 };
 use crate::problem::Problem;
-use crate::ratelimit::{RateDecision, RateLimitState};
+use crate::ratelimit::{Lease, RateDecision, RateLimitState};
 use crate::time::Timestamp;
 
 /// Recent errors kept per key: at most this many…
@@ -61,6 +61,15 @@ const DAY_MS: i64 = 86_400_000;
 const USAGE_RETENTION_HOURS: i64 = 14 * 24;
 /// Organizations a key's usage is attributed to, at most (the rest is counted under "other").
 pub const MAX_USAGE_ORGANIZATIONS: usize = 64;
+
+/// What a gateway isolate asks of a leased key's object with a request: a lease of up to `want` further admissions,
+/// and the unused part of the lease it held before (counted in `slot`), given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LeaseAsk {
+    pub want: u32,
+    #[serde(default)]
+    pub give_back: Option<(i64, u32)>,
+}
 
 /// Who asks for an admin change, as the organization's object vouched for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +134,9 @@ pub enum KeyRequest {
         /// The organizations the key's owner belongs to, when the request names another organization.
         #[serde(default)]
         memberships: Vec<String>,
+        /// For leased rate limits: the lease the isolate asks for with this request.
+        #[serde(default)]
+        lease: Option<LeaseAsk>,
         now: Timestamp,
     },
     /// After the fact: requests an isolate counted for a key without a rate limit, and/or an error to log.
@@ -195,6 +207,9 @@ pub enum KeyReply {
         /// When the key was used before this request.
         #[serde(default)]
         previously_used_at: Option<Timestamp>,
+        /// Admissions the isolate may make on its own (leased rate limits).
+        #[serde(default)]
+        lease: Option<Lease>,
     },
     Done,
     /// The change is stored: the record as it now is, and its revision. `settled`: KV and the organization have it
@@ -465,13 +480,13 @@ impl KeyObjectState {
     /// Handles one message. `errors` is the recent-errors log, newest last.
     pub fn handle(&mut self, errors: &mut VecDeque<RecentError>, request: KeyRequest) -> (KeyReply, Changes) {
         match request {
-            KeyRequest::Authorize { claim, endpoint, permission, organization, customer, memberships, now } => {
+            KeyRequest::Authorize { claim, endpoint, permission, organization, customer, memberships, lease, now } => {
                 let demand = Demand {
                     access: permission.as_ref().map_or(Access::Open, Access::Permission),
                     organization: organization.as_deref(),
                     customer: customer.as_deref(),
                 };
-                self.authorize(&claim, &endpoint, demand, &memberships, now)
+                self.authorize(&claim, &endpoint, demand, &memberships, lease, now)
             }
             KeyRequest::Report { now, usage, error } => {
                 let counted = usage.is_some();
@@ -724,6 +739,7 @@ impl KeyObjectState {
         endpoint: &Endpoint,
         demand: Demand<'_>,
         memberships: &[String],
+        ask: Option<LeaseAsk>,
         now: Timestamp,
     ) -> (KeyReply, Changes) {
         let previously_used_at = self.usage.last_used_at;
@@ -733,15 +749,31 @@ impl KeyObjectState {
             rate: None,
             record: None,
             previously_used_at: None,
+            lease: None,
         };
+        // What an isolate did not use of its last lease stops counting, whatever this request gets.
+        let mut changed = false;
+        if let (Some((slot, unused)), Some(policy), Some(state)) =
+            (ask.and_then(|a| a.give_back), self.record.as_ref().and_then(|r| r.rate_limit), self.rate.as_mut())
+        {
+            state.give_back(&policy, slot, unused);
+            changed = true;
+        }
         let grant = match decide(claim, self.record.as_ref(), endpoint, demand, memberships, now) {
             Ok(grant) => grant,
-            Err(code) => return (refused(code), Changes::default()),
+            Err(code) => return (refused(code), Changes { state: changed, errors: false }),
         };
         let Some(record) = self.record.as_ref() else { return (refused(Code::NotFound), Changes::default()) };
+        let want = match (record.rate_limit, ask) {
+            (Some(policy), Some(ask)) if policy.leased() => ask.want,
+            _ => 0,
+        };
+        let mut lease = None;
         let rate = record.rate_limit.map(|policy| {
             let state = self.rate.get_or_insert_with(|| RateLimitState::new(&policy));
-            (policy, state.check(&policy, now))
+            let (decision, granted) = state.check_and_lease(&policy, now, want);
+            lease = granted;
+            (policy, decision)
         });
         let allowed = rate.as_ref().is_none_or(|(_, d)| d.allowed);
         let record = Some(record.clone());
@@ -751,9 +783,15 @@ impl KeyObjectState {
             self.usage_changed_at = Some(now);
         }
         let code = if allowed { Code::Valid } else { Code::RateLimited };
-        let changes = Changes { state: allowed || rate.is_some(), errors: false };
-        let reply =
-            KeyReply::Authorized { code, organization: Some(grant.organization), rate, record, previously_used_at };
+        let changes = Changes { state: allowed || rate.is_some() || changed, errors: false };
+        let reply = KeyReply::Authorized {
+            code,
+            organization: Some(grant.organization),
+            rate,
+            record,
+            previously_used_at,
+            lease,
+        };
         (reply, changes)
     }
 }

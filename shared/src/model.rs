@@ -218,6 +218,40 @@ pub struct RateLimitPolicy {
     pub window_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    #[serde(default, skip_serializing_if = "RateLimitMode::is_leased")]
+    pub mode: RateLimitMode,
+}
+
+/// How the gateway applies a key's limit. Both are exact ("never more than N in any window"); they differ in what a
+/// request costs and how fast a revocation or a new limit reaches every isolate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitMode {
+    /// Isolates admit on their own from short leases the key's object hands out (a share of the current slot, at
+    /// most a second): most requests never leave the isolate; a revocation or a new limit reaches every isolate
+    /// within a lease. Policies with a `burst` are always strict.
+    #[default]
+    Leased,
+    /// Every request asks the key's object: one object call per request; a revocation takes effect at once.
+    Strict,
+}
+
+impl RateLimitMode {
+    pub fn is_leased(&self) -> bool {
+        *self == Self::Leased
+    }
+}
+
+impl RateLimitPolicy {
+    /// A policy of `requests` per `window_seconds`, leased, with no burst.
+    pub const fn per(requests: u32, window_seconds: u32) -> Self {
+        Self { requests, window_seconds, burst: None, mode: RateLimitMode::Leased }
+    }
+
+    /// Whether gateway isolates may admit from leases.
+    pub fn leased(&self) -> bool {
+        self.mode == RateLimitMode::Leased && self.burst.is_none()
+    }
 }
 
 pub const RATE_LIMIT_MAX_REQUESTS: u32 = 1_000_000;

@@ -12,6 +12,15 @@
 //!
 //! The Durable Object of each key runs [`RateLimitState::check`] for every request of a rate-limited key; being
 //! single-threaded, it admits exactly, whatever the concurrency.
+//!
+//! **Leases.** So that a gateway isolate need not ask the key's object on every request,
+//! [`RateLimitState::check_and_lease`] also hands it a share of the current slot: admissions it may make on its own
+//! until that slot ends (at most [`MAX_LEASE_MS`]). They are counted at once, in the slot they will be made in, so the
+//! guarantee above still holds exactly — a leased admission is an admission counted a little early, never one left
+//! uncounted. What an isolate does not use it gives back ([`RateLimitState::give_back`]); until then those admissions
+//! are unavailable to others, which is the (bounded) price: at most the outstanding leases, for at most one slot plus
+//! the time until the isolate's next request. Policies with a `burst` are never leased (the burst spreads requests in
+//! time, which a lease would undo).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +29,20 @@ use crate::time::Timestamp;
 
 /// Sub-windows per window. More slots: closer to an ideal sliding window, a larger state.
 pub const SLOTS: usize = 50;
+/// A lease lasts until the end of its slot, and never longer than this.
+pub const MAX_LEASE_MS: i64 = 1_000;
+/// Less than this left in the slot: no lease (the isolate would have to ask again at once).
+pub const MIN_LEASE_MS: i64 = 20;
+/// Admissions in one lease, at most.
+pub const MAX_LEASE_COUNT: u32 = 1_000;
+
+/// Admissions a gateway isolate may make on its own: counted in `slot` already, usable until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub count: u32,
+    pub slot: i64,
+    pub until: Timestamp,
+}
 
 /// The limiter's state for one key. Small, serializable, and tied to the policy it was built for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +116,47 @@ impl RateLimitState {
             reset_seconds: ms_to_secs_ceil(reset_ms),
             retry_after_seconds: (!allowed).then(|| ms_to_secs_ceil(window_wait_ms.max(gcra_wait_ms)).max(1)),
         }
+    }
+
+    /// [`check`](Self::check), and when the request is admitted, a lease of up to `want` further admissions in the
+    /// current slot: never more than half of what remains after this request (others may be asking too), until the
+    /// slot ends (at most [`MAX_LEASE_MS`] from `now`). The decision's `remaining` already excludes the lease.
+    pub fn check_and_lease(
+        &mut self,
+        policy: &RateLimitPolicy,
+        now: Timestamp,
+        want: u32,
+    ) -> (RateDecision, Option<Lease>) {
+        let mut decision = self.check(policy, now);
+        if !decision.allowed || want == 0 || policy.burst.is_some() {
+            return (decision, None);
+        }
+        let slot = self.newest;
+        let until = ((slot + 1) * self.slot_ms).min(now.millis() + MAX_LEASE_MS);
+        if until - now.millis() < MIN_LEASE_MS {
+            return (decision, None);
+        }
+        let count = want.min(decision.remaining.div_ceil(2)).min(MAX_LEASE_COUNT);
+        if count == 0 {
+            return (decision, None);
+        }
+        let at = ring_index(slot);
+        self.counts[at] = self.counts[at].saturating_add(count);
+        decision.remaining -= count;
+        (decision, Some(Lease { count, slot, until: Timestamp(until) }))
+    }
+
+    /// Takes back `unused` admissions of a lease counted in `slot`, if that slot is still counted (afterwards they
+    /// have left the window anyway).
+    pub fn give_back(&mut self, policy: &RateLimitPolicy, slot: i64, unused: u32) {
+        if self.slot_ms != slot_ms(policy) || self.newest == i64::MIN {
+            return;
+        }
+        if slot > self.newest || slot < self.newest - SLOTS as i64 {
+            return;
+        }
+        let at = ring_index(slot);
+        self.counts[at] = self.counts[at].saturating_sub(unused);
     }
 
     /// Moves the ring forward to `now`'s slot, clearing slots that fell out. Time never goes backwards here: an

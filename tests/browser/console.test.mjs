@@ -9,11 +9,11 @@ import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startDev, waitFor } from '../../bench/dev.mjs';
+import { bootstrapToken, startDev, waitFor } from '../../bench/dev.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(root, 'tests', 'screenshots');
-const BOOTSTRAP = 'kgboot_browser_e2e';
+const BOOTSTRAP = bootstrapToken('kgboot_browser_e2e');
 
 let dev, base, browser, context, page, ownerToken;
 const consoleErrors = [];

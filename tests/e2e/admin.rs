@@ -1,13 +1,13 @@
 //! The admin API: bootstrap, the key lifecycle story with its audit trail, ownership, organizations, validation.
 
-use keygate_e2e::{BOOTSTRAP_TOKEN, Console, Value, gateway, json, post_json, request, shared};
+use keygate_e2e::{Console, Value, bootstrap_token, gateway, json, post_json, request, shared};
 
 #[test]
 fn bootstrap_works_once() {
     let _ = Console::shared_owner();
     let again = post_json(
         &shared().url("/admin/v1/bootstrap"),
-        &[("authorization", &format!("Bearer {BOOTSTRAP_TOKEN}"))],
+        &[("authorization", &format!("Bearer {}", bootstrap_token()))],
         &json!({}),
     );
     again.expect_problem(409, "ALREADY_BOOTSTRAPPED");

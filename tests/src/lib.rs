@@ -15,8 +15,15 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::{Value, json};
 
-/// Where the bootstrap route's secret is set for the test Worker.
-pub const BOOTSTRAP_TOKEN: &str = "kgboot_e2e_only_token";
+/// The bootstrap secret of the test Workers, unless `control/.dev.vars` (made by `cargo xtask dev`) sets one:
+/// wrangler reads that file beside the configuration, and it wins over `[vars]`.
+pub fn bootstrap_token() -> String {
+    let vars = std::fs::read_to_string(root().join("control/.dev.vars")).unwrap_or_default();
+    vars.lines()
+        .find_map(|l| l.strip_prefix("KEYGATE_BOOTSTRAP_TOKEN="))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| String::from("kgboot_e2e_only_token"))
+}
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -89,7 +96,7 @@ impl Worker {
     pub fn start(config: Config) -> Worker {
         let port = free_port();
         let state = config.state.clone().unwrap_or_else(|| temp_dir("state"));
-        let mut vars = vec![("KEYGATE_BOOTSTRAP_TOKEN".to_owned(), BOOTSTRAP_TOKEN.to_owned())];
+        let mut vars = vec![("KEYGATE_BOOTSTRAP_TOKEN".to_owned(), bootstrap_token())];
         vars.extend(config.vars.iter().cloned());
         let configs: Vec<PathBuf> = CONFIGS.iter().map(|c| config_with_vars(c, port, &vars)).collect();
         let mut script = String::from("exec 3<&0; setsid npx wrangler dev");
@@ -279,7 +286,7 @@ impl Console {
     pub fn bootstrap(worker: &Worker) -> Console {
         let answer = post_json(
             &worker.url("/admin/v1/bootstrap"),
-            &[("authorization", &format!("Bearer {BOOTSTRAP_TOKEN}"))],
+            &[("authorization", &format!("Bearer {}", bootstrap_token()))],
             &json!({"organization_name": "Acme", "email": "owner@acme.test", "name": "Olive Owner"}),
         );
         assert_eq!(answer.status, 201, "bootstrap: {}", answer.body);

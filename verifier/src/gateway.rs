@@ -13,7 +13,7 @@ use keygate_shared::ratelimit::RateDecision;
 use keygate_shared::time::Timestamp;
 
 use crate::config::Config;
-use crate::store::{StoreError, Stores};
+use crate::store::{StoreError, Stores, lease_ask, lease_keep, lease_take};
 
 /// The header naming the organization a request acts for (Instill's requester header).
 pub const ORG_HEADER: &str = "keygate-org";
@@ -158,7 +158,17 @@ pub async fn authenticate<S: Stores>(
         Checked::Pass(pass) => return Ok(pass),
         Checked::Consult { record, organization } => (record, organization),
     };
-    // 8: the key's object re-checks its authoritative state and applies the limit.
+    // 8, leased: an admission from this isolate's lease, with no object call.
+    let leased = record.rate_limit.filter(|p| p.leased() && consult == Consult::WhenRateLimited);
+    if let Some(policy) = leased
+        && let Some(decision) = lease_take(stores, &claim.id, &policy, now)
+    {
+        let customer = demand.customer.map(str::to_owned);
+        let rate = Some((policy, decision));
+        return Ok(Pass { record, organization: granted_organization, rate, counted: false, customer });
+    }
+    let lease = leased.and_then(|policy| lease_ask(stores, &claim.id, &policy));
+    // 8: the key's object re-checks its authoritative state and applies the limit (and leases a share of it).
     let message = KeyRequest::Authorize {
         claim: claim.clone(),
         endpoint: endpoint.clone(),
@@ -166,17 +176,33 @@ pub async fn authenticate<S: Stores>(
         organization: demand.organization.map(str::to_owned),
         customer: demand.customer.map(str::to_owned),
         memberships,
+        lease,
         now,
     };
     match stores.object(&claim.id, &message).await.map_err(Refusal::storage)? {
-        KeyReply::Authorized { code: Code::Valid, organization, rate, record: authoritative, .. } => Ok(Pass {
-            record: authoritative.unwrap_or(record),
-            organization: organization.unwrap_or(granted_organization),
-            rate,
-            counted: true,
-            customer: demand.customer.map(str::to_owned),
-        }),
+        KeyReply::Authorized {
+            code: Code::Valid, organization, rate, record: authoritative, lease: granted, ..
+        } => {
+            if let Some((policy, decision)) = rate.as_ref().filter(|_| leased.is_some()) {
+                lease_keep(stores, claim.id, Some((*policy, decision, granted)));
+            }
+            // What remains includes this isolate's own lease (the object counted it as spent already).
+            let rate = rate.map(|(policy, mut decision)| {
+                decision.remaining = decision.remaining.saturating_add(granted.map_or(0, |l| l.count));
+                (policy, decision)
+            });
+            Ok(Pass {
+                record: authoritative.unwrap_or(record),
+                organization: organization.unwrap_or(granted_organization),
+                rate,
+                counted: true,
+                customer: demand.customer.map(str::to_owned),
+            })
+        }
         KeyReply::Authorized { code, rate, .. } => {
+            if leased.is_some() {
+                lease_keep(stores, claim.id, None);
+            }
             let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
             if code == Code::RateLimited {

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod gateway;
+pub mod lease;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 pub mod store;
@@ -140,15 +141,36 @@ mod entry {
                 refused(&ctx, env, config, incoming, &refusal, now);
                 answer(&refusal.reply, true)
             }
-            Ok(Checked::Pass(pass)) if config.origin.is_none() => {
-                if let Some(request) = pass.uncounted() {
-                    count(&ctx, env, config.cache_ttl_ms, now, &request);
-                }
-                answer(&gateway::echo(incoming, &pass), false)
+            Ok(Checked::Pass(pass)) if config.origin.is_none() => echo(&ctx, env, config, incoming, &pass, now),
+            // A leased rate limit with a live lease in this isolate: admitted here, with no object call.
+            Ok(Checked::Consult { record, organization }) if config.origin.is_none() => {
+                let Some(policy) = record.rate_limit.filter(|p| p.leased()) else { return JsValue::UNDEFINED };
+                let Some(decision) = runtime::leases().borrow_mut().take(&claim.id, &policy, now) else {
+                    return JsValue::UNDEFINED;
+                };
+                let customer = demand.customer.map(str::to_owned);
+                let pass =
+                    gateway::Pass { record, organization, rate: Some((policy, decision)), counted: false, customer };
+                echo(&ctx, env, config, incoming, &pass, now)
             }
             // The key's object (rate limit) or the origin: both await, so `serve` does them.
             Ok(_) => JsValue::UNDEFINED,
         }
+    }
+
+    /// A pass answered with the identity echo (no origin), counted in the isolate's usage batch.
+    fn echo(
+        ctx: &Context,
+        env: &Env,
+        config: &Config,
+        incoming: &Incoming,
+        pass: &gateway::Pass,
+        now: Timestamp,
+    ) -> JsValue {
+        if let Some(request) = pass.uncounted() {
+            count(ctx, env, config.cache_ttl_ms, now, &request);
+        }
+        answer(&gateway::echo(incoming, pass), false)
     }
 
     /// `repeats`: the same bytes answer many requests (refusals), so the body is kept as a JavaScript string.

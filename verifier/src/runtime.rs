@@ -47,6 +47,13 @@ thread_local! {
     static USAGE: RefCell<UsageBuffer> = RefCell::new(UsageBuffer::default());
     /// Users' organizations recently read from KV, per isolate.
     static MEMBERSHIPS: RefCell<IsolateCache<String, UserOrganizations>> = RefCell::new(IsolateCache::default());
+    /// Leases of leased rate limits held by this isolate (one table for the isolate's life).
+    static LEASES: &'static RefCell<crate::lease::Leases> = Box::leak(Box::new(RefCell::new(crate::lease::Leases::default())));
+}
+
+/// This isolate's leases.
+pub fn leases() -> &'static RefCell<crate::lease::Leases> {
+    LEASES.with(|l| *l)
 }
 
 /// The isolate cache's answer for a user's organizations, if it is younger than `ttl_ms`.

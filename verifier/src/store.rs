@@ -4,8 +4,10 @@
 use std::fmt;
 
 use keygate_shared::key::KeyId;
-use keygate_shared::keyobject::{KeyReply, KeyRequest};
-use keygate_shared::model::{KeyRecord, UserOrganizations};
+use keygate_shared::keyobject::{KeyReply, KeyRequest, LeaseAsk};
+use keygate_shared::model::{KeyRecord, RateLimitPolicy, UserOrganizations};
+use keygate_shared::ratelimit::{Lease, RateDecision};
+use keygate_shared::time::Timestamp;
 
 /// Storage did not answer. The handlers turn it into 503 with `Retry-After`, never into a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,30 @@ pub trait Stores {
     /// The organizations a user belongs to (KV `user:<id>`, through the isolate cache): read only when a request
     /// names another organization than its key's with `Keygate-Org`.
     async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError>;
+    /// The isolate's leases of leased rate limits (`crate::lease`); none by default.
+    fn leases(&self) -> Option<&std::cell::RefCell<crate::lease::Leases>> {
+        None
+    }
+}
+
+/// One admission of `id` from this isolate's lease, if it holds a live one.
+pub fn lease_take<S: Stores>(stores: &S, id: &KeyId, policy: &RateLimitPolicy, now: Timestamp) -> Option<RateDecision> {
+    stores.leases()?.borrow_mut().take(id, policy, now)
+}
+
+/// What to ask the key's object for with this request.
+pub fn lease_ask<S: Stores>(stores: &S, id: &KeyId, policy: &RateLimitPolicy) -> Option<LeaseAsk> {
+    Some(stores.leases()?.borrow_mut().ask(id, policy))
+}
+
+/// Keeps what the object granted (or, when it refused, forgets the key's lease).
+pub fn lease_keep<S: Stores>(stores: &S, id: KeyId, granted: Option<(RateLimitPolicy, &RateDecision, Option<Lease>)>) {
+    if let Some(leases) = stores.leases() {
+        match granted {
+            Some((policy, decision, lease)) => leases.borrow_mut().keep(id, policy, decision, lease),
+            None => leases.borrow_mut().forget(&id),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +74,8 @@ pub mod memory {
         pub fail_kv: RefCell<bool>,
         pub fail_objects: RefCell<bool>,
         pub kv_reads: RefCell<u32>,
+        pub object_calls: RefCell<u32>,
+        pub leases: RefCell<crate::lease::Leases>,
     }
 
     impl Memory {
@@ -75,6 +103,7 @@ pub mod memory {
             if *self.fail_objects.borrow() {
                 return Err(StoreError("object down".into()));
             }
+            *self.object_calls.borrow_mut() += 1;
             let mut objects = self.objects.borrow_mut();
             let (state, errors) = objects.entry(*id).or_default();
             // Like the runtime: an object with no record yet loads it from KV.
@@ -98,6 +127,10 @@ pub mod memory {
                 return Err(StoreError("kv down".into()));
             }
             Ok(self.users.borrow().get(user).cloned().unwrap_or_default())
+        }
+
+        fn leases(&self) -> Option<&RefCell<crate::lease::Leases>> {
+            Some(&self.leases)
         }
     }
 }

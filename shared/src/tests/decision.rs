@@ -271,10 +271,7 @@ fn wildcard_permissions_grant_under_their_prefix() {
 #[test]
 fn rate_limited_keys_are_flagged_for_their_object() {
     let key = fresh(Environment::Live);
-    let record = KeyRecord {
-        rate_limit: Some(RateLimitPolicy { requests: 5, window_seconds: 60, burst: None }),
-        ..record_for(&key)
-    };
+    let record = KeyRecord { rate_limit: Some(RateLimitPolicy::per(5, 60)), ..record_for(&key) };
     let grant = decide(&Claim::of(&key), Some(&record), &live(), Demand::default(), &[], NOW).unwrap();
     assert!(grant.rate_limited);
 }

@@ -93,7 +93,12 @@ fn permission_grants() {
 
 #[test]
 fn rate_limit_policy_bounds() {
-    let policy = |requests, window_seconds, burst| RateLimitPolicy { requests, window_seconds, burst };
+    let policy = |requests, window_seconds, burst| RateLimitPolicy {
+        requests,
+        window_seconds,
+        burst,
+        mode: crate::model::RateLimitMode::Leased,
+    };
     assert_eq!(policy(100, 60, None).validate(), Ok(()));
     assert_eq!(policy(100, 60, Some(10)).validate(), Ok(()));
     assert_eq!(policy(0, 60, None).validate().unwrap_err().0, "rate_limit.requests");

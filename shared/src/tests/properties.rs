@@ -58,7 +58,7 @@ proptest! {
         burst in proptest::option::of(1u32..20),
         gaps in proptest::collection::vec(0i64..700, 1..400),
     ) {
-        let policy = RateLimitPolicy { requests, window_seconds, burst: burst.map(|b| b.min(requests)) };
+        let policy = RateLimitPolicy { requests, window_seconds, burst: burst.map(|b| b.min(requests)), mode: crate::model::RateLimitMode::Leased };
         let mut state = RateLimitState::new(&policy);
         let mut now = 1_795_000_000_000i64;
         let mut admitted: Vec<i64> = Vec::new();
@@ -88,7 +88,7 @@ proptest! {
     /// Refusals are honest: once `Retry-After` has passed (and nothing else was admitted), a request is admitted.
     #[test]
     fn retry_after_is_enough(requests in 1u32..10, window_seconds in 1u32..4, burst in proptest::option::of(1u32..10), n in 1usize..30) {
-        let policy = RateLimitPolicy { requests, window_seconds, burst: burst.map(|b| b.min(requests)) };
+        let policy = RateLimitPolicy { requests, window_seconds, burst: burst.map(|b| b.min(requests)), mode: crate::model::RateLimitMode::Leased };
         let mut state = RateLimitState::new(&policy);
         let now = Timestamp(1_795_000_000_000);
         let mut last = None;
@@ -122,5 +122,53 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes);
         let _ = crate::path::normalize(&text);
         let _ = crate::path::is_canonical(&text);
+    }
+}
+
+proptest! {
+    /// Isolates admitting on their own from leases: however requests are spread over isolates and time, and whatever
+    /// each asks for, no window of `window_seconds` ever holds more than `requests` admissions actually made.
+    #[test]
+    fn leased_admissions_never_over_admit(
+        requests in 1u32..40,
+        window_seconds in 1u32..4,
+        isolates in 1usize..4,
+        steps in proptest::collection::vec((0usize..4, 0i64..120, 0u32..12), 1..600),
+    ) {
+        use crate::ratelimit::Lease;
+        let policy = RateLimitPolicy::per(requests, window_seconds);
+        let mut object = RateLimitState::new(&policy);
+        // Per isolate: the lease it holds and how much of it it used.
+        let mut held: Vec<Option<(Lease, u32)>> = vec![None; isolates];
+        let mut now = 1_795_000_000_000i64;
+        let mut admitted: Vec<i64> = Vec::new();
+        for (isolate, gap, want) in steps {
+            now += gap;
+            let isolate = isolate % isolates;
+            if let Some((lease, used)) = held[isolate].as_mut()
+                && now < lease.until.millis()
+                && *used < lease.count
+            {
+                *used += 1;
+                admitted.push(now);
+                continue;
+            }
+            if let Some((lease, used)) = held[isolate].take() {
+                object.give_back(&policy, lease.slot, lease.count - used);
+            }
+            let (decision, lease) = object.check_and_lease(&policy, Timestamp(now), want);
+            if decision.allowed {
+                admitted.push(now);
+            }
+            if let Some(lease) = lease {
+                prop_assert!(lease.until.millis() <= now + crate::ratelimit::MAX_LEASE_MS);
+                held[isolate] = Some((lease, 0));
+            }
+        }
+        let window_ms = i64::from(window_seconds) * 1000;
+        for (i, &start) in admitted.iter().enumerate() {
+            let in_window = admitted[i..].iter().take_while(|&&t| t < start + window_ms).count();
+            prop_assert!(in_window <= requests as usize, "{in_window} admitted in one window, policy {requests}/{window_seconds}s");
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::gateway::{
 };
 use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::keyobject::{Actor, KeyChange, KeyRequest};
-use keygate_shared::model::{Role, UserOrganizations};
+use keygate_shared::model::{RateLimitMode, Role, UserOrganizations};
 
 fn permissions(list: &[&str]) -> Vec<Permission> {
     list.iter().map(|p| Permission::try_from(*p).expect("a valid permission")).collect()
@@ -229,7 +229,14 @@ fn refusals_carry_their_challenge() {
 /// A key limited to 3 requests a minute.
 fn limited(h: &Harness) -> String {
     stored(h, Environment::Live, None, |r| {
-        r.rate_limit = Some(RateLimitPolicy { requests: 3, window_seconds: 60, burst: None });
+        r.rate_limit = Some(RateLimitPolicy::per(3, 60));
+    })
+}
+
+/// The same, strict: every request asks the key's object.
+fn strict(h: &Harness) -> String {
+    stored(h, Environment::Live, None, |r| {
+        r.rate_limit = Some(RateLimitPolicy { mode: RateLimitMode::Strict, ..RateLimitPolicy::per(3, 60) });
     })
 }
 
@@ -296,10 +303,10 @@ fn storage_failures_answer_503_and_never_pass() {
 }
 
 #[test]
-fn revocation_through_the_key_object_is_seen_at_once_for_a_rate_limited_key() {
+fn revocation_through_the_key_object_is_seen_at_once_for_a_strict_rate_limited_key() {
     let h = Harness::new();
     let key = stored(&h, Environment::Live, None, |r| {
-        r.rate_limit = Some(RateLimitPolicy { requests: 100, window_seconds: 60, burst: None });
+        r.rate_limit = Some(RateLimitPolicy { mode: RateLimitMode::Strict, ..RateLimitPolicy::per(100, 60) });
     });
     assert_eq!(h.gate_code(&key), "VALID");
     let id = key.parse::<ApiKey>().expect("a key").id;
@@ -309,6 +316,30 @@ fn revocation_through_the_key_object_is_seen_at_once_for_a_rate_limited_key() {
     block_on(crate::store::Stores::object(&h.memory, &id, &revoke)).expect("the object answers");
     // KV (or an isolate's cache) still holds the active record; the key's object is authoritative.
     h.memory.kv.borrow_mut().insert(id, stale);
+    assert_eq!(h.gate_code(&key), "REVOKED");
+}
+
+/// A leased rate limit: the isolate admits on its own until its lease ends (at most a second, the end of the
+/// limiter's slot); a revocation is seen at the next renewal.
+#[test]
+fn revocation_of_a_leased_key_reaches_the_isolate_within_its_lease() {
+    let h = Harness::new();
+    let key = stored(&h, Environment::Live, None, |r| r.rate_limit = Some(RateLimitPolicy::per(100, 60)));
+    let id = key.parse::<ApiKey>().expect("a key").id;
+    assert_eq!(h.gate_code(&key), "VALID", "asks the object, and gets a lease");
+    let calls = *h.memory.object_calls.borrow();
+    assert_eq!(h.gate_code(&key), "VALID");
+    assert_eq!(*h.memory.object_calls.borrow(), calls, "admitted from the lease, with no object call");
+    let stale = h.memory.kv.borrow().get(&id).cloned().expect("the record in KV");
+    let actor = Actor { user: "usr_1".into(), role: Role::Owner, organization: "org_a".into() };
+    let revoke = KeyRequest::Change { actor, change: KeyChange::Revoke, audit_id: "evt_1".into(), now: NOW };
+    block_on(crate::store::Stores::object(&h.memory, &id, &revoke)).expect("the object answers");
+    // The isolate's cache still holds the active record (KV itself has the revocation).
+    h.memory.kv.borrow_mut().insert(id, stale);
+    // Still within the lease: admitted.
+    assert_eq!(h.gate_code(&key), "VALID");
+    // A second later every lease has ended: the renewal asks the object, which refuses.
+    h.set_now(NOW.plus_millis(keygate_shared::ratelimit::MAX_LEASE_MS));
     assert_eq!(h.gate_code(&key), "REVOKED");
 }
 
@@ -369,7 +400,8 @@ fn verify_and_whoami_answer_the_requests_left_to_count() {
     let caller = verifier_key(&h);
     let good = stored(&h, Environment::Live, None, |_| {});
     let revoked = stored(&h, Environment::Live, None, |r| r.state = KeyState::Revoked);
-    let rate_limited = limited(&h);
+    // Strict: its object sees (and counts) every request; a leased key's admissions from a lease are uncounted.
+    let rate_limited = strict(&h);
     let id = |key: &str| key.parse::<ApiKey>().expect("a key").id;
     let ids = |list: Vec<gateway::Uncounted>| list.into_iter().map(|u| (u.id, u.organization)).collect::<Vec<_>>();
     let org = String::from("org_a");
