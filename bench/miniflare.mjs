@@ -37,8 +37,7 @@ export async function startMiniflare({ vars = {} } = {}) {
         compatibilityDate,
         kvNamespaces: { KEYS: "keygate-keys" },
         durableObjects: {
-          KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-          ORG_OBJECTS: { className: "OrgObject", scriptName: "keygate-control", useSQLite: true },
+          KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true },
         },
         serviceBindings: { CONTROL: "keygate-control" },
         bindings: {
@@ -61,7 +60,7 @@ export async function startMiniflare({ vars = {} } = {}) {
           ORG_OBJECTS: { className: "OrgObject", useSQLite: true },
           USER_OBJECTS: { className: "UserObject", useSQLite: true },
           BOOTSTRAP: { className: "BootstrapObject", useSQLite: true },
-          KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate", useSQLite: true },
+          KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
         },
         ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
         bindings: { KEYGATE_ENVIRONMENT: "live", ...vars },

@@ -11,9 +11,7 @@
 // options) marks the instance terminated; the next call into Rust builds a fresh instance. This module turns the
 // failed request into a 500 problem+json, so no panic leaves the isolate broken or a request unanswered.
 
-import Build, { KeyObject } from "./build/index.js";
-
-export { KeyObject };
+import Build from "./build/index.js";
 
 // worker-build puts the crate's exported functions on its entrypoint class's prototype.
 const { gate, gate_record, serve } = Build.prototype;

@@ -19,7 +19,7 @@ use keygate_shared::decision::{CONSOLE_PROJECT, Claim, Code, precheck};
 use keygate_shared::hash::{SecretHash, constant_time_eq, token_hash};
 use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::key::{ApiKey, KeyId, Secret};
-use keygate_shared::keyobject::{Actor, KeyChange, KeyRefusal, KeyReply, KeyRequest};
+use keygate_shared::keyobject::{Actor, Authorization, Authorize, KeyChange, KeyRefusal, KeyReply, KeyRequest};
 use keygate_shared::model::{
     KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User, new_id, valid_slug,
 };
@@ -529,7 +529,7 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
     // Unknown ids stop at KV: a forged token never reaches (or creates) an object.
     let known = stores.record(&claim.id).await.map_err(unavailable)?;
     let Some(known) = known else { return Err(sign_in_refused(stores, req, Code::NotFound, None, now).await) };
-    let authorize = KeyRequest::Authorize {
+    let authorize = KeyRequest::Authorize(Authorize {
         claim: claim.clone(),
         endpoint,
         permission: Some(Permission::try_from("admin:access").map_err(internal)?),
@@ -538,9 +538,9 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
         memberships: Vec::new(),
         lease: None,
         now,
-    };
+    });
     match stores.key(&claim.id, authorize).await.map_err(unavailable)? {
-        KeyReply::Authorized { code: Code::Valid, record: Some(record), previously_used_at, .. } => {
+        KeyReply::Authorized(Authorization { code: Code::Valid, record: Some(record), previously_used_at, .. }) => {
             // Sessions show when they were last used, refreshed at most once a minute.
             if previously_used_at.is_none_or(|t| now.millis() - t.millis() >= crate::user::TOUCH_EVERY_MS) {
                 let _ = stores.user(&record.owner, UserRequest::Touch { key_id: claim.id, at: now }).await;
@@ -553,7 +553,9 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
             };
             Ok(SignedIn { user: record.owner, organization, token: claim.id, token_expires_at: record.expires_at })
         }
-        KeyReply::Authorized { code, .. } => Err(sign_in_refused(stores, req, code, Some((&claim, &known)), now).await),
+        KeyReply::Authorized(Authorization { code, .. }) => {
+            Err(sign_in_refused(stores, req, code, Some((&claim, &known)), now).await)
+        }
         _ => unexpected("the token's object"),
     }
 }

@@ -5,15 +5,18 @@
 //! - `OrgObject`, one per organization (`org.rs`): members and roles, invitations, projects, the key index with
 //!   usage summaries, the permission catalog, the audit log — SQLite tables, one transaction per message;
 //! - `UserObject`, one per user (`user.rs`): profile, memberships, console sessions;
-//! - `BootstrapObject` (`bootstrap.rs`): the one global flag.
+//! - `BootstrapObject` (`bootstrap.rs`): the one global flag;
+//! - `KeyObject`, one per key (`key_object.rs` over `keygate_shared::keyobject`): the key's authoritative record,
+//!   rate-limit state and usage, which the gateway calls over a Durable Object binding across scripts.
 //!
-//! Keys themselves live in the gateway's `KeyObject`s (a Durable Object binding across scripts). Nothing here costs
-//! in proportion to the number of organizations: every request reads the objects of the one user and the one
-//! organization it is about.
+//! Nothing here costs in proportion to the number of organizations: every request reads the objects of the one user
+//! and the one organization (and key) it is about.
 
 pub mod admin;
 pub mod bootstrap;
 pub mod config;
+#[cfg(target_arch = "wasm32")]
+mod key_object;
 pub mod openapi;
 pub mod org;
 #[cfg(target_arch = "wasm32")]

@@ -1,12 +1,12 @@
-//! The platform glue of the control plane: the three Durable Object classes (organizations, users, the bootstrap
-//! flag) over their SQLite storage, KV, the key objects of the gateway Worker (a Durable Object binding across
-//! scripts), and the rate limiter of failed sign-ins. No decision is made here.
+//! The platform glue of the control plane: the organizations', users' and bootstrap flag's Durable Object classes
+//! over their SQLite storage, KV, calls to the keys' objects (`key_object.rs`), and the rate limiter of failed
+//! sign-ins. No decision is made here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use keygate_shared::key::KeyId;
-use keygate_shared::keyobject::{KeyEvent, KeyReply, KeyRequest};
+use keygate_shared::keyobject::{KeyEnvelope, KeyEvent, KeyReply, KeyRequest};
 use keygate_shared::model::KeyRecord;
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,8 @@ fn transaction<R: 'static, E: 'static>(
     }
 }
 
-async fn call<T: Serialize, R: for<'de> Deserialize<'de>>(
+/// One message to the object `name` of `binding`, answered as JSON (any other status than 200 is an error).
+pub(crate) async fn call<T: Serialize, R: for<'de> Deserialize<'de>>(
     env: &Env,
     binding: &str,
     name: &str,
@@ -101,13 +102,6 @@ async fn call<T: Serialize, R: for<'de> Deserialize<'de>>(
     response.json().await.map_err(err)
 }
 
-/// A message to a key's object (the gateway's class), with the id it serves.
-#[derive(Debug, Serialize)]
-struct Envelope<'a> {
-    id: KeyId,
-    request: &'a KeyRequest,
-}
-
 /// [`Stores`] over the Worker's bindings.
 pub struct WorkerStores {
     pub env: Env,
@@ -121,7 +115,7 @@ impl Stores for WorkerStores {
     }
 
     async fn key(&self, id: &KeyId, request: KeyRequest) -> Result<KeyReply, StoreError> {
-        call(&self.env, KEY_OBJECTS, id.as_str(), "/", &Envelope { id: *id, request: &request }).await
+        call(&self.env, KEY_OBJECTS, id.as_str(), "/", &KeyEnvelope { id: *id, request }).await
     }
 
     async fn org(&self, organization: &str, request: OrgRequest) -> Result<OrgAnswer, StoreError> {

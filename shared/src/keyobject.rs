@@ -11,8 +11,9 @@
 //!   together, so the list, the audit log and the key never disagree for long, and the organization applies only
 //!   newer revisions than it has.
 //!
-//! The runtime (`verifier/src/runtime.rs`) persists what [`Changes`] names after each message, then delivers what is
-//! owed, and sets an alarm to retry when a delivery fails.
+//! The runtime (`control/src/key_object.rs`, in the control plane's Worker; the gateway reaches it over a Durable
+//! Object binding across scripts) persists what [`Changes`] names after each message, then delivers what is owed,
+//! and sets an alarm to retry when a delivery fails.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -116,45 +117,90 @@ impl KeyChange {
     }
 }
 
+/// A message to a key's object as it travels, with the id of the key it serves (the object writes KV under it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyEnvelope {
+    pub id: KeyId,
+    pub request: KeyRequest,
+}
+
+/// Re-check a request against the authoritative record and apply the rate limit (step 8); counts usage. Also
+/// console sign-in (console tokens always consult their object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Authorize {
+    pub claim: Claim,
+    pub endpoint: Endpoint,
+    #[serde(default)]
+    pub permission: Option<Permission>,
+    #[serde(default)]
+    pub organization: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// The organizations the key's owner belongs to, when the request names another organization.
+    #[serde(default)]
+    pub memberships: Vec<String>,
+    /// For leased rate limits: the lease the isolate asks for with this request.
+    #[serde(default)]
+    pub lease: Option<LeaseAsk>,
+    pub now: Timestamp,
+}
+
+/// After the fact: requests an isolate counted for a key without a rate limit, and/or an error to log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub now: Timestamp,
+    #[serde(default)]
+    pub usage: Option<UsageBatch>,
+    #[serde(default)]
+    pub error: Option<RecentError>,
+}
+
+/// What the gateway sends a key's object: the two messages it has, in [`KeyRequest`]'s JSON (the gateway's tests go
+/// through it), so the gateway carries no code to write the admin messages.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayRequest {
+    Authorize(Authorize),
+    Report(Report),
+}
+
+/// [`KeyEnvelope`] as the gateway writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayEnvelope<'a> {
+    pub id: KeyId,
+    pub request: &'a GatewayRequest,
+}
+
 /// A message to a key's object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyRequest {
-    /// Re-check a request against the authoritative record and apply the rate limit (step 8); counts usage. Also
-    /// console sign-in (console tokens always consult their object).
-    Authorize {
-        claim: Claim,
-        endpoint: Endpoint,
-        #[serde(default)]
-        permission: Option<Permission>,
-        #[serde(default)]
-        organization: Option<String>,
-        #[serde(default)]
-        customer: Option<String>,
-        /// The organizations the key's owner belongs to, when the request names another organization.
-        #[serde(default)]
-        memberships: Vec<String>,
-        /// For leased rate limits: the lease the isolate asks for with this request.
-        #[serde(default)]
-        lease: Option<LeaseAsk>,
-        now: Timestamp,
-    },
-    /// After the fact: requests an isolate counted for a key without a rate limit, and/or an error to log.
-    Report {
-        now: Timestamp,
-        #[serde(default)]
-        usage: Option<UsageBatch>,
-        #[serde(default)]
-        error: Option<RecentError>,
-    },
+    Authorize(Authorize),
+    Report(Report),
     /// A new key (or console token). Refused if the object already holds a key.
-    Create { record: KeyRecord, audit_id: String, now: Timestamp },
+    Create {
+        record: KeyRecord,
+        audit_id: String,
+        now: Timestamp,
+    },
     /// An admin change by `actor`, checked against the authoritative record.
-    Change { actor: Actor, change: KeyChange, audit_id: String, now: Timestamp },
+    Change {
+        actor: Actor,
+        change: KeyChange,
+        audit_id: String,
+        now: Timestamp,
+    },
     /// Forget the key (revoked or deactivated keys only).
-    Delete { actor: Actor, audit_id: String, now: Timestamp },
+    Delete {
+        actor: Actor,
+        audit_id: String,
+        now: Timestamp,
+    },
     /// Sign a console token out: only its own user may.
-    EndSession { user: String, now: Timestamp },
+    EndSession {
+        user: String,
+        now: Timestamp,
+    },
     /// The record, usage and recent errors, for `actor` (`None`: the console's own reads of its tokens).
     Snapshot {
         #[serde(default)]
@@ -162,11 +208,17 @@ pub enum KeyRequest {
         now: Timestamp,
     },
     /// The runtime delivered the outbox through this sequence number.
-    Delivered { through: u64 },
+    Delivered {
+        through: u64,
+    },
     /// The runtime wrote the record at this revision to KV.
-    KvWritten { revision: u64 },
+    KvWritten {
+        revision: u64,
+    },
     /// The alarm: queue a usage summary if one is due.
-    Tick { now: Timestamp },
+    Tick {
+        now: Timestamp,
+    },
 }
 
 /// Why a change was refused. Nothing was changed.
@@ -191,26 +243,37 @@ pub enum KeyRefusal {
     Backlog,
 }
 
+/// The object's answer to `Authorize`: the request's verdict on the authoritative record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorization {
+    pub code: Code,
+    #[serde(default)]
+    pub organization: Option<String>,
+    #[serde(default)]
+    pub rate: Option<(RateLimitPolicy, RateDecision)>,
+    /// The authoritative record, when the caller proved it holds the key.
+    #[serde(default)]
+    pub record: Option<KeyRecord>,
+    /// When the key was used before this request.
+    #[serde(default)]
+    pub previously_used_at: Option<Timestamp>,
+    /// Admissions the isolate may make on its own (leased rate limits).
+    #[serde(default)]
+    pub lease: Option<Lease>,
+}
+
+impl Authorization {
+    /// A refusal with `code` and nothing else.
+    pub fn refused(code: Code) -> Self {
+        Self { code, organization: None, rate: None, record: None, previously_used_at: None, lease: None }
+    }
+}
+
 /// The object's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyReply {
-    Authorized {
-        code: Code,
-        #[serde(default)]
-        organization: Option<String>,
-        #[serde(default)]
-        rate: Option<(RateLimitPolicy, RateDecision)>,
-        /// The authoritative record, when the caller proved it holds the key.
-        #[serde(default)]
-        record: Option<KeyRecord>,
-        /// When the key was used before this request.
-        #[serde(default)]
-        previously_used_at: Option<Timestamp>,
-        /// Admissions the isolate may make on its own (leased rate limits).
-        #[serde(default)]
-        lease: Option<Lease>,
-    },
+    Authorized(Authorization),
     Done,
     /// The change is stored: the record as it now is, and its revision. `settled`: KV and the organization have it
     /// too (set by the runtime after its first delivery attempt; when `false`, the object retries until they do).
@@ -230,6 +293,16 @@ pub enum KeyReply {
         errors: Vec<RecentError>,
         revision: u64,
     },
+}
+
+/// What the gateway reads of a key object's answer: the two answers its messages (`Authorize`, `Report`) get, in
+/// [`KeyReply`]'s JSON (a test keeps them equal). The gateway carries no code to read the admin answers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // One per object call, read once: a box would only add an allocation.
+pub enum GatewayReply {
+    Authorized(Authorization),
+    Done,
 }
 
 /// A key as its organization lists it: its settings and state, never its secret hash.
@@ -480,7 +553,16 @@ impl KeyObjectState {
     /// Handles one message. `errors` is the recent-errors log, newest last.
     pub fn handle(&mut self, errors: &mut VecDeque<RecentError>, request: KeyRequest) -> (KeyReply, Changes) {
         match request {
-            KeyRequest::Authorize { claim, endpoint, permission, organization, customer, memberships, lease, now } => {
+            KeyRequest::Authorize(Authorize {
+                claim,
+                endpoint,
+                permission,
+                organization,
+                customer,
+                memberships,
+                lease,
+                now,
+            }) => {
                 let demand = Demand {
                     access: permission.as_ref().map_or(Access::Open, Access::Permission),
                     organization: organization.as_deref(),
@@ -488,7 +570,7 @@ impl KeyObjectState {
                 };
                 self.authorize(&claim, &endpoint, demand, &memberships, lease, now)
             }
-            KeyRequest::Report { now, usage, error } => {
+            KeyRequest::Report(Report { now, usage, error }) => {
                 let counted = usage.is_some();
                 if let Some(batch) = &usage {
                     self.usage.add(batch);
@@ -743,14 +825,7 @@ impl KeyObjectState {
         now: Timestamp,
     ) -> (KeyReply, Changes) {
         let previously_used_at = self.usage.last_used_at;
-        let refused = |code| KeyReply::Authorized {
-            code,
-            organization: None,
-            rate: None,
-            record: None,
-            previously_used_at: None,
-            lease: None,
-        };
+        let refused = |code| KeyReply::Authorized(Authorization::refused(code));
         // What an isolate did not use of its last lease stops counting, whatever this request gets.
         let mut changed = false;
         if let (Some((slot, unused)), Some(policy), Some(state)) =
@@ -784,14 +859,14 @@ impl KeyObjectState {
         }
         let code = if allowed { Code::Valid } else { Code::RateLimited };
         let changes = Changes { state: allowed || rate.is_some() || changed, errors: false };
-        let reply = KeyReply::Authorized {
+        let reply = KeyReply::Authorized(Authorization {
             code,
             organization: Some(grant.organization),
             rate,
             record,
             previously_used_at,
             lease,
-        };
+        });
         (reply, changes)
     }
 }

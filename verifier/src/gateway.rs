@@ -6,7 +6,7 @@ use keygate_shared::credential::{self, CredentialError};
 use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide, needs_memberships, precheck};
 use keygate_shared::http::{Incoming, Reply, is_under};
 use keygate_shared::key::{ApiKey, KeyId};
-use keygate_shared::keyobject::{KeyReply, KeyRequest};
+use keygate_shared::keyobject::{Authorization, Authorize, GatewayReply, GatewayRequest};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
 use keygate_shared::ratelimit::RateDecision;
@@ -169,7 +169,7 @@ pub async fn authenticate<S: Stores>(
     }
     let lease = leased.and_then(|policy| lease_ask(stores, &claim.id, &policy));
     // 8: the key's object re-checks its authoritative state and applies the limit (and leases a share of it).
-    let message = KeyRequest::Authorize {
+    let message = GatewayRequest::Authorize(Authorize {
         claim: claim.clone(),
         endpoint: endpoint.clone(),
         permission: demand.access.permission().cloned(),
@@ -178,11 +178,16 @@ pub async fn authenticate<S: Stores>(
         memberships,
         lease,
         now,
-    };
+    });
     match stores.object(&claim.id, &message).await.map_err(Refusal::storage)? {
-        KeyReply::Authorized {
-            code: Code::Valid, organization, rate, record: authoritative, lease: granted, ..
-        } => {
+        GatewayReply::Authorized(Authorization {
+            code: Code::Valid,
+            organization,
+            rate,
+            record: authoritative,
+            lease: granted,
+            ..
+        }) => {
             if let Some((policy, decision)) = rate.as_ref().filter(|_| leased.is_some()) {
                 lease_keep(stores, claim.id, Some((*policy, decision, granted)));
             }
@@ -199,7 +204,7 @@ pub async fn authenticate<S: Stores>(
                 customer: demand.customer.map(str::to_owned),
             })
         }
-        KeyReply::Authorized { code, rate, .. } => {
+        GatewayReply::Authorized(Authorization { code, rate, .. }) => {
             if leased.is_some() {
                 lease_keep(stores, claim.id, None);
             }

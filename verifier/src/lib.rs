@@ -1,4 +1,5 @@
-//! Keygate's gateway Worker: the hot path, and the keys' Durable Objects. The entry point reads the clock once, sorts
+//! Keygate's gateway Worker: the hot path, and nothing else (the keys' Durable Objects are the control plane's class,
+//! reached over a binding across scripts). The entry point reads the clock once, sorts
 //! the request by path prefix and hands it to a handler; every decision lives in `keygate-shared` and the
 //! platform-free modules below.
 //!
@@ -37,7 +38,7 @@ mod entry {
     use worker::{Context, Env, Request, Response, Result, event};
 
     use keygate_shared::http::{Incoming, Reply, is_under};
-    use keygate_shared::keyobject::KeyRequest;
+    use keygate_shared::keyobject::{GatewayRequest, Report};
 
     use crate::config::Config;
     use crate::gateway::{self, Checked, Consult};
@@ -352,7 +353,7 @@ mod entry {
         let stores = WorkerStores::new(env.clone(), cache_ttl_ms, now);
         ctx.wait_until(async move {
             use crate::store::Stores;
-            let message = KeyRequest::Report { now, usage, error };
+            let message = GatewayRequest::Report(Report { now, usage, error });
             if let Err(e) = stores.object(&id, &message).await {
                 worker::console_error!("keygate: usage report for {id} failed: {e}");
             }

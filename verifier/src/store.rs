@@ -4,7 +4,7 @@
 use std::fmt;
 
 use keygate_shared::key::KeyId;
-use keygate_shared::keyobject::{KeyReply, KeyRequest, LeaseAsk};
+use keygate_shared::keyobject::{GatewayReply, GatewayRequest, LeaseAsk};
 use keygate_shared::model::{KeyRecord, RateLimitPolicy, UserOrganizations};
 use keygate_shared::ratelimit::{Lease, RateDecision};
 use keygate_shared::time::Timestamp;
@@ -24,7 +24,7 @@ pub trait Stores {
     /// The key record by id from the read path (KV, through the isolate cache).
     async fn record(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// A message to the key's Durable Object.
-    async fn object(&self, id: &KeyId, request: &KeyRequest) -> Result<KeyReply, StoreError>;
+    async fn object(&self, id: &KeyId, request: &GatewayRequest) -> Result<GatewayReply, StoreError>;
     /// The organizations a user belongs to (KV `user:<id>`, through the isolate cache): read only when a request
     /// names another organization than its key's with `Keygate-Org`.
     async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError>;
@@ -62,7 +62,7 @@ pub mod memory {
     use std::collections::{BTreeMap, VecDeque};
 
     use keygate_shared::api::RecentError;
-    use keygate_shared::keyobject::KeyObjectState;
+    use keygate_shared::keyobject::{GatewayEnvelope, KeyEnvelope, KeyObjectState, KeyReply, KeyRequest};
 
     use super::*;
 
@@ -79,6 +79,25 @@ pub mod memory {
     }
 
     impl Memory {
+        /// A message to the key's object, as the control plane's runtime applies it (admin changes included).
+        pub fn handle(&self, id: &KeyId, request: KeyRequest) -> KeyReply {
+            let mut objects = self.objects.borrow_mut();
+            let (state, errors) = objects.entry(*id).or_default();
+            // Like the runtime: an object with no record yet loads it from KV.
+            if state.record.is_none() && state.revision == 0 {
+                state.record = self.kv.borrow().get(id).cloned();
+            }
+            let (reply, _) = state.handle(errors, request);
+            if state.kv_owed {
+                match &state.record {
+                    Some(r) => self.kv.borrow_mut().insert(*id, r.clone()),
+                    None => self.kv.borrow_mut().remove(id),
+                };
+                state.kv_owed = false;
+            }
+            reply
+        }
+
         /// Stores a key as the control plane would: through its object, which then writes KV.
         pub fn put(&self, record: KeyRecord) {
             let id = record.id;
@@ -99,26 +118,20 @@ pub mod memory {
             Ok(self.kv.borrow().get(id).cloned())
         }
 
-        async fn object(&self, id: &KeyId, request: &KeyRequest) -> Result<KeyReply, StoreError> {
+        async fn object(&self, id: &KeyId, request: &GatewayRequest) -> Result<GatewayReply, StoreError> {
             if *self.fail_objects.borrow() {
                 return Err(StoreError("object down".into()));
             }
             *self.object_calls.borrow_mut() += 1;
-            let mut objects = self.objects.borrow_mut();
-            let (state, errors) = objects.entry(*id).or_default();
-            // Like the runtime: an object with no record yet loads it from KV.
-            if state.record.is_none() && state.revision == 0 {
-                state.record = self.kv.borrow().get(id).cloned();
-            }
-            let (reply, _) = state.handle(errors, request.clone());
-            if state.kv_owed {
-                match &state.record {
-                    Some(r) => self.kv.borrow_mut().insert(*id, r.clone()),
-                    None => self.kv.borrow_mut().remove(id),
-                };
-                state.kv_owed = false;
-            }
-            Ok(reply)
+            // Through JSON both ways, as the runtime sends and reads them: what the gateway writes is a message the
+            // object reads, and what the object answers is what the gateway can read.
+            let sent =
+                serde_json::to_string(&GatewayEnvelope { id: *id, request }).map_err(|e| StoreError(e.to_string()))?;
+            let envelope: KeyEnvelope =
+                serde_json::from_str(&sent).map_err(|e| StoreError(format!("the object cannot read {sent}: {e}")))?;
+            let reply = serde_json::to_string(&self.handle(&envelope.id, envelope.request))
+                .map_err(|e| StoreError(e.to_string()))?;
+            serde_json::from_str(&reply).map_err(|e| StoreError(format!("the gateway cannot read {reply}: {e}")))
         }
 
         async fn memberships(&self, user: &str) -> Result<UserOrganizations, StoreError> {

@@ -70,29 +70,39 @@ fn wrk() -> Result {
     })
 }
 
-/// Builds the release Worker when it is missing or older than its sources.
+/// Builds each release Worker (the gateway, and the control plane its rate-limited keys call) when it is missing or
+/// older than its sources.
 fn worker(no_build: bool) -> Result {
+    crate::Worker::BOTH.into_iter().try_for_each(|w| one_worker(w, no_build))
+}
+
+fn one_worker(worker: crate::Worker, no_build: bool) -> Result {
     let root = root();
-    let built = ["verifier/build/index.js", "verifier/build/index_bg.wasm"]
-        .iter()
-        .map(|f| modified(&root.join(f)))
-        .min()
-        .flatten();
+    let folder = worker.folder();
+    let built =
+        ["build/index.js", "build/index_bg.wasm"].iter().map(|f| modified(&root.join(folder).join(f))).min().flatten();
     let Some(built) = built else {
-        eprintln!("xtask: no Worker build yet: building it");
-        return crate::build_worker_for_bench();
+        eprintln!("xtask: no {folder} build yet: building it");
+        return crate::build_worker(worker);
     };
-    let sources =
-        ["verifier/src", "verifier/Cargo.toml", "shared/src", "shared/Cargo.toml", "Cargo.toml", "Cargo.lock"];
+    let sources = [
+        format!("{folder}/src"),
+        format!("{folder}/Cargo.toml"),
+        "shared/src".into(),
+        "shared/Cargo.toml".into(),
+        "glue/src".into(),
+        "Cargo.toml".into(),
+        "Cargo.lock".into(),
+    ];
     let newest = sources.iter().filter_map(|s| newest(&root.join(s))).max();
     match newest {
         Some(changed) if changed > built && no_build => {
-            eprintln!("xtask: the Worker build is older than its sources; measuring it anyway (--no-build)");
+            eprintln!("xtask: the {folder} build is older than its sources; measuring it anyway (--no-build)");
             Ok(())
         }
         Some(changed) if changed > built => {
-            eprintln!("xtask: the Worker build is older than its sources: rebuilding it");
-            crate::build_worker_for_bench()
+            eprintln!("xtask: the {folder} build is older than its sources: rebuilding it");
+            crate::build_worker(worker)
         }
         _ => Ok(()),
     }

@@ -110,11 +110,6 @@ impl Worker {
     }
 }
 
-/// The benchmark measures the gateway alone.
-pub fn build_worker_for_bench() -> Result {
-    build_worker(Worker::Gateway)
-}
-
 /// Builds both Workers (what `dev` and `test` need).
 pub fn build_workers() -> Result {
     Worker::BOTH.into_iter().try_for_each(build_worker)
@@ -122,7 +117,7 @@ pub fn build_workers() -> Result {
 
 /// What wrangler's `[build]` runs for one Worker. `KEYGATE_SKIP_BUILD=1` skips it when the caller has just built
 /// (the e2e suite starts `wrangler dev` several times over one build).
-fn build_worker(worker: Worker) -> Result {
+pub fn build_worker(worker: Worker) -> Result {
     if env::var("KEYGATE_SKIP_BUILD").is_ok_and(|v| v == "1") {
         eprintln!("xtask: KEYGATE_SKIP_BUILD=1, using the existing {} build", worker.folder());
         return Ok(());

@@ -8,7 +8,7 @@ use crate::api::UpdateKeyRequest;
 use crate::authz::Denial;
 use crate::decision::CONSOLE_PROJECT;
 use crate::keyobject::{
-    Actor, KeyChange, KeyEvent, KeyObjectState, KeyRefusal, KeyReply, KeyRequest, MAX_OUTBOX, UsageBatch,
+    Actor, KeyChange, KeyEvent, KeyObjectState, KeyRefusal, KeyReply, KeyRequest, MAX_OUTBOX, Report, UsageBatch,
 };
 use crate::model::{Environment, KeyState, Role};
 
@@ -105,7 +105,7 @@ fn changes_wait_when_the_organization_lags_too_far_behind() {
     let before = state.usage.total;
     let _ = state.handle(
         &mut VecDeque::new(),
-        KeyRequest::Report { now: NOW, usage: Some(UsageBatch::one("org_a", NOW)), error: None },
+        KeyRequest::Report(Report { now: NOW, usage: Some(UsageBatch::one("org_a", NOW)), error: None }),
     );
     assert_eq!(state.usage.total, before + 1);
 }
@@ -170,7 +170,7 @@ fn usage_summaries_go_out_after_a_quiet_moment_and_at_most_every_five_seconds() 
     let report = |state: &mut KeyObjectState, at| {
         let _ = state.handle(
             &mut VecDeque::new(),
-            KeyRequest::Report { now: at, usage: Some(UsageBatch::one("org_a", at)), error: None },
+            KeyRequest::Report(Report { now: at, usage: Some(UsageBatch::one("org_a", at)), error: None }),
         );
     };
     report(&mut state, NOW);

@@ -13,7 +13,7 @@ use crate::gateway::{
     self, CUSTOMER_HEADER as CUSTOMER, Consult, ORG_HEADER as ORG, error_entry, gateway_demand, presented,
 };
 use keygate_shared::http::{Incoming, Reply};
-use keygate_shared::keyobject::{Actor, KeyChange, KeyRequest};
+use keygate_shared::keyobject::{Actor, KeyChange, KeyReply, KeyRequest};
 use keygate_shared::model::{RateLimitMode, Role, UserOrganizations};
 
 fn permissions(list: &[&str]) -> Vec<Permission> {
@@ -313,7 +313,7 @@ fn revocation_through_the_key_object_is_seen_at_once_for_a_strict_rate_limited_k
     let stale = h.memory.kv.borrow().get(&id).cloned().expect("the record in KV");
     let actor = Actor { user: "usr_1".into(), role: Role::Owner, organization: "org_a".into() };
     let revoke = KeyRequest::Change { actor, change: KeyChange::Revoke, audit_id: "evt_1".into(), now: NOW };
-    block_on(crate::store::Stores::object(&h.memory, &id, &revoke)).expect("the object answers");
+    assert!(matches!(h.memory.handle(&id, revoke), KeyReply::Committed { .. }), "the object revokes it");
     // KV (or an isolate's cache) still holds the active record; the key's object is authoritative.
     h.memory.kv.borrow_mut().insert(id, stale);
     assert_eq!(h.gate_code(&key), "REVOKED");
@@ -333,7 +333,7 @@ fn revocation_of_a_leased_key_reaches_the_isolate_within_its_lease() {
     let stale = h.memory.kv.borrow().get(&id).cloned().expect("the record in KV");
     let actor = Actor { user: "usr_1".into(), role: Role::Owner, organization: "org_a".into() };
     let revoke = KeyRequest::Change { actor, change: KeyChange::Revoke, audit_id: "evt_1".into(), now: NOW };
-    block_on(crate::store::Stores::object(&h.memory, &id, &revoke)).expect("the object answers");
+    assert!(matches!(h.memory.handle(&id, revoke), KeyReply::Committed { .. }), "the object revokes it");
     // The isolate's cache still holds the active record (KV itself has the revocation).
     h.memory.kv.borrow_mut().insert(id, stale);
     // Still within the lease: admitted.
