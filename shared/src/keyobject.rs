@@ -64,12 +64,17 @@ const USAGE_RETENTION_HOURS: i64 = 14 * 24;
 pub const MAX_USAGE_ORGANIZATIONS: usize = 64;
 
 /// What a gateway isolate asks of a leased key's object with a request: a lease of up to `want` further admissions,
-/// and the unused part of the lease it held before (counted in `slot`), given back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// and the unused parts of the leases it held before, `(slot they were counted in, count)`, given back.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LeaseAsk {
     pub want: u32,
     #[serde(default)]
-    pub give_back: Option<(i64, u32)>,
+    pub give_back: Vec<(i64, u32)>,
+}
+
+impl LeaseAsk {
+    /// Give-backs one ask carries, at most (the gateway sends at most its `MAX_OWED` and its current lease).
+    pub const MAX_GIVE_BACK: usize = 8;
 }
 
 /// Who asks for an admin change, as the organization's object vouched for them.
@@ -828,18 +833,20 @@ impl KeyObjectState {
         let refused = |code| KeyReply::Authorized(Authorization::refused(code));
         // What an isolate did not use of its last lease stops counting, whatever this request gets.
         let mut changed = false;
-        if let (Some((slot, unused)), Some(policy), Some(state)) =
-            (ask.and_then(|a| a.give_back), self.record.as_ref().and_then(|r| r.rate_limit), self.rate.as_mut())
+        if let (Some(ask), Some(policy), Some(state)) =
+            (ask.as_ref(), self.record.as_ref().and_then(|r| r.rate_limit), self.rate.as_mut())
         {
-            state.give_back(&policy, slot, unused);
-            changed = true;
+            for &(slot, unused) in ask.give_back.iter().take(LeaseAsk::MAX_GIVE_BACK) {
+                state.give_back(&policy, slot, unused);
+                changed = true;
+            }
         }
         let grant = match decide(claim, self.record.as_ref(), endpoint, demand, memberships, now) {
             Ok(grant) => grant,
             Err(code) => return (refused(code), Changes { state: changed, errors: false }),
         };
         let Some(record) = self.record.as_ref() else { return (refused(Code::NotFound), Changes::default()) };
-        let want = match (record.rate_limit, ask) {
+        let want = match (record.rate_limit, &ask) {
             (Some(policy), Some(ask)) if policy.leased() => ask.want,
             _ => 0,
         };

@@ -1,6 +1,6 @@
 //! Exact rate limits under concurrency, with the IETF headers.
 
-use keygate_e2e::{Console, gateway, json, shared};
+use keygate_e2e::{ADMITTED_BY, Console, gateway, json, shared};
 
 #[test]
 fn fifty_concurrent_requests_admit_exactly_the_quota() {
@@ -48,20 +48,46 @@ fn four_connections_on_a_leased_100_per_10_s_key_admit_exactly_100() {
         .map(|_| {
             let (base, key) = (base.clone(), key.clone());
             std::thread::spawn(move || {
-                let mut statuses = Vec::new();
+                let mut seen = Vec::new();
                 while start.elapsed() < std::time::Duration::from_secs(4) {
-                    statuses.push(gateway(&base, "GET", "/data/x", &key).status);
+                    let answer = gateway(&base, "GET", "/data/x", &key);
+                    seen.push((answer.status, answer.header(ADMITTED_BY).map(str::to_owned)));
                 }
-                statuses
+                seen
             })
         })
         .collect();
-    let statuses: Vec<u16> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let seen: Vec<(u16, Option<String>)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let statuses: Vec<u16> = seen.iter().map(|(s, _)| *s).collect();
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
-    eprintln!("4 connections, 4 s, 100 per 10 s: {} requests, {ok} admitted, {limited} refused", statuses.len());
+    let by = |who: &str| seen.iter().filter(|(s, by)| *s == 200 && by.as_deref() == Some(who)).count();
+    let (by_lease, by_object) = (by("lease"), by("object"));
+    eprintln!(
+        "4 connections, 4 s, 100 per 10 s: {} requests, {ok} admitted ({by_lease} from the isolate's leases, \
+         {by_object} by the key's object), {limited} refused",
+        statuses.len()
+    );
     assert_eq!(ok + limited, statuses.len(), "only 200 and 429: {statuses:?}");
     assert_eq!(ok, 100, "exactly the quota in one window");
+    assert_eq!(by_lease + by_object, ok, "every pass says who admitted it");
+    assert!(by_lease > by_object, "most admissions never leave the isolate: {by_lease} leased, {by_object} not");
+}
+
+/// `"mode": "strict"`: every request asks the key's object, none is admitted from a lease.
+#[test]
+fn a_strict_key_asks_its_object_for_every_request() {
+    let owner = Console::shared_owner();
+    let (key, _, _) = owner.create_key(&json!({
+        "name": "strict", "environment": "live", "permissions": ["data:read"],
+        "rate_limit": {"requests": 1000, "window_seconds": 60, "mode": "strict"}
+    }));
+    let base = shared().base.clone();
+    for i in 0..20 {
+        let answer = gateway(&base, "GET", "/data/x", &key);
+        assert_eq!(answer.status, 200, "request {i}");
+        assert_eq!(answer.header(ADMITTED_BY), Some("object"), "request {i}");
+    }
 }
 
 /// A leased key revoked while four connections use it: it stops within the stated bound (a lease, at most a second;

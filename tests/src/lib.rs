@@ -176,11 +176,17 @@ impl Drop for Worker {
     }
 }
 
-/// The Worker shared by the tests of one run (started on first use, stopped when the test process exits).
+/// The Worker shared by the tests of one run (started on first use, stopped when the test process exits). Its
+/// rate-limited passes say who admitted them (`KEYGATE_TEST_TRACE=1`: the isolate's lease, or the key's object).
 pub fn shared() -> &'static Worker {
     static WORKER: OnceLock<Worker> = OnceLock::new();
-    WORKER.get_or_init(|| Worker::start(Config::default()))
+    WORKER.get_or_init(|| {
+        Worker::start(Config { vars: vec![("KEYGATE_TEST_TRACE".into(), "1".into())], ..Config::default() })
+    })
 }
+
+/// With `KEYGATE_TEST_TRACE=1`: who admitted a rate-limited pass (`lease` or `object`).
+pub const ADMITTED_BY: &str = "keygate-test-admitted-by";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")

@@ -6,7 +6,8 @@ use keygate_shared::model::{Environment, valid_slug};
 use keygate_shared::routes::RouteTable;
 
 /// How long an isolate may reuse a key record read from KV. Together with KV's own propagation this bounds how late
-/// a revocation reaches keys without a rate limit (keys with one consult their Durable Object on every request).
+/// a revocation reaches keys without a rate limit (keys with one consult their Durable Object at least once a lease,
+/// at most a second; strict ones on every request).
 pub const DEFAULT_CACHE_TTL_MS: i64 = 5_000;
 
 #[derive(Debug, Clone)]
@@ -27,7 +28,13 @@ pub struct Config {
     /// `KEYGATE_TEST_PANICS=1`: [`SYNC_PANIC_PATH`] and [`ASYNC_PANIC_PATH`] panic, so the end-to-end suite can
     /// show that a panic leaves the isolate working. Never set it in production.
     pub test_panics: bool,
+    /// `KEYGATE_TEST_TRACE=1`: a rate-limited pass carries `keygate-test-admitted-by: lease` or `object`, so the
+    /// end-to-end suite can count the admissions an isolate made on its own. Never set it in production.
+    pub test_trace: bool,
 }
+
+/// With `KEYGATE_TEST_TRACE=1`, the header that says who admitted a rate-limited request.
+pub const TRACE_HEADER: &str = "keygate-test-admitted-by";
 
 /// With `KEYGATE_TEST_PANICS=1`, a gateway path that panics in the synchronous first step.
 pub const SYNC_PANIC_PATH: &str = "/__keygate/panic";
@@ -84,6 +91,7 @@ impl Config {
             cache_ttl_ms,
             bootstrap_token: non_empty("KEYGATE_BOOTSTRAP_TOKEN"),
             test_panics: non_empty("KEYGATE_TEST_PANICS").as_deref() == Some("1"),
+            test_trace: non_empty("KEYGATE_TEST_TRACE").as_deref() == Some("1"),
         })
     }
 

@@ -205,8 +205,18 @@ pub async fn authenticate<S: Stores>(
             })
         }
         GatewayReply::Authorized(Authorization { code, rate, .. }) => {
-            if leased.is_some() {
-                lease_keep(stores, claim.id, None);
+            if let Some(policy) = leased {
+                if code == Code::RateLimited {
+                    // A request that asked at the same time may have brought a lease back meanwhile: this
+                    // isolate's share of the limit, counted already, so this request may draw on it.
+                    if let Some(decision) = lease_take(stores, &claim.id, &policy, now) {
+                        let customer = demand.customer.map(str::to_owned);
+                        let rate = Some((policy, decision));
+                        return Ok(Pass { record, organization: granted_organization, rate, counted: false, customer });
+                    }
+                } else {
+                    lease_keep(stores, claim.id, None);
+                }
             }
             let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());

@@ -17,16 +17,44 @@ use keygate_shared::time::Timestamp;
 /// What an isolate first asks for.
 pub const FIRST_WANT: u32 = 4;
 
+/// Unused parts of replaced leases an isolate remembers per key until its next ask, at most (one per slot; past it
+/// the oldest is dropped: those admissions stay unavailable until they leave the window, a bounded loss).
+pub const MAX_OWED: usize = 4;
+
 #[derive(Debug, Clone)]
 struct Held {
     lease: Option<Lease>,
     used: u32,
+    /// Unused admissions of leases this isolate no longer draws from, `(slot, count)`: given back with the next ask.
+    owed: Vec<(i64, u32)>,
     policy: RateLimitPolicy,
     /// What the key's object said remained for everyone else when it granted the lease.
     others_remaining: u32,
     reset_seconds: u32,
     /// What to ask for next.
     want: u32,
+}
+
+impl Held {
+    fn new(policy: RateLimitPolicy) -> Self {
+        Self { lease: None, used: 0, owed: Vec::new(), policy, others_remaining: 0, reset_seconds: 0, want: FIRST_WANT }
+    }
+
+    /// Remembers `unused` admissions of `slot` to give back.
+    fn owe(&mut self, slot: i64, unused: u32) {
+        if unused == 0 {
+            return;
+        }
+        match self.owed.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, n)) => *n = n.saturating_add(unused),
+            None => {
+                if self.owed.len() >= MAX_OWED {
+                    self.owed.remove(0);
+                }
+                self.owed.push((slot, unused));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -56,13 +84,14 @@ impl Leases {
         })
     }
 
-    /// What to ask the key's object with this request: a lease sized to the key's recent traffic here, and the
-    /// unused part of the last one given back. The last lease is forgotten (its unused part goes back with this ask).
+    /// What to ask the key's object with this request: a lease sized to the key's recent traffic here, and every
+    /// unused admission this isolate holds for it given back. The current lease is spent or over (that is why the
+    /// request asks), so it is forgotten.
     pub fn ask(&mut self, id: &KeyId, policy: &RateLimitPolicy) -> LeaseAsk {
         let Some(held) = self.held.get_mut(id).filter(|h| h.policy == *policy) else {
-            return LeaseAsk { want: FIRST_WANT, give_back: None };
+            return LeaseAsk { want: FIRST_WANT, give_back: Vec::new() };
         };
-        let give_back = held.lease.take().and_then(|lease| {
+        if let Some(lease) = held.lease.take() {
             let unused = lease.count.saturating_sub(held.used);
             // Used up: ask for more next time; mostly unused: ask for less.
             held.want = if unused == 0 {
@@ -72,13 +101,15 @@ impl Leases {
             } else {
                 held.want
             };
-            (unused > 0).then_some((lease.slot, unused))
-        });
+            held.owe(lease.slot, unused);
+        }
         held.used = 0;
-        LeaseAsk { want: held.want, give_back }
+        LeaseAsk { want: held.want, give_back: std::mem::take(&mut held.owed) }
     }
 
-    /// Keeps what the key's object granted with an admitted request (`lease: None`: nothing this time).
+    /// Keeps what the key's object granted with an admitted request (`lease: None`: nothing this time). Requests
+    /// that asked at the same time each bring a lease back: one counted in the same slot as the lease held is
+    /// merged into it, another replaces it and the unused part of the old one is owed back.
     pub fn keep(&mut self, id: KeyId, policy: RateLimitPolicy, decision: &RateDecision, lease: Option<Lease>) {
         if self.held.len() >= Self::MAX_KEYS && !self.held.contains_key(&id) {
             let oldest =
@@ -87,21 +118,28 @@ impl Leases {
                 self.held.remove(&oldest);
             }
         }
-        let want = self.held.get(&id).filter(|h| h.policy == policy).map_or(FIRST_WANT, |h| h.want);
-        self.held.insert(
-            id,
-            Held {
-                lease,
-                used: 0,
-                policy,
-                others_remaining: decision.remaining,
-                reset_seconds: decision.reset_seconds,
-                want,
-            },
-        );
+        let held = self.held.entry(id).or_insert_with(|| Held::new(policy));
+        if held.policy != policy {
+            *held = Held::new(policy);
+        }
+        held.others_remaining = decision.remaining;
+        held.reset_seconds = decision.reset_seconds;
+        let Some(mut lease) = lease else { return };
+        if let Some(old) = held.lease.take() {
+            let unused = old.count.saturating_sub(held.used);
+            if old.slot == lease.slot {
+                lease.count = lease.count.saturating_add(unused);
+                lease.until = lease.until.max(old.until);
+            } else {
+                held.owe(old.slot, unused);
+            }
+        }
+        held.lease = Some(lease);
+        held.used = 0;
     }
 
-    /// The key's object refused (revoked, rate limited…): hold nothing for it.
+    /// The key's object refused for another reason than the limit (revoked, expired, no longer allowed…): hold
+    /// nothing for it.
     pub fn forget(&mut self, id: &KeyId) {
         self.held.remove(id);
     }

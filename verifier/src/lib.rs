@@ -35,7 +35,7 @@ mod entry {
     use keygate_shared::time::Timestamp;
     use wasm_bindgen::prelude::*;
     use worker::worker_sys::{self, web_sys};
-    use worker::{Context, Env, Request, Response, Result, event};
+    use worker::{Context, Env, Response, Result, event};
 
     use keygate_shared::http::{Incoming, Reply, is_under};
     use keygate_shared::keyobject::{GatewayRequest, Report};
@@ -171,7 +171,16 @@ mod entry {
         if let Some(request) = pass.uncounted() {
             count(ctx, env, config.cache_ttl_ms, now, &request);
         }
-        answer(&gateway::echo(incoming, pass), false)
+        let mut reply = gateway::echo(incoming, pass);
+        if let Some(by) = admitted_by(config, pass) {
+            reply.headers.push((crate::config::TRACE_HEADER.to_owned(), by.to_owned()));
+        }
+        answer(&reply, false)
+    }
+
+    /// `KEYGATE_TEST_TRACE=1` (tests only): who admitted a rate-limited pass, the isolate's lease or the key's object.
+    fn admitted_by(config: &Config, pass: &gateway::Pass) -> Option<&'static str> {
+        (config.test_trace && pass.rate.is_some()).then_some(if pass.counted { "object" } else { "lease" })
     }
 
     /// `repeats`: the same bytes answer many requests (refusals), so the body is kept as a JavaScript string.
@@ -217,7 +226,7 @@ mod entry {
         ctx: worker_sys::Context,
         prefetched: Option<String>,
     ) -> std::result::Result<web_sys::Response, JsValue> {
-        let response = match fetch(Request::from(request), env, Context::new(ctx), prefetched).await {
+        let response = match fetch(request, env, Context::new(ctx), prefetched).await {
             Ok(response) => response,
             Err(e) => {
                 worker::console_error!("keygate: {e}");
@@ -227,7 +236,8 @@ mod entry {
         Ok(response.into())
     }
 
-    async fn fetch(mut req: Request, env: Env, ctx: Context, prefetched: Option<String>) -> Result<Response> {
+    // The request stays the runtime's own (`worker::Request` would read `request.cf` and more on every call).
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context, prefetched: Option<String>) -> Result<Response> {
         let now = runtime::now();
         let config = match runtime::config(&env) {
             Ok(c) => c,
@@ -236,8 +246,8 @@ mod entry {
                 return to_response(Reply::problem(&Problem::new(500, "MISCONFIGURED", "Misconfigured", e)));
             }
         };
-        let url = req.inner().url();
-        let mut incoming = match runtime::incoming(req.inner(), &url, &config, HeaderSet::All) {
+        let url = req.url();
+        let mut incoming = match runtime::incoming(&req, &url, &config, HeaderSet::All) {
             Ok(i) => i,
             Err(reply) => return to_response(reply),
         };
@@ -251,7 +261,7 @@ mod entry {
         // same cap (a chunked upload past it is refused before anything is buffered or forwarded).
         if is_under(&path, "/admin") {
             if !matches!(incoming.method.as_str(), "GET" | "HEAD")
-                && let Err(reply) = read_body(&mut req, &mut incoming).await
+                && let Err(reply) = read_body(&req, &mut incoming).await
             {
                 return to_response(reply);
             }
@@ -274,7 +284,7 @@ mod entry {
                 return to_response(Reply::json(200, &health));
             }
             ("POST", "/v1/verify") => {
-                if let Err(reply) = read_body(&mut req, &mut incoming).await {
+                if let Err(reply) = read_body(&req, &mut incoming).await {
                     return to_response(reply);
                 }
                 let (reply, uncounted) = gateway::verify(&stores, &incoming, &config, now).await;
@@ -337,6 +347,10 @@ mod entry {
         if usage.is_some() || error.is_some() {
             report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
         }
+        let mut response = response;
+        if let Some(by) = admitted_by(&config, &pass) {
+            let _ = response.headers_mut().set(crate::config::TRACE_HEADER, by);
+        }
         Ok(response)
     }
 
@@ -361,8 +375,8 @@ mod entry {
     }
 
     /// The body, read under the cap whatever its framing (see `keygate_glue::read_body`).
-    async fn read_body(req: &mut Request, incoming: &mut Incoming) -> std::result::Result<(), Reply> {
-        incoming.body = Some(keygate_glue::read_body(req.inner()).await?);
+    async fn read_body(req: &web_sys::Request, incoming: &mut Incoming) -> std::result::Result<(), Reply> {
+        incoming.body = Some(keygate_glue::read_body(req).await?);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use keygate_shared::model::{KeyRecord, UserOrganizations};
 use keygate_shared::time::Timestamp;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::web_sys;
-use worker::{Env, Headers, Method, Request, Response};
+use worker::{Env, Headers, Request, Response};
 
 use crate::config::Config;
 use crate::store::{IsolateCache, RecordCache, StoreError, Stores};
@@ -151,6 +151,10 @@ impl Stores for WorkerStores {
         }
         Ok(found)
     }
+
+    fn leases(&self) -> Option<&RefCell<crate::lease::Leases>> {
+        Some(leases())
+    }
 }
 
 /// One message to the key's object (in the control plane's Worker), answered as JSON.
@@ -193,16 +197,16 @@ fn new_request(
 
 /// Hands a request to the control plane (the admin API and the console): same method, URL and headers, and the
 /// body the gateway has already read (under its cap).
-pub async fn to_control(env: &Env, req: &Request, body: Option<&str>) -> worker::Result<Response> {
+pub async fn to_control(env: &Env, req: &web_sys::Request, body: Option<&str>) -> worker::Result<Response> {
     let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
+    for (name, value) in Headers(req.headers()).entries() {
         // The body is a fresh one: its framing is the runtime's to set.
         if !matches!(name.to_ascii_lowercase().as_str(), "content-length" | "transfer-encoding") {
             headers.append(&name, &value)?;
         }
     }
     let body = body.map(JsValue::from_str);
-    let forwarded = new_request(&req.inner().url(), &req.inner().method(), Some(&headers.0), body.as_ref())?;
+    let forwarded = new_request(&req.url(), &req.method(), Some(&headers.0), body.as_ref())?;
     env.service(CONTROL)?.fetch_request(forwarded).await
 }
 
@@ -400,7 +404,7 @@ pub use keygate_glue::to_response;
 /// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
 /// by the client are replaced).
 pub async fn forward(
-    req: &Request,
+    req: &web_sys::Request,
     incoming: &Incoming,
     origin: &str,
     config: &Config,
@@ -412,7 +416,7 @@ pub async fn forward(
         target.push_str(&incoming.query);
     }
     let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
+    for (name, value) in Headers(req.headers()).entries() {
         let lower = name.to_ascii_lowercase();
         // Authorization stays when it is not ours (another scheme, for the origin); other credential headers and
         // client-sent identity headers go.
@@ -428,7 +432,8 @@ pub async fn forward(
     for (name, value) in identity {
         headers.set(name, value)?;
     }
-    let body = (!matches!(req.method(), Method::Get | Method::Head)).then(|| req.inner().body()).flatten();
-    let request = new_request(&target, &req.inner().method(), Some(&headers.0), body.map(JsValue::from).as_ref())?;
+    let method = req.method();
+    let body = (!matches!(method.as_str(), "GET" | "HEAD")).then(|| req.body()).flatten();
+    let request = new_request(&target, &method, Some(&headers.0), body.map(JsValue::from).as_ref())?;
     worker::Fetch::Request(request).send().await
 }

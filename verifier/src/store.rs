@@ -44,7 +44,7 @@ pub fn lease_ask<S: Stores>(stores: &S, id: &KeyId, policy: &RateLimitPolicy) ->
     Some(stores.leases()?.borrow_mut().ask(id, policy))
 }
 
-/// Keeps what the object granted (or, when it refused, forgets the key's lease).
+/// Keeps what the object granted (`None`: it refused for another reason than the limit; the lease is forgotten).
 pub fn lease_keep<S: Stores>(stores: &S, id: KeyId, granted: Option<(RateLimitPolicy, &RateDecision, Option<Lease>)>) {
     if let Some(leases) = stores.leases() {
         match granted {

@@ -4,6 +4,7 @@
 
 mod entry;
 mod gateway;
+mod lease;
 #[cfg(not(target_arch = "wasm32"))]
 mod properties;
 
