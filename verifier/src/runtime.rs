@@ -13,7 +13,7 @@ use keygate_shared::model::{KeyRecord, UserOrganizations};
 use keygate_shared::time::Timestamp;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::web_sys;
-use worker::{Env, Headers, Request, Response};
+use worker::{Env, Headers, Response};
 
 use crate::config::Config;
 use crate::store::{IsolateCache, RecordCache, StoreError, Stores};
@@ -159,12 +159,12 @@ impl Stores for WorkerStores {
 
 /// One message to the key's object (in the control plane's Worker), answered as JSON.
 async fn call_object(env: &Env, id: &KeyId, envelope: &GatewayEnvelope<'_>) -> Result<GatewayReply, StoreError> {
-    let err = |e: worker::Error| StoreError(e.to_string());
-    let stub = env.durable_object(KEY_OBJECTS).and_then(|ns| ns.id_from_name(id.as_str())?.get_stub()).map_err(err)?;
+    let err = |e: JsValue| StoreError(format!("{KEY_OBJECTS}: {e:?}"));
     let body = serde_json::to_string(envelope).map_err(|e| StoreError(e.to_string()))?;
     let request = new_request("https://object.keygate/", "POST", None, Some(&JsValue::from_str(&body))).map_err(err)?;
-    let response = web_sys::Response::from(stub.fetch_with_request(request).await.map_err(err)?);
-    // The body as the runtime's own text (worker's `Response::text` reads it through a Rust byte stream).
+    let namespace = js::binding::<js::Namespace>(env, KEY_OBJECTS).map_err(err)?;
+    let stub = namespace.id_from_name(id.as_str()).and_then(|object| namespace.get(&object)).map_err(err)?;
+    let response = js::fetched(stub.fetch(&request)).await.map_err(err)?;
     let text = match response.text() {
         Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
         Err(_) => None,
@@ -176,14 +176,15 @@ async fn call_object(env: &Env, id: &KeyId, envelope: &GatewayEnvelope<'_>) -> R
     serde_json::from_str(&text).map_err(|e| StoreError(format!("{KEY_OBJECTS} answered {text}: {e}")))
 }
 
-/// A `Request` made straight from its parts (worker's `RequestInit` conversion carries options the gateway never
-/// sets, and its code into every cold start).
+/// A `Request` made straight from its parts. The gateway talks to its bindings and the origin in the runtime's own
+/// `Request`/`Response`: workers-rs's wrappers read `cf` and more on every conversion, and carry their code into
+/// every cold start.
 fn new_request(
     url: &str,
     method: &str,
     headers: Option<&web_sys::Headers>,
     body: Option<&JsValue>,
-) -> worker::Result<Request> {
+) -> Result<web_sys::Request, JsValue> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     if let Some(headers) = headers {
@@ -192,7 +193,7 @@ fn new_request(
     if let Some(body) = body {
         init.set_body(body);
     }
-    Ok(Request::from(web_sys::Request::new_with_str_and_init(url, &init)?))
+    web_sys::Request::new_with_str_and_init(url, &init)
 }
 
 /// Hands a request to the control plane (the admin API and the console): same method, URL and headers, and the
@@ -207,7 +208,8 @@ pub async fn to_control(env: &Env, req: &web_sys::Request, body: Option<&str>) -
     }
     let body = body.map(JsValue::from_str);
     let forwarded = new_request(&req.url(), &req.method(), Some(&headers.0), body.as_ref())?;
-    env.service(CONTROL)?.fetch_request(forwarded).await
+    let control = js::binding::<js::Fetcher>(env, CONTROL)?;
+    Ok(Response::from(js::fetched(control.fetch(&forwarded)).await?))
 }
 
 /// Drops this isolate's cached record of a key it just saw changed.
@@ -310,6 +312,39 @@ mod js {
         type JsResponse;
         #[wasm_bindgen(constructor, js_class = "Response", catch)]
         fn new(body: &JsValue, init: &JsValue) -> Result<JsResponse, JsValue>;
+    }
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// A Durable Object namespace binding.
+        pub type Namespace;
+        #[wasm_bindgen(method, catch, js_name = idFromName)]
+        pub fn id_from_name(this: &Namespace, name: &str) -> Result<JsValue, JsValue>;
+        #[wasm_bindgen(method, catch)]
+        pub fn get(this: &Namespace, id: &JsValue) -> Result<Fetcher, JsValue>;
+
+        /// Anything with `fetch(request)`: an object's stub, a service binding.
+        pub type Fetcher;
+        #[wasm_bindgen(method, catch)]
+        pub fn fetch(this: &Fetcher, request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+
+        /// The global `fetch` (to the origin).
+        #[wasm_bindgen(catch, js_name = fetch)]
+        pub fn global_fetch(request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+    }
+
+    /// The binding `name` of the Worker's environment.
+    pub fn binding<T: JsCast>(env: &worker::Env, name: &str) -> Result<T, JsValue> {
+        let found = js_sys::Reflect::get(env, &JsValue::from_str(name))?;
+        if found.is_undefined() {
+            return Err(JsValue::from_str(&format!("no binding `{name}`")));
+        }
+        Ok(found.unchecked_into())
+    }
+
+    /// The `Response` a `fetch` promise settles with.
+    pub async fn fetched(promise: Result<js_sys::Promise, JsValue>) -> Result<web_sys::Response, JsValue> {
+        Ok(wasm_bindgen_futures::JsFuture::from(promise?).await?.unchecked_into())
     }
 
     /// `Headers.get` with a name that is already a JavaScript string.
@@ -435,5 +470,5 @@ pub async fn forward(
     let method = req.method();
     let body = (!matches!(method.as_str(), "GET" | "HEAD")).then(|| req.body()).flatten();
     let request = new_request(&target, &method, Some(&headers.0), body.map(JsValue::from).as_ref())?;
-    worker::Fetch::Request(request).send().await
+    Ok(Response::from(js::fetched(js::global_fetch(&request)).await?))
 }
