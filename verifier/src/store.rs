@@ -150,40 +150,51 @@ pub mod memory {
 
 /// A per-isolate cache of what KV answered (key records, and users' organizations). An entry lives `ttl_ms`:
 /// together with KV's propagation that bounds how late a revocation (or a removal from an organization) reaches
-/// keys without a rate limit (see the README's "Revocation bound").
+/// keys without a rate limit (see the README's "Revocation bound"). Bounded; when full, the oldest entry goes, in
+/// constant time (a flood of new keys costs each request the same small work, never a scan of the cache).
 #[derive(Debug)]
 pub struct IsolateCache<K, V> {
     entries: std::collections::HashMap<K, (i64, V)>,
+    /// Keys in the order they were inserted, with the time of that insertion (stale pairs are skipped).
+    order: std::collections::VecDeque<(K, i64)>,
+    cap: usize,
 }
 
 impl<K, V> Default for IsolateCache<K, V> {
     fn default() -> Self {
-        Self { entries: std::collections::HashMap::new() }
+        Self::with_cap(Self::MAX_ENTRIES)
     }
 }
 
-/// Key records by id (`None`: KV knows no such key).
-pub type RecordCache = IsolateCache<KeyId, Option<KeyRecord>>;
-
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsolateCache<K, V> {
-    /// At most this many entries are kept; when full, expired entries are dropped, then the oldest.
+impl<K, V> IsolateCache<K, V> {
+    /// At most this many entries are kept by default.
     pub const MAX_ENTRIES: usize = 10_000;
 
+    pub fn with_cap(cap: usize) -> Self {
+        Self { entries: std::collections::HashMap::new(), order: std::collections::VecDeque::new(), cap: cap.max(1) }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsolateCache<K, V> {
     /// The cached answer for `key` if it is younger than `ttl_ms`.
     pub fn get(&self, key: &K, now_ms: i64, ttl_ms: i64) -> Option<V> {
         self.entries.get(key).filter(|(at, _)| now_ms - at < ttl_ms).map(|(_, v)| v.clone())
     }
 
-    pub fn insert(&mut self, key: K, value: V, now_ms: i64, ttl_ms: i64) {
-        if self.entries.len() >= Self::MAX_ENTRIES {
-            self.entries.retain(|_, (at, _)| now_ms - *at < ttl_ms);
-            if self.entries.len() >= Self::MAX_ENTRIES
-                && let Some(oldest) = self.entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
-            {
+    pub fn insert(&mut self, key: K, value: V, now_ms: i64, _ttl_ms: i64) {
+        self.entries.insert(key.clone(), (now_ms, value));
+        self.order.push_back((key, now_ms));
+        while self.entries.len() > self.cap {
+            let Some((oldest, at)) = self.order.pop_front() else { break };
+            if self.entries.get(&oldest).is_some_and(|(t, _)| *t == at) {
                 self.entries.remove(&oldest);
             }
         }
-        self.entries.insert(key, (now_ms, value));
+        // Keys inserted again leave stale pairs behind: drop them once they outnumber the live ones.
+        if self.order.len() > 2 * self.cap {
+            let entries = &self.entries;
+            self.order.retain(|(k, at)| entries.get(k).is_some_and(|(t, _)| t == at));
+        }
     }
 
     /// This isolate changed it: forget what it read.
@@ -197,6 +208,57 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsolateCache<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Key records by id, and the ids KV knows no key for, apart: a flood of forged ids (a valid checksum is cheap to
+/// make) fills only the smaller cache of misses and never pushes a real key's record out. Each forged id costs at
+/// most one KV read per isolate per TTL.
+#[derive(Debug)]
+pub struct RecordCache {
+    found: IsolateCache<KeyId, KeyRecord>,
+    missing: IsolateCache<KeyId, ()>,
+}
+
+impl Default for RecordCache {
+    fn default() -> Self {
+        Self { found: IsolateCache::default(), missing: IsolateCache::with_cap(Self::MAX_MISSING) }
+    }
+}
+
+impl RecordCache {
+    /// Ids remembered as unknown, at most.
+    pub const MAX_MISSING: usize = 4_096;
+
+    /// `Some(None)`: KV knew no such key when last asked.
+    pub fn get(&self, id: &KeyId, now_ms: i64, ttl_ms: i64) -> Option<Option<KeyRecord>> {
+        match self.found.get(id, now_ms, ttl_ms) {
+            Some(record) => Some(Some(record)),
+            None => self.missing.get(id, now_ms, ttl_ms).map(|()| None),
+        }
+    }
+
+    pub fn insert(&mut self, id: KeyId, record: Option<KeyRecord>, now_ms: i64, ttl_ms: i64) {
+        match record {
+            Some(record) => {
+                self.missing.invalidate(&id);
+                self.found.insert(id, record, now_ms, ttl_ms);
+            }
+            None => {
+                self.found.invalidate(&id);
+                self.missing.insert(id, (), now_ms, ttl_ms);
+            }
+        }
+    }
+
+    pub fn invalidate(&mut self, id: &KeyId) {
+        self.found.invalidate(id);
+        self.missing.invalidate(id);
+    }
+
+    /// Records and misses held.
+    pub fn len(&self) -> (usize, usize) {
+        (self.found.len(), self.missing.len())
     }
 }
 
@@ -228,10 +290,50 @@ mod cache_tests {
     #[test]
     fn the_cache_stays_bounded() {
         let mut cache = RecordCache::default();
-        for n in 0..RecordCache::MAX_ENTRIES + 10 {
+        for n in 0..RecordCache::MAX_MISSING + 10 {
             let key = KeyId::parse(&format!("{n:0>14}")).unwrap();
             cache.insert(key, None, n as i64, 1_000_000);
         }
-        assert_eq!(cache.len(), RecordCache::MAX_ENTRIES);
+        assert_eq!(cache.len(), (0, RecordCache::MAX_MISSING));
+    }
+
+    /// Forged ids with valid checksums, as many as an attacker likes: real keys' records stay cached.
+    #[test]
+    fn a_flood_of_forged_ids_never_evicts_a_real_keys_record() {
+        let mut cache = RecordCache::default();
+        let real = KeyId::parse("REA1KEY0000001").unwrap();
+        cache.insert(real, Some(record(real)), 0, 5_000);
+        for n in 0..50_000u32 {
+            let forged = KeyId::parse(&format!("F{n:0>13}")).unwrap();
+            cache.insert(forged, None, 1, 5_000);
+        }
+        assert_eq!(cache.get(&real, 2, 5_000).map(|r| r.map(|r| r.id)), Some(Some(real)));
+        assert_eq!(cache.len().1, RecordCache::MAX_MISSING);
+    }
+
+    /// The oldest entry goes first, and an id inserted again counts from its newest insertion.
+    #[test]
+    fn the_oldest_entry_is_evicted_first() {
+        let mut cache = super::IsolateCache::<u32, u32>::with_cap(3);
+        for n in 0..3 {
+            cache.insert(n, n, i64::from(n), 100);
+        }
+        cache.insert(0, 10, 5, 100); // 0 is now the newest
+        cache.insert(7, 7, 6, 100);
+        assert_eq!(cache.get(&1, 6, 100), None, "1 was the oldest");
+        assert_eq!(cache.get(&0, 6, 100), Some(10));
+        assert_eq!((cache.get(&2, 6, 100), cache.get(&7, 6, 100)), (Some(2), Some(7)));
+        for n in 100..10_000 {
+            cache.insert(n % 5, n, i64::from(n), 100_000);
+        }
+        assert!(cache.len() <= 3);
+    }
+
+    fn record(id: KeyId) -> keygate_shared::model::KeyRecord {
+        let text = format!(
+            r#"{{"id":"{id}","organization":"org_a","project":"p","environment":"live","name":"k","owner":"usr_1","owner_organizations":["org_a"],"permissions":[],"state":"active","kind":"single","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","secret_hash":"{}"}}"#,
+            "0".repeat(64)
+        );
+        serde_json::from_str(&text).expect("a record")
     }
 }
