@@ -64,3 +64,21 @@ fn origin_errors_are_passed_through_and_logged() {
     assert_eq!(errors["errors"][0]["status"], 500, "{errors}");
     assert_eq!(errors["errors"][0]["code"], "ORIGIN_ERROR");
 }
+
+/// A forwarded answer is the origin's, plus the key's rate-limit headers (the origin's own headers are immutable in
+/// the runtime: the gateway answers with a copy).
+#[test]
+fn a_rate_limited_keys_forwarded_answer_carries_its_rate_limit_headers() {
+    let (worker, console) = worker();
+    let (key, _, _) = console.create_key(&json!({
+        "name": "limited writer", "environment": "live", "permissions": ["data:read"],
+        "rate_limit": {"requests": 50, "window_seconds": 60}
+    }));
+    for _ in 0..3 {
+        let answer = request("GET", &worker.url("/data/items"), &[("authorization", &format!("Bearer {key}"))], None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.header("ratelimit-policy"), Some("\"default\";q=50;w=60"), "{:?}", answer.headers);
+        assert!(answer.header("ratelimit").is_some_and(|v| v.starts_with("\"default\";r=")), "{:?}", answer.headers);
+        assert_eq!(answer.json()["target"], "/data/items", "the origin's body");
+    }
+}

@@ -320,14 +320,23 @@ mod entry {
         };
         // Keys without a rate limit are counted here and reported in batches; the object counted the others already.
         let usage = pass.uncounted().and_then(|request| runtime::count_usage(request.id, &request.organization, now));
+        // What the answer carries besides the echo or the origin's own headers.
+        let mut extra: Vec<(String, String)> =
+            pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d)).collect();
+        if let Some(by) = admitted_by(&config, &pass) {
+            extra.push((crate::config::TRACE_HEADER.to_owned(), by.to_owned()));
+        }
         let (response, error) = match &config.origin {
-            None => (to_response(gateway::echo(&incoming, &pass))?, None),
+            None => {
+                let mut reply = gateway::echo(&incoming, &pass);
+                // The echo has the rate headers already.
+                reply.headers.extend(extra.into_iter().filter(|(k, _)| k == crate::config::TRACE_HEADER));
+                (to_response(reply)?, None)
+            }
             Some(origin) => {
-                match runtime::forward(&req, &incoming, origin, &config, &gateway::identity_headers(&pass)).await {
-                    Ok(mut response) => {
-                        for (k, v) in pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d)) {
-                            let _ = response.headers_mut().set(&k, &v);
-                        }
+                let identity = gateway::identity_headers(&pass);
+                match runtime::forward(&req, &incoming, origin, &config, &identity, &extra).await {
+                    Ok(response) => {
                         let status = response.status_code();
                         let error = (status >= 400).then(|| {
                             let preview = format!("HTTP {status} from the origin");
@@ -346,10 +355,6 @@ mod entry {
         };
         if usage.is_some() || error.is_some() {
             report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
-        }
-        let mut response = response;
-        if let Some(by) = admitted_by(&config, &pass) {
-            let _ = response.headers_mut().set(crate::config::TRACE_HEADER, by);
         }
         Ok(response)
     }

@@ -90,8 +90,8 @@ pub fn config(env: &Env) -> Result<Rc<Config>, String> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
-    let var =
-        |name: &str| env.var(name).ok().map(|v| v.to_string()).or_else(|| env.secret(name).ok().map(|s| s.to_string()));
+    // Variables and secrets are both strings on the environment object.
+    let var = |name: &str| js_sys::Reflect::get(env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
     let config = Rc::new(Config::from_vars(var)?);
     CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&config)));
     Ok(config)
@@ -121,8 +121,7 @@ impl Stores for WorkerStores {
         let record = match prefetched.filter(|r| r.id == *id) {
             Some(record) => Some(record),
             None => {
-                let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
-                let text = kv.get(&kv_key(id)).text().await.map_err(|e| StoreError(e.to_string()))?;
+                let text = kv_get(&self.env, &kv_key(id)).await?;
                 text.map(|t| parse_record(id, &t)).transpose()?
             }
         };
@@ -139,8 +138,7 @@ impl Stores for WorkerStores {
         if let Some(found) = cached_memberships(user, self.now, self.cache_ttl_ms) {
             return Ok(found);
         }
-        let kv = self.env.kv(KV_BINDING).map_err(|e| StoreError(e.to_string()))?;
-        let text = kv.get(&format!("user:{user}")).text().await.map_err(|e| StoreError(e.to_string()))?;
+        let text = kv_get(&self.env, &format!("user:{user}")).await?;
         let found: UserOrganizations = match text {
             None => UserOrganizations::default(),
             Some(t) => serde_json::from_str(&t).map_err(|e| StoreError(format!("bad memberships of {user}: {e}")))?,
@@ -155,6 +153,14 @@ impl Stores for WorkerStores {
     fn leases(&self) -> Option<&RefCell<crate::lease::Leases>> {
         Some(leases())
     }
+}
+
+/// A KV value as text (`None`: no such key).
+async fn kv_get(env: &Env, key: &str) -> Result<Option<String>, StoreError> {
+    let err = |e: JsValue| StoreError(format!("KV: {e:?}"));
+    let kv = js::binding::<js::Kv>(env, KV_BINDING).map_err(err)?;
+    let value = wasm_bindgen_futures::JsFuture::from(kv.get(key).map_err(err)?).await.map_err(err)?;
+    Ok(value.as_string())
 }
 
 /// One message to the key's object (in the control plane's Worker), answered as JSON.
@@ -328,6 +334,11 @@ mod js {
         #[wasm_bindgen(method, catch)]
         pub fn fetch(this: &Fetcher, request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
 
+        /// A KV namespace binding.
+        pub type Kv;
+        #[wasm_bindgen(method, catch)]
+        pub fn get(this: &Kv, key: &str) -> Result<js_sys::Promise, JsValue>;
+
         /// The global `fetch` (to the origin).
         #[wasm_bindgen(catch, js_name = fetch)]
         pub fn global_fetch(request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
@@ -444,6 +455,7 @@ pub async fn forward(
     origin: &str,
     config: &Config,
     identity: &[(String, String)],
+    answer_headers: &[(String, String)],
 ) -> worker::Result<Response> {
     let mut target = format!("{}{}", origin.trim_end_matches('/'), incoming.path);
     if !incoming.query.is_empty() {
@@ -470,5 +482,19 @@ pub async fn forward(
     let method = req.method();
     let body = (!matches!(method.as_str(), "GET" | "HEAD")).then(|| req.body()).flatten();
     let request = new_request(&target, &method, Some(&headers.0), body.map(JsValue::from).as_ref())?;
-    Ok(Response::from(js::fetched(js::global_fetch(&request)).await?))
+    let fetched = js::fetched(js::global_fetch(&request)).await?;
+    if answer_headers.is_empty() {
+        return Ok(Response::from(fetched));
+    }
+    // The origin's headers are immutable: the answer is a copy with the gateway's headers added (same body stream).
+    let headers = web_sys::Headers::new_with_headers(&fetched.headers())?;
+    for (name, value) in answer_headers {
+        headers.set(name, value)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(fetched.status());
+    init.set_status_text(&fetched.status_text());
+    init.set_headers(&headers);
+    let body = fetched.body();
+    Ok(Response::from(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?))
 }
