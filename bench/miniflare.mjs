@@ -12,10 +12,32 @@ const require = createRequire(path.join(ROOT, "package.json"));
 const { Miniflare, Log, LogLevel } = require("miniflare");
 
 const compatibilityDate = "2026-04-01";
-const modulesRules = [
+/** How Miniflare reads a worker-build output: JavaScript modules and compiled wasm. */
+export const modulesRules = [
   { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
   { type: "CompiledWasm", include: ["**/*.wasm"] },
 ];
+
+/** The control plane's release Worker (`control/build/`) with the bindings `control/wrangler.toml` declares. */
+export function controlWorker({ vars = {}, compatibility = compatibilityDate } = {}) {
+  return {
+    name: "keygate-control",
+    modules: true,
+    scriptPath: path.join(ROOT, "control/build/index.js"),
+    modulesRoot: path.join(ROOT, "control/build"),
+    modulesRules,
+    compatibilityDate: compatibility,
+    kvNamespaces: { KEYS: "keygate-keys" },
+    durableObjects: {
+      ORG_OBJECTS: { className: "OrgObject", useSQLite: true },
+      USER_OBJECTS: { className: "UserObject", useSQLite: true },
+      BOOTSTRAP: { className: "BootstrapObject", useSQLite: true },
+      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+    },
+    ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
+    bindings: { KEYGATE_ENVIRONMENT: "live", ...vars },
+  };
+}
 
 /** Resolves to { mf, base, stop }. `vars` go to both Workers. State lives in a fresh temporary folder. */
 export async function startMiniflare({ vars = {} } = {}) {
@@ -48,23 +70,7 @@ export async function startMiniflare({ vars = {} } = {}) {
           ...vars,
         },
       },
-      {
-        name: "keygate-control",
-        modules: true,
-        scriptPath: path.join(ROOT, "control/build/index.js"),
-        modulesRoot: path.join(ROOT, "control/build"),
-        modulesRules,
-        compatibilityDate,
-        kvNamespaces: { KEYS: "keygate-keys" },
-        durableObjects: {
-          ORG_OBJECTS: { className: "OrgObject", useSQLite: true },
-          USER_OBJECTS: { className: "UserObject", useSQLite: true },
-          BOOTSTRAP: { className: "BootstrapObject", useSQLite: true },
-          KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-        },
-        ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
-        bindings: { KEYGATE_ENVIRONMENT: "live", ...vars },
-      },
+      controlWorker({ vars }),
     ],
   });
   const url = await mf.ready;

@@ -32,6 +32,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
+import { controlWorker as controlOptions, modulesRules } from "./miniflare.mjs";
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(ROOT, "package.json"));
 const { Miniflare, Log, LogLevel } = require("miniflare");
@@ -265,26 +267,7 @@ function controlWorker() {
   const build = path.join(ROOT, "control/build");
   if (!fs.existsSync(path.join(build, "index_bg.wasm")))
     throw new Error(`${build}/index_bg.wasm is missing: run \`cargo xtask build-worker control\` first`);
-  return {
-    name: "keygate-control",
-    modules: true,
-    scriptPath: path.join(build, "index.js"),
-    modulesRoot: build,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate,
-    kvNamespaces: { KEYS: "keygate-keys" },
-    durableObjects: {
-      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-      ORG_OBJECTS: { className: "OrgObject", useSQLite: true },
-      USER_OBJECTS: { className: "UserObject", useSQLite: true },
-      BOOTSTRAP: { className: "BootstrapObject", useSQLite: true },
-    },
-    ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
-    bindings: { KEYGATE_ENVIRONMENT: "live" },
-  };
+  return controlOptions({ compatibility: compatibilityDate });
 }
 
 // For cold starts: on Cloudflare the control plane is a script of its own that an edge location loads only when a
@@ -310,10 +293,7 @@ const WORKERS = {
       scriptPath: keygateMain(),
       // Module names relative to the script's folder, whatever the current folder (no `..` allowed in them).
       modulesRoot: path.dirname(keygateMain()),
-      modulesRules: [
-        { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-        { type: "CompiledWasm", include: ["**/*.wasm"] },
-      ],
+      modulesRules,
       compatibilityDate,
       kvNamespaces: { KEYS: "keygate-keys" },
       durableObjects: {
