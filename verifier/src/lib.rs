@@ -171,16 +171,20 @@ mod entry {
         if let Some(request) = pass.uncounted() {
             count(ctx, env, config.cache_ttl_ms, now, &request);
         }
+        answer(&echo_reply(config, incoming, pass), false)
+    }
+
+    /// The identity echo of a pass (it carries the rate-limit headers), and the trace header when asked.
+    fn echo_reply(config: &Config, incoming: &Incoming, pass: &gateway::Pass) -> Reply {
         let mut reply = gateway::echo(incoming, pass);
-        if let Some(by) = admitted_by(config, pass) {
-            reply.headers.push((crate::config::TRACE_HEADER.to_owned(), by.to_owned()));
-        }
-        answer(&reply, false)
+        reply.headers.extend(trace_header(config, pass));
+        reply
     }
 
     /// `KEYGATE_TEST_TRACE=1` (tests only): who admitted a rate-limited pass, the isolate's lease or the key's object.
-    fn admitted_by(config: &Config, pass: &gateway::Pass) -> Option<&'static str> {
-        (config.test_trace && pass.rate.is_some()).then_some(if pass.counted { "object" } else { "lease" })
+    fn trace_header(config: &Config, pass: &gateway::Pass) -> Option<(String, String)> {
+        let by = if pass.counted { "object" } else { "lease" };
+        (config.test_trace && pass.rate.is_some()).then(|| (crate::config::TRACE_HEADER.to_owned(), by.to_owned()))
     }
 
     /// `repeats`: the same bytes answer many requests (refusals), so the body is kept as a JavaScript string.
@@ -320,22 +324,14 @@ mod entry {
         };
         // Keys without a rate limit are counted here and reported in batches; the object counted the others already.
         let usage = pass.uncounted().and_then(|request| runtime::count_usage(request.id, &request.organization, now));
-        // What the answer carries besides the echo or the origin's own headers.
-        let mut extra: Vec<(String, String)> =
-            pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d)).collect();
-        if let Some(by) = admitted_by(&config, &pass) {
-            extra.push((crate::config::TRACE_HEADER.to_owned(), by.to_owned()));
-        }
         let (response, error) = match &config.origin {
-            None => {
-                let mut reply = gateway::echo(&incoming, &pass);
-                // The echo has the rate headers already.
-                reply.headers.extend(extra.into_iter().filter(|(k, _)| k == crate::config::TRACE_HEADER));
-                (to_response(reply)?, None)
-            }
+            None => (to_response(echo_reply(&config, &incoming, &pass))?, None),
             Some(origin) => {
                 let identity = gateway::identity_headers(&pass);
-                match runtime::forward(&req, &incoming, origin, &config, &identity, &extra).await {
+                // The origin's answer, with the key's rate-limit headers added.
+                let rate = pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d));
+                let added: Vec<(String, String)> = rate.chain(trace_header(&config, &pass)).collect();
+                match runtime::forward(&req, &incoming, origin, &config, &identity, &added).await {
                     Ok(response) => {
                         let status = response.status_code();
                         let error = (status >= 400).then(|| {

@@ -1,6 +1,6 @@
 //! The platform glue of the gateway: Workers KV, calls to the keys' Durable Objects (the control plane's class, over
-//! a binding across scripts), the isolate caches, the service binding to the control plane, and conversions between the Workers types and the platform-free [`Incoming`] /
-//! [`Reply`]. No decision is made here.
+//! a binding across scripts), the isolate caches, the service binding to the control plane, and conversions between
+//! the Workers types and the platform-free [`Incoming`] / [`Reply`]. No decision is made here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
