@@ -18,6 +18,32 @@ export const modulesRules = [
   { type: "CompiledWasm", include: ["**/*.wasm"] },
 ];
 
+/** The gateway's release Worker (`verifier/entry.mjs` over `verifier/build/`) with wrangler.toml's bindings and
+ * `[vars]`; `entry` and `root` serve another copy of it. */
+export function gatewayWorker({ vars = {}, compatibility = compatibilityDate, entry, root } = {}) {
+  return {
+    name: "keygate",
+    modules: true,
+    scriptPath: entry ?? path.join(ROOT, "verifier/entry.mjs"),
+    // Module names relative to the script's folder, whatever the current folder (no `..` allowed in them).
+    modulesRoot: root ?? path.join(ROOT, "verifier"),
+    modulesRules,
+    compatibilityDate: compatibility,
+    kvNamespaces: { KEYS: "keygate-keys" },
+    durableObjects: {
+      KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true },
+    },
+    serviceBindings: { CONTROL: "keygate-control" },
+    bindings: {
+      KEYGATE_ENVIRONMENT: "live",
+      ORIGIN_URL: "",
+      KEYGATE_ROUTES: "GET /data/* data:read, POST /streams/* data:write",
+      KEYGATE_CREDENTIAL_HEADERS: "",
+      ...vars,
+    },
+  };
+}
+
 /** The control plane's release Worker (`control/build/`) with the bindings `control/wrangler.toml` declares. */
 export function controlWorker({ vars = {}, compatibility = compatibilityDate } = {}) {
   return {
@@ -50,26 +76,7 @@ export async function startMiniflare({ vars = {} } = {}) {
     kvPersist: path.join(state, "kv"),
     durableObjectsPersist: path.join(state, "do"),
     workers: [
-      {
-        name: "keygate",
-        modules: true,
-        scriptPath: path.join(ROOT, "verifier/entry.mjs"),
-        modulesRoot: path.join(ROOT, "verifier"),
-        modulesRules,
-        compatibilityDate,
-        kvNamespaces: { KEYS: "keygate-keys" },
-        durableObjects: {
-          KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true },
-        },
-        serviceBindings: { CONTROL: "keygate-control" },
-        bindings: {
-          KEYGATE_ENVIRONMENT: "live",
-          ORIGIN_URL: "",
-          KEYGATE_ROUTES: "GET /data/* data:read, POST /streams/* data:write",
-          KEYGATE_CREDENTIAL_HEADERS: "",
-          ...vars,
-        },
-      },
+      gatewayWorker({ vars }),
       controlWorker({ vars }),
     ],
   });

@@ -32,7 +32,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-import { controlWorker as controlOptions, modulesRules } from "./miniflare.mjs";
+import { controlWorker as controlOptions, gatewayWorker } from "./miniflare.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(ROOT, "package.json"));
@@ -287,28 +287,18 @@ const WORKERS = {
     label: "Keygate (Rust)",
     // The gateway and the control plane's Worker (the keys' objects live there), as `cargo xtask dev` runs them.
     options: ({ cold }) => ({
-      workers: [{
-      name: "keygate",
-      modules: true,
-      scriptPath: keygateMain(),
-      // Module names relative to the script's folder, whatever the current folder (no `..` allowed in them).
-      modulesRoot: path.dirname(keygateMain()),
-      modulesRules,
-      compatibilityDate,
-      kvNamespaces: { KEYS: "keygate-keys" },
-      durableObjects: {
-        KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true },
-      },
-      serviceBindings: { CONTROL: "keygate-control" },
-      bindings: {
-        KEYGATE_ENVIRONMENT: "live",
-        ORIGIN_URL: "",
-        KEYGATE_ROUTES: "GET /data/* data:read, POST /streams/* data:write",
-        KEYGATE_CREDENTIAL_HEADERS: "",
-        KEYGATE_CACHE_TTL_MS: String(opts.cacheTtlMs),
-      },
-      ...assetsOption(),
-      }, cold ? CONTROL_STUB : controlWorker()],
+      workers: [
+        {
+          ...gatewayWorker({
+            compatibility: compatibilityDate,
+            entry: keygateMain(),
+            root: path.dirname(keygateMain()),
+            vars: { KEYGATE_CACHE_TTL_MS: String(opts.cacheTtlMs) },
+          }),
+          ...assetsOption(),
+        },
+        cold ? CONTROL_STUB : controlWorker(),
+      ],
     }),
   },
   js: {
