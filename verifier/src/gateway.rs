@@ -40,6 +40,18 @@ pub struct Uncounted {
 }
 
 impl Pass {
+    /// An admission from this isolate's lease of the key's limit: the key's object did not see it.
+    pub fn leased(
+        record: KeyRecord,
+        organization: String,
+        policy: RateLimitPolicy,
+        decision: RateDecision,
+        demand: Demand<'_>,
+    ) -> Self {
+        let customer = demand.customer.map(str::to_owned);
+        Self { record, organization, rate: Some((policy, decision)), counted: false, customer }
+    }
+
     pub fn uncounted(&self) -> Option<Uncounted> {
         (!self.counted).then(|| Uncounted { id: self.record.id, organization: self.organization.clone() })
     }
@@ -163,9 +175,7 @@ pub async fn authenticate<S: Stores>(
     if let Some(policy) = leased
         && let Some(decision) = lease_take(stores, &claim.id, &policy, now)
     {
-        let customer = demand.customer.map(str::to_owned);
-        let rate = Some((policy, decision));
-        return Ok(Pass { record, organization: granted_organization, rate, counted: false, customer });
+        return Ok(Pass::leased(record, granted_organization, policy, decision, demand));
     }
     let lease = leased.and_then(|policy| lease_ask(stores, &claim.id, &policy));
     // 8: the key's object re-checks its authoritative state and applies the limit (and leases a share of it).
@@ -210,9 +220,7 @@ pub async fn authenticate<S: Stores>(
                     // A request that asked at the same time may have brought a lease back meanwhile: this
                     // isolate's share of the limit, counted already, so this request may draw on it.
                     if let Some(decision) = lease_take(stores, &claim.id, &policy, now) {
-                        let customer = demand.customer.map(str::to_owned);
-                        let rate = Some((policy, decision));
-                        return Ok(Pass { record, organization: granted_organization, rate, counted: false, customer });
+                        return Ok(Pass::leased(record, granted_organization, policy, decision, demand));
                     }
                 } else {
                     lease_keep(stores, claim.id, None);

@@ -149,9 +149,7 @@ mod entry {
                 let Some(decision) = runtime::leases().borrow_mut().take(&claim.id, &policy, now) else {
                     return JsValue::UNDEFINED;
                 };
-                let customer = demand.customer.map(str::to_owned);
-                let pass =
-                    gateway::Pass { record, organization, rate: Some((policy, decision)), counted: false, customer };
+                let pass = gateway::Pass::leased(record, organization, policy, decision, demand);
                 echo(&ctx, env, config, incoming, &pass, now)
             }
             // The key's object (rate limit) or the origin: both await, so `serve` does them.

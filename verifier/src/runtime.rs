@@ -71,7 +71,7 @@ pub fn cached_record(id: &KeyId, now: Timestamp, ttl_ms: i64) -> Option<Option<K
 /// Remembers what KV answered for `id`.
 pub fn cache_record(id: KeyId, record: Option<KeyRecord>, now: Timestamp, ttl_ms: i64) {
     if ttl_ms > 0 {
-        RECORDS.with(|c| c.borrow_mut().insert(id, record, now.millis(), ttl_ms));
+        RECORDS.with(|c| c.borrow_mut().insert(id, record, now.millis()));
     }
 }
 
@@ -144,8 +144,7 @@ impl Stores for WorkerStores {
             Some(t) => serde_json::from_str(&t).map_err(|e| StoreError(format!("bad memberships of {user}: {e}")))?,
         };
         if self.cache_ttl_ms > 0 {
-            MEMBERSHIPS
-                .with(|c| c.borrow_mut().insert(user.to_owned(), found.clone(), self.now.millis(), self.cache_ttl_ms));
+            MEMBERSHIPS.with(|c| c.borrow_mut().insert(user.to_owned(), found.clone(), self.now.millis()));
         }
         Ok(found)
     }

@@ -181,7 +181,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> IsolateCache<K, V> {
         self.entries.get(key).filter(|(at, _)| now_ms - at < ttl_ms).map(|(_, v)| v.clone())
     }
 
-    pub fn insert(&mut self, key: K, value: V, now_ms: i64, _ttl_ms: i64) {
+    pub fn insert(&mut self, key: K, value: V, now_ms: i64) {
         self.entries.insert(key.clone(), (now_ms, value));
         self.order.push_back((key, now_ms));
         while self.entries.len() > self.cap {
@@ -238,15 +238,15 @@ impl RecordCache {
         }
     }
 
-    pub fn insert(&mut self, id: KeyId, record: Option<KeyRecord>, now_ms: i64, ttl_ms: i64) {
+    pub fn insert(&mut self, id: KeyId, record: Option<KeyRecord>, now_ms: i64) {
         match record {
             Some(record) => {
                 self.missing.invalidate(&id);
-                self.found.insert(id, record, now_ms, ttl_ms);
+                self.found.insert(id, record, now_ms);
             }
             None => {
                 self.found.invalidate(&id);
-                self.missing.insert(id, (), now_ms, ttl_ms);
+                self.missing.insert(id, (), now_ms);
             }
         }
     }
@@ -277,11 +277,11 @@ mod cache_tests {
     #[test]
     fn entries_expire_after_the_ttl() {
         let mut cache = RecordCache::default();
-        cache.insert(id(1), None, 1_000, 5_000);
+        cache.insert(id(1), None, 1_000);
         assert_eq!(cache.get(&id(1), 1_000, 5_000), Some(None));
         assert_eq!(cache.get(&id(1), 5_999, 5_000), Some(None));
         assert_eq!(cache.get(&id(1), 6_000, 5_000), None, "served past the TTL");
-        cache.insert(id(2), None, 1_000, 5_000);
+        cache.insert(id(2), None, 1_000);
         cache.invalidate(&id(2));
         assert_eq!(cache.get(&id(2), 1_001, 5_000), None);
         assert_eq!(cache.get(&id(3), 1_000, 0), None);
@@ -292,7 +292,7 @@ mod cache_tests {
         let mut cache = RecordCache::default();
         for n in 0..RecordCache::MAX_MISSING + 10 {
             let key = KeyId::parse(&format!("{n:0>14}")).unwrap();
-            cache.insert(key, None, n as i64, 1_000_000);
+            cache.insert(key, None, n as i64);
         }
         assert_eq!(cache.len(), (0, RecordCache::MAX_MISSING));
     }
@@ -302,10 +302,10 @@ mod cache_tests {
     fn a_flood_of_forged_ids_never_evicts_a_real_keys_record() {
         let mut cache = RecordCache::default();
         let real = KeyId::parse("REA1KEY0000001").unwrap();
-        cache.insert(real, Some(record(real)), 0, 5_000);
+        cache.insert(real, Some(record(real)), 0);
         for n in 0..50_000u32 {
             let forged = KeyId::parse(&format!("F{n:0>13}")).unwrap();
-            cache.insert(forged, None, 1, 5_000);
+            cache.insert(forged, None, 1);
         }
         assert_eq!(cache.get(&real, 2, 5_000).map(|r| r.map(|r| r.id)), Some(Some(real)));
         assert_eq!(cache.len().1, RecordCache::MAX_MISSING);
@@ -316,15 +316,15 @@ mod cache_tests {
     fn the_oldest_entry_is_evicted_first() {
         let mut cache = super::IsolateCache::<u32, u32>::with_cap(3);
         for n in 0..3 {
-            cache.insert(n, n, i64::from(n), 100);
+            cache.insert(n, n, i64::from(n));
         }
-        cache.insert(0, 10, 5, 100); // 0 is now the newest
-        cache.insert(7, 7, 6, 100);
+        cache.insert(0, 10, 5); // 0 is now the newest
+        cache.insert(7, 7, 6);
         assert_eq!(cache.get(&1, 6, 100), None, "1 was the oldest");
         assert_eq!(cache.get(&0, 6, 100), Some(10));
         assert_eq!((cache.get(&2, 6, 100), cache.get(&7, 6, 100)), (Some(2), Some(7)));
         for n in 100..10_000 {
-            cache.insert(n % 5, n, i64::from(n), 100_000);
+            cache.insert(n % 5, n, i64::from(n));
         }
         assert!(cache.len() <= 3);
     }
