@@ -52,7 +52,7 @@ function parseArgs(argv) {
     assets: false,
     json: null,
     verbose: false,
-    coldStarts: 9,
+    coldStarts: 21,
     keygateBuild: "verifier/build",
     keygateEntry: "verifier/entry.mjs",
     only: null,
@@ -77,6 +77,7 @@ function parseArgs(argv) {
     else if (a === "--profile") o.profile = next();
     else if (a === "--json") o.json = next();
     else if (a === "--verbose") o.verbose = true;
+    else if (a === "--cold-starts") o.coldStarts = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) Object.assign(o, { duration: 1, cycles: 1, warmup: 0, coldStarts: 1 });
@@ -85,6 +86,7 @@ function parseArgs(argv) {
   const bad = (n) => !Number.isFinite(n) || n <= 0;
   if (bad(o.duration) || bad(o.cycles) || o.connections.some(bad) || !(o.cacheTtlMs >= 0 && o.cacheTtlMs <= 60000))
     throw new Error("--duration, --cycles and --connections must be positive; --cache-ttl-ms 0 to 60000");
+  if (!(Number.isInteger(o.coldStarts) && o.coldStarts >= 0 && o.coldStarts <= 101)) throw new Error("--cold-starts 0 to 101");
   return o;
 }
 
@@ -506,6 +508,13 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+/** The `q` quantile (0..1), interpolated between the nearest ranks. */
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The run
@@ -696,7 +705,7 @@ async function main() {
     ...leasedLines,
     `- Keygate, a leased 100-per-10-s key, 4 connections for 4 s (one window): ${windowCheck.requests} requests, ${windowCheck.admitted} admitted, the rest 429.`,
     `- Keygate \`${shown(path.join(build, "index_bg.wasm"))}\`: ${kb(sizes.raw)} raw (${sizes.raw} B), ${kb(sizes.gzip)} gzip -9 (${sizes.gzip} B).`,
-    `- Cold start, new Miniflare instance (workerd process) to its first answer (\`GET /data/items\`, no credential), ${coldK.length} alternating pairs, medians: Keygate ${fmt(median(coldK.map((c) => c.first)))} ms (${fmt(median(coldK.map((c) => c.ready)))} ms until ready), JS ${fmt(median(coldJ.map((c) => c.first)))} ms (${fmt(median(coldJ.map((c) => c.ready)))} ms until ready); Keygate/JS ${median(coldK.map((c, i) => c.first / coldJ[i].first)).toFixed(2)} (median of per-pair ratios). Both Workers have the gateway's bindings (KV, the \`KEY_OBJECTS\` Durable Object binding and the \`CONTROL\` service binding) to the same stub control plane: on Cloudflare the control plane is a script of its own, loaded only where the console or a rate-limited key needs it.`,
+    `- Cold start, new Miniflare instance (workerd process) to its first answer (\`GET /data/items\`, no credential), ${coldK.length} alternating pairs, medians: Keygate ${fmt(median(coldK.map((c) => c.first)))} ms (${fmt(median(coldK.map((c) => c.ready)))} ms until ready), JS ${fmt(median(coldJ.map((c) => c.first)))} ms (${fmt(median(coldJ.map((c) => c.ready)))} ms until ready); Keygate/JS ${median(coldK.map((c, i) => c.first / coldJ[i].first)).toFixed(2)} (median of per-pair ratios; quartiles ${quantile(coldK.map((c, i) => c.first / coldJ[i].first), 0.25).toFixed(2)}–${quantile(coldK.map((c, i) => c.first / coldJ[i].first), 0.75).toFixed(2)}; \`node bench/cold.mjs\` splits the difference). Both Workers have the gateway's bindings (KV, the \`KEY_OBJECTS\` Durable Object binding and the \`CONTROL\` service binding) to the same stub control plane: on Cloudflare the control plane is a script of its own, loaded only where the console or a rate-limited key needs it.`,
     `- ${opts.quick ? "Quick smoke run (not a measurement)" : "Full run"}: medians of ${opts.cycles} alternating A/B cycle(s) of ${opts.duration} s rounds per Worker and scenario, wrk 1 thread, ${opts.connections.join(" and ")} connection(s), \`GET /data/items\` on 127.0.0.1; ratios are medians of per-cycle ratios. Isolate record cache ${opts.cacheTtlMs} ms on both; asset router in front of all three Workers: ${opts.assets ? "yes" : "no"}. Load average at start: ${load.map((x) => x.toFixed(2)).join(" ")} (${os.cpus().length} CPUs).`,
     `- CPU: workerd's utime+stime (\`/proc/<pid>/stat\`) over the round divided by requests; includes Miniflare's own workers in that process (KV, Durable Objects, entry/asset routing) and work after the answer (\`waitUntil\`).`,
   );

@@ -9,9 +9,9 @@ use keygate_shared::api::{
     InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList, KeyView, MemberList,
     MemberView, NewSession, OrganizationView, ProjectList, RecentErrors, RedeemInvitationRequest,
     RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo, SessionList, SessionView,
-    UpdateKeyRequest, UsageReport, WhoAmI,
+    UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
 };
-use keygate_shared::model::Project;
+use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -219,6 +219,11 @@ pub async fn create_project(slug: &str, name: &str) -> Result<Project, ApiError>
 pub async fn rename_project(id: &str, name: &str) -> Result<Project, ApiError> {
     let body = json(&RenameProjectRequest { name: name.to_owned() });
     call(Method::PATCH, &format!("/admin/v1/projects/{id}"), Some(&body)).await
+}
+
+/// Changes the organization's settings (owners).
+pub async fn update_settings(request: &UpdateSettingsRequest) -> Result<OrganizationSettings, ApiError> {
+    call(Method::PATCH, "/admin/v1/organization/settings", Some(&json(request))).await
 }
 
 pub async fn members() -> Result<Vec<MemberView>, ApiError> {

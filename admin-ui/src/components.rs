@@ -2,7 +2,7 @@
 //! modal, status badges, the action menu and its dialogs, and the usage chart.
 
 use keygate_shared::api::{CreatedKey, KeyView, UpdateKeyRequest, UsagePoint};
-use keygate_shared::model::{KeyStatus, RateLimitPolicy, Role};
+use keygate_shared::model::{KeyStatus, Role};
 use keygate_shared::time::Timestamp;
 use leptos::html;
 use leptos::prelude::*;
@@ -99,6 +99,32 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
             </button>
         </header>
         <main class="content">{children()}</main>
+    }
+}
+
+/// The organization's id, with a copy button: a key's requests name it in `Keygate-Org` to act for this
+/// organization (Instill's rule: the organization named per request is the one charged).
+#[component]
+pub fn OrganizationId() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    move || {
+        ctx.session.get().and_then(Result::ok).map(|session| {
+            let id = session.organization.id.clone();
+            view! {
+                <p class="org-id">
+                    "Organization ID "
+                    <code data-testid="org-id">{id.clone()}</code>
+                    " "
+                    <CopyButton text=id.clone() label="Copy ID" testid="copy-org-id" />
+                    <br />
+                    <span class="muted">
+                        "A key of a member acts for this organization when its requests send "
+                        <code>{format!("Keygate-Org: {id}")}</code>
+                        "."
+                    </span>
+                </p>
+            }
+        })
     }
 }
 
@@ -264,49 +290,37 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let ctx = expect_context::<Ctx>();
     let id = key.id.to_string();
     let name = RwSignal::new(key.name.clone());
-    let permissions =
-        RwSignal::new(key.permissions.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>().join(", "));
-    let customers = RwSignal::new(key.customers.join(", "));
-    // What the dialog does not show (burst, mode) is kept as it is.
-    let current_policy = key.rate_limit;
-    let requests = RwSignal::new(key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default());
-    let window = RwSignal::new(key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()));
-    let expiry = RwSignal::new(key.expires_at.map(|t| t.to_rfc3339()[..16].to_owned()).unwrap_or_default());
+    let form = logic::EditForm::of(&key);
+    let permissions = RwSignal::new(form.permissions);
+    let customers = RwSignal::new(form.customers);
+    let requests = RwSignal::new(form.requests);
+    let window = RwSignal::new(form.window);
+    let expiry = RwSignal::new(form.expiry);
     let grace = RwSignal::new(String::new());
 
+    let opened = key.clone();
     let run = Action::new_local(move |(): &()| {
         let id = id.clone();
         let name = name.get_untracked();
-        let permissions = logic::split_list(&permissions.get_untracked());
-        let customers = logic::split_list(&customers.get_untracked());
-        let requests = requests.get_untracked();
-        let window = window.get_untracked();
-        let expiry = expiry.get_untracked();
+        // Only what changed is sent: an edit keeps what the dialog does not show (a limit's burst and mode).
+        let edit = logic::EditForm {
+            permissions: permissions.get_untracked(),
+            customers: customers.get_untracked(),
+            requests: requests.get_untracked(),
+            window: window.get_untracked(),
+            expiry: expiry.get_untracked(),
+        }
+        .update(&opened);
         let grace = grace.get_untracked();
         async move {
             match action {
                 KeyAction::Rename => api::update_key(&id, &UpdateKeyRequest { name: Some(name), ..Default::default() })
                     .await
                     .map(|_| None),
-                KeyAction::Edit => {
-                    let rate_limit = match requests.trim() {
-                        "" => None,
-                        r => Some(RateLimitPolicy {
-                            requests: r.parse().unwrap_or(0),
-                            window_seconds: window.parse().unwrap_or(0),
-                            ..current_policy.unwrap_or(RateLimitPolicy::per(0, 0))
-                        }),
-                    };
-                    let expires_at = parse_local_datetime(&expiry);
-                    let update = UpdateKeyRequest {
-                        permissions: Some(permissions),
-                        customers: Some(customers),
-                        rate_limit: Some(rate_limit),
-                        expires_at: Some(expires_at),
-                        ..Default::default()
-                    };
-                    api::update_key(&id, &update).await.map(|_| None)
-                }
+                KeyAction::Edit => match edit {
+                    Some(update) => api::update_key(&id, &update).await.map(|_| None),
+                    None => Ok(None),
+                },
                 KeyAction::Revoke => api::key_action(&id, "revoke").await.map(|_| None),
                 KeyAction::Activate => api::key_action(&id, "activate").await.map(|_| None),
                 KeyAction::Deactivate => api::key_action(&id, "deactivate").await.map(|_| None),
@@ -390,16 +404,6 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
             </form>
         </Modal>
     }
-}
-
-/// `2026-12-01T10:30` (a datetime-local value, taken as UTC) → a timestamp; empty → none.
-pub fn parse_local_datetime(value: &str) -> Option<Timestamp> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    let full = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
-    Timestamp::parse_rfc3339(&full)
 }
 
 /// Requests per bucket as SVG bars, scaled to a round maximum.

@@ -1,7 +1,7 @@
 //! The console's logic, free of the DOM: what a badge shows, which actions a user may take on a key, how the usage
 //! chart scales, what the show-once modal offers to copy. Tested natively and in Chromium.
 
-use keygate_shared::api::{CreatedKey, KeyView};
+use keygate_shared::api::{CreatedKey, KeyView, UpdateKeyRequest};
 use keygate_shared::model::{KeyStatus, Permission, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
 
@@ -117,17 +117,40 @@ pub fn chart_bars(values: &[u64], width: f64, height: f64) -> (u64, Vec<Bar>) {
     (top, bars)
 }
 
-/// The ready-to-run snippets of the show-once modal.
+/// The environment variables the snippets read the key from, as Instill's docs keep `INSTILL_API_TOKEN`: a snippet
+/// pasted into a shell history, a ticket or a repository carries no secret.
+pub const KEY_VARIABLE: &str = "KEYGATE_API_KEY";
+pub const SECRET_VARIABLE: &str = "KEYGATE_API_SECRET";
+
+/// The ready-to-run snippets of the show-once modal. None of them contains the secret: the first sets the variable
+/// (the user pastes the key they just copied), the others read it.
 pub fn snippets(created: &CreatedKey, origin: &str) -> Vec<(&'static str, String)> {
+    let (k, s) = (KEY_VARIABLE, SECRET_VARIABLE);
     match created {
-        CreatedKey::Single { key, .. } => vec![
-            ("curl with Authorization: Bearer", format!("curl {origin}/ -H \"Authorization: Bearer {key}\"")),
-            ("curl with x-api-key", format!("curl {origin}/ -H \"x-api-key: {key}\"")),
+        CreatedKey::Single { .. } => vec![
+            ("Keep the key in an environment variable (paste the key you copied)", format!("export {k}='<your key>'")),
+            ("curl with Authorization: Bearer", format!("curl {origin}/ -H \"Authorization: Bearer ${k}\"")),
+            ("curl with x-api-key", format!("curl {origin}/ -H \"x-api-key: ${k}\"")),
+            (
+                "JavaScript (fetch)",
+                format!(
+                    "await fetch(\"{origin}/\", {{ headers: {{ authorization: `Bearer ${{process.env.{k}}}` }} }});"
+                ),
+            ),
+            (
+                "Python (requests)",
+                format!(
+                    "requests.get(\"{origin}/\", headers={{\"Authorization\": f\"Bearer {{os.environ['{k}']}}\"}})"
+                ),
+            ),
         ],
-        CreatedKey::Pair { api_key, api_secret, .. } => vec![(
-            "curl with apikey + apisecret",
-            format!("curl {origin}/ -H \"apikey: {api_key}\" -H \"apisecret: {api_secret}\""),
-        )],
+        CreatedKey::Pair { api_key, .. } => vec![
+            (
+                "Keep both halves in environment variables (paste the secret you copied)",
+                format!("export {k}='{api_key}'\nexport {s}='<your secret>'"),
+            ),
+            ("curl with apikey + apisecret", format!("curl {origin}/ -H \"apikey: ${k}\" -H \"apisecret: ${s}\"")),
+        ],
     }
 }
 
@@ -234,4 +257,74 @@ pub fn sort_keys(keys: &mut [KeyView], by: SortBy, descending: bool) {
 /// Splits free text ("a, b\nc") into trimmed, non-empty items.
 pub fn split_list(text: &str) -> Vec<String> {
     text.split([',', '\n', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The Edit dialog's fields, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EditForm {
+    pub permissions: String,
+    pub customers: String,
+    pub requests: String,
+    pub window: String,
+    pub expiry: String,
+}
+
+impl EditForm {
+    /// The fields as the dialog opens on `key`.
+    pub fn of(key: &KeyView) -> Self {
+        Self {
+            permissions: key.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
+            customers: key.customers.join(", "),
+            requests: key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default(),
+            window: key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()),
+            expiry: expiry_field(key.expires_at),
+        }
+    }
+
+    /// The update that names only what the user changed, so an edit keeps what it does not touch: a limit's
+    /// `burst` and `mode` (the dialog does not show them), an expiry's seconds (the field shows minutes), the order
+    /// of permissions. `None`: nothing changed.
+    pub fn update(&self, key: &KeyView) -> Option<UpdateKeyRequest> {
+        let before = Self::of(key);
+        let mut update = UpdateKeyRequest::default();
+        let permissions = split_list(&self.permissions);
+        if permissions != split_list(&before.permissions) {
+            update.permissions = Some(permissions);
+        }
+        let customers = split_list(&self.customers);
+        if customers != split_list(&before.customers) {
+            update.customers = Some(customers);
+        }
+        let (requests, window) = (self.requests.trim(), self.window.trim());
+        if (requests, window) != (before.requests.trim(), before.window.trim()) {
+            update.rate_limit = Some(match requests {
+                "" => None,
+                // A value that is not a number is sent as 0, for the API's own error to name the field.
+                r => Some(RateLimitPolicy {
+                    requests: r.parse().unwrap_or(0),
+                    window_seconds: window.parse().unwrap_or(0),
+                    ..key.rate_limit.unwrap_or(RateLimitPolicy::per(0, 0))
+                }),
+            });
+        }
+        if self.expiry.trim() != before.expiry.trim() {
+            update.expires_at = Some(parse_datetime_field(&self.expiry));
+        }
+        (!update.is_empty()).then_some(update)
+    }
+}
+
+/// A `datetime-local` field's value (UTC, minutes) for a time.
+pub fn expiry_field(at: Option<Timestamp>) -> String {
+    at.map(|t| t.to_rfc3339()[..16].to_owned()).unwrap_or_default()
+}
+
+/// A `datetime-local` field's value (UTC) as a time; empty: none.
+pub fn parse_datetime_field(value: &str) -> Option<Timestamp> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let full = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
+    Timestamp::parse_rfc3339(&full)
 }

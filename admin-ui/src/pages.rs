@@ -1,12 +1,12 @@
 //! The console's pages.
 
-use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView, SessionInfo};
-use keygate_shared::model::{Environment, KeyKind, RateLimitPolicy, Role};
+use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView, SessionInfo, UpdateSettingsRequest};
+use keygate_shared::model::{Environment, KeyCreation, KeyKind, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError, KeyQuery};
-use crate::components::{ActionDialog, ActionMenu, Modal, StatusBadge, UsageChart, parse_local_datetime};
+use crate::components::{ActionDialog, ActionMenu, Modal, OrganizationId, StatusBadge, UsageChart};
 use crate::logic::{self, KeyAction, SortBy};
 use crate::{Ctx, Page, ShownSecret};
 
@@ -148,9 +148,14 @@ pub fn KeysPage() -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"API keys"</h1>
-            <button class="primary" data-testid="create-key" on:click=move |_| creating.set(true)>
-                "Create API key"
-            </button>
+            <Show
+                when=move || may_create_keys(&ctx)
+                fallback=|| view! { <p class="muted" data-testid="create-key-restricted">"Only owners and admins create keys in this organization."</p> }
+            >
+                <button class="primary" data-testid="create-key" on:click=move |_| creating.set(true)>
+                    "Create API key"
+                </button>
+            </Show>
         </div>
         <div class="filters">
             <label>
@@ -382,7 +387,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
             permissions,
             customers: logic::split_list(&customers.get_untracked()),
             rate_limit,
-            expires_at: parse_local_datetime(&expiry.get_untracked()),
+            expires_at: logic::parse_datetime_field(&expiry.get_untracked()),
             kind: if pair.get_untracked() { KeyKind::Pair } else { KeyKind::Single },
         });
     };
@@ -651,6 +656,58 @@ fn is_manager(ctx: &Ctx) -> bool {
     ctx.session.get().and_then(Result::ok).is_some_and(|s| s.user.role.manages_organization())
 }
 
+/// Whether the signed-in user may create keys here (the organization may keep it to owners and admins).
+fn may_create_keys(ctx: &Ctx) -> bool {
+    ctx.session.get().and_then(Result::ok).is_none_or(|s| {
+        keygate_shared::authz::may_act_on_org(s.user.role, keygate_shared::authz::OrgAction::CreateKey, &s.settings)
+            .is_ok()
+    })
+}
+
+/// Who may create keys: every member, or owners and admins only (Instrumental's setting). Owners change it.
+#[component]
+fn KeyCreationSetting() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let save = Action::new_local(move |choice: &KeyCreation| {
+        let request = UpdateSettingsRequest { key_creation: Some(*choice) };
+        async move { api::update_settings(&request).await }
+    });
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) {
+            ctx.changed();
+        }
+    });
+    move || {
+        ctx.session.get().and_then(Result::ok).map(|session| {
+            let current = session.settings.key_creation;
+            let owner = session.user.role == Role::Owner;
+            let option = move |value: KeyCreation, label: &'static str| {
+                view! { <option value=value.as_str() selected=current == value>{label}</option> }
+            };
+            view! {
+                <p class="setting">
+                    <label for="key-creation">"Who may create keys "</label>
+                    <select
+                        id="key-creation"
+                        data-testid="key-creation"
+                        disabled=!owner
+                        on:change=move |ev| {
+                            if let Some(choice) = KeyCreation::parse(&event_target_value(&ev)) {
+                                save.dispatch(choice);
+                            }
+                        }
+                    >
+                        {option(KeyCreation::AllMembers, "Every member")}
+                        {option(KeyCreation::OwnersAndAdmins, "Owners and admins only")}
+                    </select>
+                    {(!owner).then(|| view! { <span class="muted">" (owners change this)"</span> })}
+                    {move || save.value().get().and_then(Result::err).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
+                </p>
+            }
+        })
+    }
+}
+
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
@@ -792,6 +849,8 @@ pub fn MembersPage() -> impl IntoView {
     let me = move || ctx.session.get().and_then(Result::ok).map(|s| s.user.id).unwrap_or_default();
     view! {
         <h1>"Members"</h1>
+        <OrganizationId />
+        <KeyCreationSetting />
         <Show when=move || is_manager(&ctx)>
             <p class="muted">"Invite someone: they get a one-time code (never a token of anyone) and join with it."</p>
             <form class="inline-form" on:submit=move |ev| {

@@ -3,7 +3,7 @@
 use admin_ui::components::{ShowOnceModal, StatusBadge};
 use admin_ui::logic::{self, KeyAction};
 use keygate_shared::api::{CreatedKey, KeyView, UsageSummary};
-use keygate_shared::model::{Environment, KeyKind, KeyStatus, Permission, Role};
+use keygate_shared::model::{Environment, KeyKind, KeyStatus, Permission, RateLimitMode, RateLimitPolicy, Role};
 use keygate_shared::{KeyId, Timestamp};
 use leptos::prelude::*;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -57,8 +57,11 @@ async fn the_show_once_modal_shows_the_key_the_warning_and_snippets() {
     let text = root.text_content().unwrap_or_default();
     assert!(text.contains("kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
     assert!(text.contains("will not be shown again"), "{text}");
-    assert!(text.contains("Authorization: Bearer kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
-    assert!(text.contains("x-api-key: kg_live_F854DS4QEVHXS4_secretsecret"), "{text}");
+    // The snippets read the key from `KEYGATE_API_KEY`; the key itself is in the page once, in the copy box.
+    assert!(text.contains("Authorization: Bearer $KEYGATE_API_KEY"), "{text}");
+    assert!(text.contains("x-api-key: $KEYGATE_API_KEY"), "{text}");
+    assert!(text.contains("process.env.KEYGATE_API_KEY"), "{text}");
+    assert_eq!(text.matches("secretsecret").count(), 1, "{text}");
     // Focus moved into the dialog.
     let active = document().active_element().and_then(|e| e.get_attribute("data-testid"));
     assert_eq!(active.as_deref(), Some("copy-key"));
@@ -83,6 +86,8 @@ async fn a_pair_offers_both_halves() {
     let text = root.text_content().unwrap_or_default();
     assert!(text.contains("apikey: kg_live_F854DS4QEVHXS4"), "{text}");
     assert!(text.contains("apisecret: secretcheck"), "{text}");
+    assert!(text.contains("apisecret: $KEYGATE_API_SECRET"), "{text}");
+    assert_eq!(text.matches("secretcheck").count(), 1, "{text}");
 }
 
 #[wasm_bindgen_test]
@@ -172,4 +177,31 @@ fn the_audit_log_names_its_actors() {
     assert_eq!(logic::actor_label(Some("Olive"), Some("usr_1")), "Olive");
     assert_eq!(logic::actor_label(None, Some("usr_1")), "usr_1");
     assert_eq!(logic::actor_label(None, None), "(not signed in)");
+}
+
+/// The admin page's Edit dialog: raising a key's limit keeps its burst and mode, and an edit sends only what changed
+/// (an expiry with seconds, shown to the minute, is not rounded by an unrelated edit).
+#[wasm_bindgen_test]
+fn an_edit_keeps_what_it_does_not_change() {
+    let mut key = view_of(KeyStatus::Active);
+    let policy = RateLimitPolicy { requests: 100, window_seconds: 60, burst: Some(10), mode: RateLimitMode::Strict };
+    key.rate_limit = Some(policy);
+    key.expires_at = Timestamp::parse_rfc3339("2027-01-02T03:04:05Z");
+    let opened = logic::EditForm::of(&key);
+    assert_eq!(opened.update(&key), None, "nothing changed, nothing sent");
+
+    let raised = logic::EditForm { requests: "200".into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(raised.rate_limit, Some(Some(RateLimitPolicy { requests: 200, ..policy })));
+    assert_eq!((raised.permissions, raised.customers, raised.expires_at, raised.name), (None, None, None, None));
+
+    let cleared = logic::EditForm { requests: " ".into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(cleared.rate_limit, Some(None));
+
+    let permissions = logic::EditForm { permissions: "data:read, data:write".into(), ..opened.clone() };
+    let permissions = permissions.update(&key).unwrap();
+    assert_eq!(permissions.permissions, Some(vec!["data:read".to_owned(), "data:write".to_owned()]));
+    assert_eq!(permissions.rate_limit, None);
+
+    let expiry = logic::EditForm { expiry: "2027-02-01T00:00".into(), ..opened }.update(&key).unwrap();
+    assert_eq!(expiry.expires_at, Some(Timestamp::parse_rfc3339("2027-02-01T00:00:00Z")));
 }

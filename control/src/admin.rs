@@ -11,7 +11,7 @@ use keygate_shared::api::{
     CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey, InviteMemberRequest,
     InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES, MemberList, NewSession, ProjectList, RecentErrors,
     RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo,
-    SessionList, SessionView, UpdateKeyRequest, validate_email, validate_name,
+    SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, validate_email, validate_name,
 };
 use keygate_shared::authz::{Denial, OrgAction};
 use keygate_shared::credential;
@@ -170,6 +170,8 @@ pub enum Route<'a> {
     KeyErrors(&'a str),
     KeyUsage(&'a str),
     Audit,
+    Settings,
+    UpdateSettings,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
     Seed,
 }
@@ -207,6 +209,8 @@ impl<'a> Route<'a> {
             ("GET", ["keys", id, "errors"]) => Route::KeyErrors(id),
             ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
             ("GET", ["audit"]) => Route::Audit,
+            ("GET", ["organization", "settings"]) => Route::Settings,
+            ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
             ("POST", ["test", "seed"]) => Route::Seed,
             _ => return None,
         };
@@ -337,6 +341,8 @@ async fn signed_in<S: Stores>(
             _ => unexpected("the key"),
         },
         Route::Audit => audit(stores, req, actor, now).await,
+        Route::Settings => settings(stores, actor, now).await,
+        Route::UpdateSettings => update_settings(stores, req, actor, now).await,
         Route::Seed if config.test_seed => {
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -607,9 +613,9 @@ async fn sign_in_refused<S: Stores>(
 
 /// Who the user is (their object), and what they are in the organization they act for (its object).
 async fn session<S: Stores>(stores: &S, actor: &SignedIn, now: Timestamp) -> Handled {
-    let (organization, permissions) =
+    let (organization, permissions, settings) =
         match org(stores, &actor.organization, OrgRequest::Session { actor: actor.user.clone() }).await? {
-            OrgReply::Session { organization, permissions } => (organization, permissions),
+            OrgReply::Session { organization, permissions, settings } => (organization, permissions, settings),
             _ => return unexpected("the organization"),
         };
     let (profile, mut organizations, sessions) =
@@ -635,6 +641,7 @@ async fn session<S: Stores>(stores: &S, actor: &SignedIn, now: Timestamp) -> Han
         organizations,
         token,
         token_expires_at: actor.token_expires_at,
+        settings,
     };
     Ok(Reply::json(200, &view))
 }
@@ -849,6 +856,24 @@ async fn rename_project<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn,
         OrgRequest::RenameProject { actor: actor.user.clone(), id: id.to_owned(), name, audit_id: audit_id()?, now };
     match org(stores, &actor.organization, request).await? {
         OrgReply::Project { project } => Ok(Reply::json(200, &project)),
+        _ => unexpected("the organization"),
+    }
+}
+
+/// Any member reads the organization's settings (the console shows them); they come with the session too.
+async fn settings<S: Stores>(stores: &S, actor: &SignedIn, _now: Timestamp) -> Handled {
+    match org(stores, &actor.organization, OrgRequest::Session { actor: actor.user.clone() }).await? {
+        OrgReply::Session { settings, .. } => Ok(Reply::json(200, &settings)),
+        _ => unexpected("the organization"),
+    }
+}
+
+async fn update_settings<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now: Timestamp) -> Handled {
+    let change: UpdateSettingsRequest = body(req)?;
+    change.apply_to(Default::default()).map_err(problem)?;
+    let request = OrgRequest::UpdateSettings { actor: actor.user.clone(), change, audit_id: audit_id()?, now };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Settings { settings } => Ok(Reply::json(200, &settings)),
         _ => unexpected("the organization"),
     }
 }

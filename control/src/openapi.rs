@@ -18,7 +18,8 @@ mod generator {
     use keygate_shared::decision::Code;
     use keygate_shared::key::KeyId;
     use keygate_shared::model::{
-        Environment, KeyKind, KeyStatus, Membership, Organization, Permission, Project, RateLimitPolicy, Role, User,
+        Environment, KeyCreation, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings, Permission,
+        Project, RateLimitPolicy, Role, User,
     };
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
@@ -211,6 +212,7 @@ mod generator {
             last_used_at: Some(ts()),
             current: true,
         };
+        let restricted = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
         let session = SessionView {
             user: member(),
             organization: org_view(),
@@ -219,6 +221,7 @@ mod generator {
             permissions: vec![PermissionInfo { name: "data:read".into(), keys: 3 }],
             token: Some(session_info.clone()),
             token_expires_at: Some(ts()),
+            settings: restricted,
         };
         let invitation = InvitationView {
             id: "inv_7Q3M0T9ZK1XW2R".into(),
@@ -439,6 +442,22 @@ mod generator {
                 schema(&AuditPage { events: vec![audit_event()], next_cursor: Some("50".into()) }),
             ),
             (
+                "get",
+                "/admin/v1/organization/settings",
+                "The organization's settings (any member).",
+                None,
+                200,
+                schema(&restricted),
+            ),
+            (
+                "patch",
+                "/admin/v1/organization/settings",
+                "Change the organization's settings (owners): key_creation all_members or owners_and_admins.",
+                Some(schema(&UpdateSettingsRequest { key_creation: Some(KeyCreation::OwnersAndAdmins) })),
+                200,
+                schema(&restricted),
+            ),
+            (
                 "post",
                 "/v1/verify",
                 "Verify a key for a service outside the gateway (caller needs keys:verify); counts against the key's limit.",
@@ -585,6 +604,8 @@ mod tests {
             ("GET", "/keys/{id}/errors"),
             ("GET", "/keys/{id}/usage"),
             ("GET", "/audit"),
+            ("GET", "/organization/settings"),
+            ("PATCH", "/organization/settings"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

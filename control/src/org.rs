@@ -8,12 +8,12 @@
 
 use keygate_shared::api::{
     AuditAction, AuditEvent, AuditPage, InvitationView, KeyFilter, KeyList, KeyView, MemberView, OrganizationView,
-    PermissionInfo, UsageSummary,
+    PermissionInfo, UpdateSettingsRequest, UsageSummary,
 };
 use keygate_shared::authz::{Denial, OrgAction, may_act_on_org};
 use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{KeyEvent, KeyIndexRow};
-use keygate_shared::model::{KeyState, KeyStatus, Organization, Project, Role};
+use keygate_shared::model::{KeyCreation, KeyState, KeyStatus, Organization, OrganizationSettings, Project, Role};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_by_target_owner ON audit (target_owner, seq)",
     "CREATE TABLE IF NOT EXISTS signin_failures (target TEXT NOT NULL, minute INTEGER NOT NULL, \
      count INTEGER NOT NULL, PRIMARY KEY (target, minute))",
+    "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, \
      message TEXT NOT NULL)",
 ];
@@ -163,6 +164,13 @@ pub enum OrgRequest {
         audit_id: String,
         now: Timestamp,
     },
+    /// Changes the organization's settings (owners).
+    UpdateSettings {
+        actor: String,
+        change: UpdateSettingsRequest,
+        audit_id: String,
+        now: Timestamp,
+    },
     /// The actor's role, before a key change is sent to the key's object; `action` is checked too. With `key`, the
     /// name of that key's owner comes back as well.
     Authorize {
@@ -256,6 +264,11 @@ pub enum OrgReply {
     Session {
         organization: OrganizationView,
         permissions: Vec<PermissionInfo>,
+        #[serde(default)]
+        settings: OrganizationSettings,
+    },
+    Settings {
+        settings: OrganizationSettings,
     },
     Members {
         members: Vec<MemberView>,
@@ -442,6 +455,9 @@ impl<S: Sql> Org<'_, S> {
             OrgRequest::RenameProject { actor, id, name, audit_id, now } => {
                 self.rename_project(&actor, &id, &name, audit_id, now)
             }
+            OrgRequest::UpdateSettings { actor, change, audit_id, now } => {
+                self.update_settings(&actor, change, audit_id, now)
+            }
             OrgRequest::Authorize { actor, action, key } => {
                 let role = self.allowed(&actor, action)?;
                 let owner_name = match key {
@@ -511,8 +527,46 @@ impl<S: Sql> Org<'_, S> {
 
     fn allowed(&self, actor: &str, action: OrgAction) -> Result<Role, Refusal> {
         let role = self.role(actor)?;
-        may_act_on_org(role, action).map_err(|denial| OrgRefusal::Denied { denial })?;
+        self.may(role, action)?;
         Ok(role)
+    }
+
+    /// `keygate_shared::authz`'s rule for `role` and `action`, with this organization's settings.
+    fn may(&self, role: Role, action: OrgAction) -> Result<(), Refusal> {
+        may_act_on_org(role, action, &self.settings()?).map_err(|denial| OrgRefusal::Denied { denial }.into())
+    }
+
+    fn settings(&self) -> Result<OrganizationSettings, SqlError> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let row: Option<Row> = self.db.first("SELECT value FROM settings WHERE name = 'key_creation'", &[])?;
+        let key_creation = match row {
+            None => KeyCreation::default(),
+            Some(row) => KeyCreation::parse(&row.value)
+                .ok_or_else(|| SqlError(format!("unreadable setting key_creation: {}", row.value)))?,
+        };
+        Ok(OrganizationSettings { key_creation })
+    }
+
+    fn update_settings(&self, actor: &str, change: UpdateSettingsRequest, audit_id: String, now: Timestamp) -> Answer {
+        self.allowed(actor, OrgAction::ChangeSettings)?;
+        let before = self.settings()?;
+        let after = change
+            .apply_to(before)
+            .map_err(|p| OrgRefusal::Invalid { field: String::from("key_creation"), detail: p.detail })?;
+        if after != before {
+            self.db.run(
+                "INSERT INTO settings (name, value) VALUES ('key_creation', ?) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![after.key_creation.as_str()],
+            )?;
+            let detail = format!("key creation: {} → {}", before.key_creation.as_str(), after.key_creation.as_str());
+            let event = self.audit_event(audit_id, now, Some(actor), AuditAction::ChangeSettings, None, detail)?;
+            self.record(&event, None)?;
+        }
+        Ok(OrgReply::Settings { settings: after })
     }
 
     fn view(&self, role: Role) -> Result<OrganizationView, Refusal> {
@@ -642,7 +696,7 @@ impl<S: Sql> Org<'_, S> {
             .into_iter()
             .map(|p| PermissionInfo { name: p.name, keys: u64::try_from(p.keys).unwrap_or(0) })
             .collect();
-        Ok(OrgReply::Session { organization: self.view(role)?, permissions })
+        Ok(OrgReply::Session { organization: self.view(role)?, permissions, settings: self.settings()? })
     }
 
     fn members(&self, actor: &str) -> Result<OrgReply, Refusal> {
@@ -813,7 +867,7 @@ impl<S: Sql> Org<'_, S> {
         // Anyone may leave; removing someone else takes a manager (an owner, for another owner).
         if actor != user {
             let action = if role == Role::Owner { OrgAction::RemoveOwner } else { OrgAction::RemoveMember };
-            may_act_on_org(actor_role, action).map_err(|denial| OrgRefusal::Denied { denial })?;
+            self.may(actor_role, action)?;
         }
         if role == Role::Owner && self.db.count("SELECT count(*) AS n FROM members WHERE role = 'owner'", &[])? <= 1 {
             return Err(OrgRefusal::Conflict {
@@ -974,7 +1028,7 @@ impl<S: Sql> Org<'_, S> {
 
     fn audit(&self, actor: &str, cursor: Option<i64>, _now: Timestamp) -> Answer {
         let role = self.role(actor)?;
-        let everything = may_act_on_org(role, OrgAction::ReadAllAudit).is_ok();
+        let everything = may_act_on_org(role, OrgAction::ReadAllAudit, &self.settings()?).is_ok();
         let before = cursor.unwrap_or(i64::MAX);
         #[derive(Deserialize)]
         struct Row {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::decision::Code;
 use crate::key::{KeyId, is_project_slug};
 use crate::model::{
-    Environment, KeyKind, KeyRecord, KeyStatus, Organization, Permission, Project, RateLimitPolicy, Role, User,
+    Environment, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission, Project,
+    RateLimitPolicy, Role, User,
 };
 use crate::problem::Problem;
 use crate::time::Timestamp;
@@ -186,6 +187,27 @@ pub struct SessionView {
     /// When the token in use expires.
     #[serde(default)]
     pub token_expires_at: Option<Timestamp>,
+    /// The organization's settings (who may create keys).
+    #[serde(default)]
+    pub settings: OrganizationSettings,
+}
+
+/// `PATCH /organization/settings`: the settings to change (owners only); what is left out stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettingsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_creation: Option<KeyCreation>,
+}
+
+impl UpdateSettingsRequest {
+    /// The settings with the change applied, or a 400 for an empty change.
+    pub fn apply_to(&self, settings: OrganizationSettings) -> Result<OrganizationSettings, Problem> {
+        if *self == Self::default() {
+            return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one setting to change."));
+        }
+        Ok(OrganizationSettings { key_creation: self.key_creation.unwrap_or(settings.key_creation) })
+    }
 }
 
 impl MemberView {
@@ -520,10 +542,11 @@ pub enum AuditAction {
     RevokeInvitation,
     JoinOrganization,
     RemoveMember,
+    ChangeSettings,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 19] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -542,6 +565,7 @@ impl AuditAction {
         Self::RevokeInvitation,
         Self::JoinOrganization,
         Self::RemoveMember,
+        Self::ChangeSettings,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -565,6 +589,7 @@ impl AuditAction {
             Self::RevokeInvitation => "revoke_invitation",
             Self::JoinOrganization => "join_organization",
             Self::RemoveMember => "remove_member",
+            Self::ChangeSettings => "change_settings",
         }
     }
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Role;
+use crate::model::{KeyCreation, OrganizationSettings, Role};
 
 /// Something done to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,10 +89,11 @@ pub fn may_act_on_key(role: Role, actor: &str, key: KeyFacts<'_>, action: KeyAct
     }
 }
 
-/// Whether `role` may do `action` in its organization.
-pub fn may_act_on_org(role: Role, action: OrgAction) -> Result<(), Denial> {
+/// Whether `role` may do `action` in an organization with `settings`.
+pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSettings) -> Result<(), Denial> {
     use OrgAction::*;
     match (action, role) {
+        (CreateKey, Role::Member) if settings.key_creation == KeyCreation::OwnersAndAdmins => Err(Denial::ManagersOnly),
         (CreateKey | ListMembers, _) => Ok(()),
         (Invite | ManageInvitations | RemoveMember | ManageProjects | ReadAllAudit, Role::Owner | Role::Admin) => {
             Ok(())
@@ -144,10 +145,14 @@ pub const TABLE: &[Row] = &[
 pub fn cell(row: &Row, role: Role) -> &'static str {
     match row.rule {
         Rule::Org(action) => {
-            if may_act_on_org(role, action).is_ok() {
-                "yes"
-            } else {
-                "no"
+            let restricted = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
+            match (
+                may_act_on_org(role, action, &OrganizationSettings::default()).is_ok(),
+                may_act_on_org(role, action, &restricted).is_ok(),
+            ) {
+                (true, true) => "yes",
+                (true, false) => "yes, unless the organization keeps it to owners and admins",
+                (false, _) => "no",
             }
         }
         Rule::Key(_) | Rule::ActivateRevokedByOther => {

@@ -3,6 +3,10 @@
 //! Credentials are read from `Authorization: Bearer <key>`, then `x-api-key`, then the legacy `apikey` + `apisecret`
 //! pair, then any header names a deployment configures. Two different credentials in one request, or half a pair, are
 //! refused rather than guessed at.
+//!
+//! As LandingLens does since it retired the secret, a whole key sent as `apikey` needs no `apisecret`: LandingEdge
+//! sends that header blank, or (before v2.5.5) with a placeholder of at least one character, and both are ignored.
+//! Only a pair's public half (`kg_<env>_<id>`) needs its secret.
 
 use crate::key::{ApiKey, KeyParseError, MAX_INPUT_LEN};
 
@@ -79,8 +83,15 @@ pub fn extract<'h, H: Headers + ?Sized>(headers: &'h H, extra: &[String]) -> Res
         .chain(extra.iter().filter_map(|name| headers.get(name)))
         .map(str::trim);
 
-    let pair = match (headers.get(API_KEY), headers.get(API_SECRET)) {
-        (Some(api_key), Some(api_secret)) => Some((api_key.trim(), api_secret.trim())),
+    let api_key = headers.get(API_KEY).map(str::trim);
+    let whole_api_key = api_key.filter(|k| is_whole_key(k));
+    let singles = singles.chain(whole_api_key);
+    // A blank `apisecret` is no secret at all (LandingEdge sends it so).
+    let api_secret = headers.get(API_SECRET).map(str::trim).filter(|s| !s.is_empty());
+    let pair = match (api_key, api_secret) {
+        // A whole key: whatever `apisecret` holds (blank, a placeholder) is not part of the credential.
+        (Some(_), _) if whole_api_key.is_some() => None,
+        (Some(api_key), Some(api_secret)) => Some((api_key, api_secret)),
         (None, None) => None,
         _ => return Err(CredentialError::IncompletePair),
     };
@@ -106,6 +117,14 @@ pub fn extract<'h, H: Headers + ?Sized>(headers: &'h H, extra: &[String]) -> Res
             if same { Ok(Presented::Pair { api_key, api_secret }) } else { Err(CredentialError::Ambiguous) }
         }
     }
+}
+
+/// Whether an `apikey` value has the shape of a whole key (`[labels:]kg_<env>_<id>_<secret><check>`) rather than a
+/// pair's public half (`[labels:]kg_<env>_<id>`): the secret's alphabet has no `_`, so the body's third `_` tells.
+/// Shape only: parsing still checks everything, so a whole key with a typo is refused as malformed, not as half a pair.
+fn is_whole_key(api_key: &str) -> bool {
+    let body = api_key.rsplit(':').next().unwrap_or(api_key);
+    body.starts_with(crate::key::ISSUER_PREFIX) && body.bytes().filter(|&b| b == b'_').count() >= 3
 }
 
 /// Extracts and parses in one step: the pure first two checks of every request.

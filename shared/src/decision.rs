@@ -109,7 +109,9 @@ impl Code {
                 "Send your API key as `Authorization: Bearer <key>`, as `x-api-key: <key>`, or as an `apikey` + `apisecret` pair."
             }
             Self::AmbiguousCredential => "The request carries two different credentials; send exactly one.",
-            Self::IncompletePair => "A legacy key pair needs both the `apikey` and the `apisecret` header.",
+            Self::IncompletePair => {
+                "A legacy key pair needs both the `apikey` and the `apisecret` header; a whole key may be sent as `apikey` alone."
+            }
             Self::InvalidFormat => "The credential is not a well-formed Keygate key; copy it again as it was shown.",
             Self::WrongEnvironment => {
                 "The key belongs to another environment: use a key created for this endpoint's environment."

@@ -94,6 +94,36 @@ impl Role {
     }
 }
 
+/// Who may create keys in an organization. Instrumental lets an organization keep key creation to its owners and
+/// admins; by default every member creates keys of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyCreation {
+    #[default]
+    AllMembers,
+    OwnersAndAdmins,
+}
+
+impl KeyCreation {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AllMembers => "all_members",
+            Self::OwnersAndAdmins => "owners_and_admins",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::AllMembers, Self::OwnersAndAdmins].into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// An organization's settings (owners change them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrganizationSettings {
+    #[serde(default)]
+    pub key_creation: KeyCreation,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
     pub id: String,

@@ -228,6 +228,25 @@ describe('console', () => {
     assert.equal((await api('GET', `/admin/v1/keys/${keyId}`, ownerToken)).status, 404);
   });
 
+  test('edit: raising a limit keeps its burst and mode, and an expiry the dialog shows to the minute', async () => {
+    const made = await api('POST', '/admin/v1/keys', ownerToken, {
+      name: 'Bursty', environment: 'live', permissions: ['data:read'],
+      rate_limit: { requests: 100, window_seconds: 60, burst: 10, mode: 'strict' }, expires_at: '2030-01-02T03:04:05Z',
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.record.id;
+    await page.reload();
+    await signedInReady();
+    await act(page, id, 'edit');
+    await page.locator('#edit-requests').fill('200');
+    await page.getByTestId('confirm').click();
+    await page.locator('.dialog').waitFor({ state: 'detached' });
+    const after = await api('GET', `/admin/v1/keys/${id}`, ownerToken);
+    assert.deepEqual(after.body.rate_limit, { requests: 200, window_seconds: 60, burst: 10, mode: 'strict' });
+    assert.equal(Date.parse(after.body.expires_at), Date.parse('2030-01-02T03:04:05Z'));
+    assert.deepEqual(after.body.permissions, ['data:read']);
+  });
+
   test('projects, members, audit log and which-project pages', async () => {
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByTestId('projects-table').waitFor();
@@ -239,6 +258,11 @@ describe('console', () => {
 
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByTestId('members-table').waitFor();
+    // The organization's id, which `Keygate-Org` needs, is on the page with a copy button.
+    const session = await api('GET', '/admin/v1/session', ownerToken);
+    assert.equal(await page.getByTestId('org-id').textContent(), session.body.organization.id);
+    await page.getByTestId('copy-org-id').click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), session.body.organization.id);
     // The console says who may do what, from the same rules the API enforces.
     await page.getByTestId('who-may').locator('summary').click();
     assert.match(await page.getByTestId('who-may').textContent(), /activate a key someone else revoked/);
@@ -341,6 +365,25 @@ describe('console', () => {
     // page before 4xx loads count as errors again.
     await benContext.close();
     allowHttpErrors = false;
+  });
+
+  test('key creation kept to owners and admins: the owner sets it; a member sees why they cannot create keys', async () => {
+    const settings = async () => (await api('GET', '/admin/v1/organization/settings', ownerToken)).body.key_creation;
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('key-creation').selectOption('owners_and_admins');
+    await waitFor(async () => (await settings()) === 'owners_and_admins', 'the setting saved');
+    const kim = await member('kim@acme.test', 'Kim');
+    const kimContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const kimPage = await kimContext.newPage();
+    watch(kimPage);
+    await signIn(kimPage, kim.console_token);
+    await kimPage.getByTestId('create-key-restricted').waitFor();
+    assert.equal(await kimPage.getByTestId('create-key').count(), 0);
+    await kimPage.getByRole('link', { name: 'Members' }).click();
+    assert.ok(await kimPage.getByTestId('key-creation').isDisabled(), 'only owners change the setting');
+    await kimContext.close();
+    await page.getByTestId('key-creation').selectOption('all_members');
+    await waitFor(async () => (await settings()) === 'all_members', 'the setting restored');
   });
 
   test('readable at 390 px wide', async () => {

@@ -257,3 +257,41 @@ fn the_openapi_document_parses_and_lists_every_route() {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }
 }
+
+/// Instrumental's setting: an organization keeps key creation to its owners and admins. Only an owner changes it,
+/// the change is audited, and the keys members already hold keep working.
+#[test]
+fn key_creation_can_be_kept_to_owners_and_admins() {
+    let owner = Console::shared_owner();
+    // An organization of its own, so no other test's members are affected.
+    let created = owner.call("POST", "/organizations", Some(&json!({"name": "Initech"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let owner = Console { acting_for: Some(created.json()["id"].as_str().unwrap().to_owned()), ..owner.clone() };
+    let pid = std::process::id();
+    let admin = Console { acting_for: None, ..owner.invite(&format!("ada-{pid}@initech.test"), "admin") };
+    let member = Console { acting_for: None, ..owner.invite(&format!("mo-{pid}@initech.test"), "member") };
+    let spec = json!({"name": "mine", "environment": "live", "permissions": ["data:read"]});
+    let (held, _, _) = member.create_key(&spec);
+
+    assert_eq!(member.call("GET", "/organization/settings", None).json(), json!({"key_creation": "all_members"}));
+    let restrict = json!({"key_creation": "owners_and_admins"});
+    let changed = owner.call("PATCH", "/organization/settings", Some(&restrict));
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.json(), restrict);
+    assert_eq!(member.call("GET", "/session", None).json()["settings"], restrict);
+
+    member.call("POST", "/keys", Some(&spec)).expect_problem(403, "FORBIDDEN");
+    assert_eq!(admin.call("POST", "/keys", Some(&spec)).status, 201);
+    assert_eq!(owner.call("POST", "/keys", Some(&spec)).status, 201);
+    assert_eq!(gateway(&owner.base, "GET", "/data/x", &held).status, 200, "a key already held keeps working");
+    let events = owner.call("GET", "/audit", None).json();
+    let change = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "change_settings").cloned();
+    assert!(
+        change.as_ref().is_some_and(|e| e["detail"].as_str().unwrap_or_default().contains("owners_and_admins")),
+        "{events}"
+    );
+
+    let open = json!({"key_creation": "all_members"});
+    assert_eq!(owner.call("PATCH", "/organization/settings", Some(&open)).json(), open);
+    assert_eq!(member.call("POST", "/keys", Some(&spec)).status, 201);
+}

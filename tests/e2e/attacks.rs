@@ -292,3 +292,71 @@ fn failed_sign_ins_cannot_flood_the_audit_log() {
         .count();
     assert!(failures <= 1, "{failures} audit rows for one minute of failed sign-ins");
 }
+
+/// An organization of its own on the shared Worker, its owner, an admin and a member: for attacks on its settings.
+fn settings_org() -> &'static (Console, Console, Console) {
+    static O: OnceLock<(Console, Console, Console)> = OnceLock::new();
+    O.get_or_init(|| {
+        let owner = Console::shared_owner();
+        let created = owner.call("POST", "/organizations", Some(&json!({"name": "Settings target"})));
+        assert_eq!(created.status, 201, "{}", created.body);
+        let owner = Console { acting_for: Some(created.json()["id"].as_str().unwrap().to_owned()), ..owner.clone() };
+        let pid = std::process::id();
+        let admin = Console { acting_for: None, ..owner.invite(&format!("st-admin-{pid}@x.test"), "admin") };
+        let member = Console { acting_for: None, ..owner.invite(&format!("st-member-{pid}@x.test"), "member") };
+        (owner, admin, member)
+    })
+}
+
+fn settings_of(console: &Console) -> keygate_e2e::Value {
+    console.call("GET", "/organization/settings", None).json()
+}
+
+#[test]
+fn an_admin_or_a_member_changing_the_organizations_settings_is_refused() {
+    let (owner, admin, member) = settings_org();
+    let restrict = json!({"key_creation": "owners_and_admins"});
+    for who in [admin, member] {
+        who.call("PATCH", "/organization/settings", Some(&restrict)).expect_problem(403, "FORBIDDEN");
+    }
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+}
+
+#[test]
+fn another_organizations_owner_changing_its_settings_is_refused() {
+    let (owner, _, _) = settings_org();
+    // An owner of another organization (the shared one) names this one in `Keygate-Org`.
+    let stranger = Console::shared_owner().invite(&format!("stranger-{}@x.test", std::process::id()), "owner");
+    let stranger = Console { acting_for: owner.acting_for.clone(), ..stranger };
+    let restrict = json!({"key_creation": "owners_and_admins"});
+    stranger.call("PATCH", "/organization/settings", Some(&restrict)).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    stranger.call("GET", "/organization/settings", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    let url = format!("{}/admin/v1/organization/settings", owner.base);
+    request("PATCH", &url, &[("content-type", "application/json")], Some(r#"{"key_creation":"owners_and_admins"}"#))
+        .expect_problem(401, "MISSING_CREDENTIAL");
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+}
+
+#[test]
+fn a_hostile_settings_body_changes_nothing() {
+    let (owner, _, _) = settings_org();
+    for body in [
+        r#"{}"#,
+        r#"{"key_creation":"everyone"}"#,
+        r#"{"key_creation":"owners_and_admins","role":"owner"}"#,
+        r#"{"key_creation":null,"x":1}"#,
+        r#"not json"#,
+        r#"[]"#,
+    ] {
+        let url = format!("{}/admin/v1/organization/settings", owner.base);
+        let auth = format!("Bearer {}", owner.token);
+        let org = owner.acting_for.clone().unwrap();
+        let headers =
+            [("authorization", auth.as_str()), ("keygate-org", org.as_str()), ("content-type", "application/json")];
+        let answer = request("PATCH", &url, &headers, Some(body));
+        // 400: not a change at all (or not JSON); 422: JSON naming what no setting accepts.
+        assert!(matches!(answer.status, 400 | 422), "{body}: {} {}", answer.status, answer.body);
+        assert_eq!(answer.header("content-type"), Some("application/problem+json"), "{body}");
+    }
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+}

@@ -189,7 +189,27 @@ fn legacy_pairs_need_both_halves() {
     let both = request("GET", &url, &[("apikey", api_key), ("apisecret", api_secret)], None);
     assert_eq!(both.status, 200, "{}", both.body);
     request("GET", &url, &[("apikey", api_key)], None).expect_problem(400, "INCOMPLETE_PAIR");
+    request("GET", &url, &[("apikey", api_key), ("apisecret", " ")], None).expect_problem(400, "INCOMPLETE_PAIR");
     request("GET", &url, &[("apisecret", api_secret)], None).expect_problem(400, "INCOMPLETE_PAIR");
+}
+
+/// LandingLens retired the secret: a whole key in `apikey` is accepted alone, and with the blank or placeholder
+/// `apisecret` LandingEdge sends beside it.
+#[test]
+fn a_whole_key_in_apikey_needs_no_secret() {
+    let (key, _) = reader();
+    let url = shared().url("/data/x");
+    for secret in [None, Some(""), Some("x"), Some("YOUR_APISECRET")] {
+        let mut headers = vec![("apikey", key.as_str())];
+        headers.extend(secret.map(|s| ("apisecret", s)));
+        let answer = request("GET", &url, &headers, None);
+        assert_eq!(answer.status, 200, "apisecret {secret:?}: {}", answer.body);
+    }
+    // A typo in the whole key is a malformed key, not half a pair.
+    let mut typo = key.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    request("GET", &url, &[("apikey", typo.as_str())], None).expect_problem(401, "INVALID_FORMAT");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::authz::{Denial, KeyAction, KeyFacts, OrgAction, may_act_on_key, may_act_on_org};
-use crate::model::Role;
+use crate::model::{KeyCreation, OrganizationSettings, Role};
 
 #[test]
 fn who_may_act_on_which_key() {
@@ -40,19 +40,28 @@ fn who_may_act_on_which_key() {
 #[test]
 fn who_may_act_on_the_organization() {
     use OrgAction::*;
+    let open = OrganizationSettings::default();
+    let kept = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
     for action in [CreateKey, ListMembers] {
         for role in [Role::Owner, Role::Admin, Role::Member] {
-            assert_eq!(may_act_on_org(role, action), Ok(()), "{role:?} {action:?}");
+            assert_eq!(may_act_on_org(role, action, &open), Ok(()), "{role:?} {action:?}");
         }
     }
-    for action in [Invite, ManageInvitations, RemoveMember, ManageProjects, ReadAllAudit] {
-        assert_eq!(may_act_on_org(Role::Admin, action), Ok(()));
-        assert_eq!(may_act_on_org(Role::Member, action), Err(Denial::ManagersOnly));
+    for settings in [open, kept] {
+        for action in [Invite, ManageInvitations, RemoveMember, ManageProjects, ReadAllAudit] {
+            assert_eq!(may_act_on_org(Role::Admin, action, &settings), Ok(()));
+            assert_eq!(may_act_on_org(Role::Member, action, &settings), Err(Denial::ManagersOnly));
+        }
+        for action in [InviteOwner, RemoveOwner, ChangeSettings] {
+            assert_eq!(may_act_on_org(Role::Owner, action, &settings), Ok(()));
+            assert_eq!(may_act_on_org(Role::Admin, action, &settings), Err(Denial::OwnersOnly));
+        }
     }
-    for action in [InviteOwner, RemoveOwner, ChangeSettings] {
-        assert_eq!(may_act_on_org(Role::Owner, action), Ok(()));
-        assert_eq!(may_act_on_org(Role::Admin, action), Err(Denial::OwnersOnly));
-    }
+    // Instrumental's setting: key creation kept to owners and admins.
+    assert_eq!(may_act_on_org(Role::Owner, CreateKey, &kept), Ok(()));
+    assert_eq!(may_act_on_org(Role::Admin, CreateKey, &kept), Ok(()));
+    assert_eq!(may_act_on_org(Role::Member, CreateKey, &kept), Err(Denial::ManagersOnly));
+    assert_eq!(may_act_on_org(Role::Member, ListMembers, &kept), Ok(()));
 }
 
 /// The README's "Who may do what" table is rendered from the rules: documentation and code cannot disagree.

@@ -39,6 +39,18 @@ fn extraction_table() {
         &[],
         Err(CredentialError::Ambiguous),
     );
+    // LandingLens: a whole key in `apikey` stands alone; a blank or placeholder `apisecret` beside it is ignored.
+    check(&[("apikey", k)], &[], Ok(Presented::Single(k)));
+    check(&[("apikey", k), ("apisecret", "")], &[], Ok(Presented::Single(k)));
+    check(&[("apikey", k), ("apisecret", "x")], &[], Ok(Presented::Single(k)));
+    let labelled = format!("acme-shop:{k}");
+    check(&[("apikey", labelled.as_str()), ("apisecret", " ")], &[], Ok(Presented::Single(labelled.as_str())));
+    check(&[("apikey", k), ("x-api-key", k)], &[], Ok(Presented::Single(k)));
+    check(&[("apikey", k), ("x-api-key", other)], &[], Err(CredentialError::Ambiguous));
+    // Only a pair's public half needs its secret; a blank one is none.
+    check(&[("apikey", "kg_live_AAAAAAAAAAAAAA"), ("apisecret", "  ")], &[], Err(CredentialError::IncompletePair));
+    check(&[("apikey", "a:b_c_d:kg_live_AAAAAAAAAAAAAA")], &[], Err(CredentialError::IncompletePair));
+    check(&[("apisecret", "")], &[], Err(CredentialError::Missing));
     check(&[("instrumental-api-key", k)], &["instrumental-api-key"], Ok(Presented::Single(k)));
     check(&[("instrumental-api-key", k)], &[], Err(CredentialError::Missing));
     check(
