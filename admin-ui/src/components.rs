@@ -296,6 +296,8 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let requests = RwSignal::new(form.requests);
     let window = RwSignal::new(form.window);
     let expiry = RwSignal::new(form.expiry);
+    let ips = RwSignal::new(form.ips);
+    let own_organization_only = RwSignal::new(form.own_organization_only);
     let grace = RwSignal::new(String::new());
 
     let opened = key.clone();
@@ -309,6 +311,8 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
             requests: requests.get_untracked(),
             window: window.get_untracked(),
             expiry: expiry.get_untracked(),
+            ips: ips.get_untracked(),
+            own_organization_only: own_organization_only.get_untracked(),
         }
         .update(&opened);
         let grace = grace.get_untracked();
@@ -375,6 +379,13 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
             <label for="edit-expiry">"Expires (UTC, empty: never)"</label>
             <input id="edit-expiry" type="datetime-local" prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
             {field_error("expires_at")}
+            <label for="edit-ips">"Allowed client IPs (CIDR, comma separated; empty: anywhere)"</label>
+            <input id="edit-ips" prop:value=move || ips.get() on:input=move |ev| ips.set(event_target_value(&ev)) />
+            {field_error("allowed_ips")}
+            <label class="check">
+                <input id="edit-own-org" type="checkbox" prop:checked=move || own_organization_only.get() on:change=move |ev| own_organization_only.set(event_target_checked(&ev)) />
+                " Only for its own organization"
+            </label>
         }
         .into_any(),
         KeyAction::Regenerate => view! {

@@ -267,6 +267,8 @@ pub struct EditForm {
     pub requests: String,
     pub window: String,
     pub expiry: String,
+    pub ips: String,
+    pub own_organization_only: bool,
 }
 
 impl EditForm {
@@ -278,6 +280,8 @@ impl EditForm {
             requests: key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default(),
             window: key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()),
             expiry: expiry_field(key.expires_at),
+            ips: key.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            own_organization_only: key.own_organization_only,
         }
     }
 
@@ -310,6 +314,13 @@ impl EditForm {
         if self.expiry.trim() != before.expiry.trim() {
             update.expires_at = Some(parse_datetime_field(&self.expiry));
         }
+        let ips = split_list(&self.ips);
+        if ips != split_list(&before.ips) {
+            update.allowed_ips = Some(ips);
+        }
+        if self.own_organization_only != before.own_organization_only {
+            update.own_organization_only = Some(self.own_organization_only);
+        }
         (!update.is_empty()).then_some(update)
     }
 }
@@ -327,4 +338,12 @@ pub fn parse_datetime_field(value: &str) -> Option<Timestamp> {
     }
     let full = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
     Timestamp::parse_rfc3339(&full)
+}
+
+/// An IP allowlist as the key page shows it.
+pub fn ranges_text(ranges: &[keygate_shared::net::IpRange]) -> String {
+    if ranges.is_empty() {
+        return "Anywhere".into();
+    }
+    ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

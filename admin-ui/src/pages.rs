@@ -343,6 +343,8 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
     let burst = RwSignal::new(String::new());
     let expiry = RwSignal::new(String::new());
     let pair = RwSignal::new(false);
+    let ips = RwSignal::new(String::new());
+    let own_organization_only = RwSignal::new(false);
     let projects = LocalResource::new(api::projects);
     let known = move || {
         let mut all: Vec<String> = COMMON_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
@@ -389,6 +391,8 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
             rate_limit,
             expires_at: logic::parse_datetime_field(&expiry.get_untracked()),
             kind: if pair.get_untracked() { KeyKind::Pair } else { KeyKind::Single },
+            allowed_ips: logic::split_list(&ips.get_untracked()),
+            own_organization_only: own_organization_only.get_untracked(),
         });
     };
     let error = move || create.value().get().and_then(Result::err);
@@ -491,6 +495,13 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                 <label for="key-expiry">"Expires (UTC, optional)"</label>
                 <input id="key-expiry" type="datetime-local" prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
                 {field_error("expires_at")}
+                <label for="key-ips">"Allowed client IPs (CIDR, comma separated; empty: anywhere)"</label>
+                <input id="key-ips" data-testid="key-ips" placeholder="203.0.113.0/24, 2001:db8::/32" prop:value=move || ips.get() on:input=move |ev| ips.set(event_target_value(&ev)) />
+                {field_error("allowed_ips")}
+                <label class="check">
+                    <input type="checkbox" data-testid="key-own-org" on:change=move |ev| own_organization_only.set(event_target_checked(&ev)) />
+                    " Only for this organization (never acts for another organization its owner joins)"
+                </label>
                 <label class="check">
                     <input type="checkbox" data-testid="key-pair" on:change=move |ev| pair.set(event_target_checked(&ev)) />
                     " Legacy pair (apikey + apisecret headers)"
@@ -569,6 +580,12 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                     <dd>{if k.customers.is_empty() { "Any".to_owned() } else { k.customers.join(", ") }}</dd>
                                     <dt>"Rate limit"</dt>
                                     <dd>{logic::rate_limit_text(k.rate_limit.as_ref())}</dd>
+                                    <dt>"Client IPs"</dt>
+                                    <dd data-testid="key-ips">{logic::ranges_text(&k.allowed_ips)}</dd>
+                                    <dt>"Organizations"</dt>
+                                    <dd data-testid="key-orgs">
+                                        {if k.own_organization_only { "Its own only" } else { "Its own, and any its owner joins (Keygate-Org)" }}
+                                    </dd>
                                     <dt>"Expires"</dt>
                                     <dd>{if k.expires_at.is_some() { logic::when(k.expires_at) } else { "Never".into() }}</dd>
                                     <dt>"Created"</dt>

@@ -30,6 +30,8 @@ fn view_of(status: KeyStatus) -> KeyView {
         updated_at: Timestamp(0),
         last_used_at: None,
         usage: UsageSummary::default(),
+        allowed_ips: vec![],
+        own_organization_only: false,
     }
 }
 

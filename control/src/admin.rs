@@ -541,6 +541,7 @@ async fn sign_in<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Ti
         permission: Some(Permission::try_from("admin:access").map_err(internal)?),
         organization: None,
         customer: None,
+        client_ip: None,
         memberships: Vec::new(),
         lease: None,
         now,
@@ -972,6 +973,8 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
         customers: settings.customers,
         rate_limit: settings.rate_limit,
         expires_at: settings.expires_at,
+        allowed_ips: settings.allowed_ips,
+        own_organization_only: settings.own_organization_only,
         kind: request.kind,
         ..KeyRecord::issued(&fresh, &actor.organization, &actor.user, settings.name, settings.permissions, now)
     };

@@ -99,6 +99,8 @@ mod generator {
             updated_at: ts(),
             last_used_at: Some(ts()),
             usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0 },
+            allowed_ips: vec!["203.0.113.0/24".parse().expect("a valid range literal")],
+            own_organization_only: true,
         }
     }
 
@@ -170,6 +172,8 @@ mod generator {
             }),
             expires_at: Some(ts()),
             kind: KeyKind::Single,
+            allowed_ips: vec!["203.0.113.0/24".into()],
+            own_organization_only: true,
         };
         let update = UpdateKeyRequest {
             name: Some("Website".into()),
@@ -177,6 +181,8 @@ mod generator {
             customers: Some(vec!["cus_1".into()]),
             rate_limit: Some(Some(RateLimitPolicy::per(100, 60))),
             expires_at: Some(Some(ts())),
+            allowed_ips: Some(vec!["203.0.113.0/24".into()]),
+            own_organization_only: Some(true),
         };
         let usage = UsageReport {
             hourly: vec![UsagePoint { start: ts(), requests: 3 }],
@@ -466,6 +472,7 @@ mod generator {
                     permission: Some("data:read".into()),
                     customer: Some("cus_1".into()),
                     organization: Some("org_7Q3M0T9ZK1XW2R".into()),
+                    client_ip: Some("203.0.113.7".into()),
                 })),
                 200,
                 schema(&verify),

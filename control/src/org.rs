@@ -1321,6 +1321,8 @@ pub fn key_view(row: &KeyIndexRow, now: Timestamp, last_used_at: Option<Timestam
         updated_at: row.updated_at,
         last_used_at,
         usage,
+        allowed_ips: row.allowed_ips.clone(),
+        own_organization_only: row.own_organization_only,
     }
 }
 

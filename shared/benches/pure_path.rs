@@ -29,6 +29,8 @@ fn record(key: &ApiKey) -> KeyRecord {
         secret_hash: SecretHash::of(key),
         grace: None,
         revoked_by: None,
+        allowed_ips: vec![],
+        own_organization_only: false,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::model::{
     Environment, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission, Project,
     RateLimitPolicy, Role, User,
 };
+use crate::net::IpRange;
 use crate::problem::Problem;
 use crate::time::Timestamp;
 
@@ -257,6 +258,12 @@ pub struct CreateKeyRequest {
     pub expires_at: Option<Timestamp>,
     #[serde(default)]
     pub kind: KeyKind,
+    /// Client address ranges (CIDR, IPv4 or IPv6) the key may be used from; empty: anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<String>,
+    /// The key acts only for its own organization, never for another its owner joins.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_organization_only: bool,
 }
 
 /// A create request that passed validation.
@@ -267,6 +274,8 @@ pub struct ValidKeySettings {
     pub customers: Vec<String>,
     pub rate_limit: Option<RateLimitPolicy>,
     pub expires_at: Option<Timestamp>,
+    pub allowed_ips: Vec<IpRange>,
+    pub own_organization_only: bool,
 }
 
 impl CreateKeyRequest {
@@ -283,6 +292,8 @@ impl CreateKeyRequest {
             customers: validate_customers(&self.customers)?,
             rate_limit: validate_rate_limit(self.rate_limit)?,
             expires_at: validate_expiry(self.expires_at, now)?,
+            allowed_ips: validate_ips(&self.allowed_ips)?,
+            own_organization_only: self.own_organization_only,
         })
     }
 }
@@ -301,6 +312,11 @@ pub struct UpdateKeyRequest {
     pub rate_limit: Option<Option<RateLimitPolicy>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Option<Timestamp>>,
+    /// Replaces the IP allowlist (`[]`: anywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_organization_only: Option<bool>,
 }
 
 impl UpdateKeyRequest {
@@ -328,6 +344,12 @@ impl UpdateKeyRequest {
         }
         if let Some(expires_at) = self.expires_at {
             next.expires_at = validate_expiry(expires_at, now)?;
+        }
+        if let Some(ips) = &self.allowed_ips {
+            next.allowed_ips = validate_ips(ips)?;
+        }
+        if let Some(own) = self.own_organization_only {
+            next.own_organization_only = own;
         }
         next.updated_at = now;
         Ok(next)
@@ -399,6 +421,10 @@ pub struct KeyView {
     pub updated_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub usage: UsageSummary,
+    #[serde(default)]
+    pub allowed_ips: Vec<IpRange>,
+    #[serde(default)]
+    pub own_organization_only: bool,
 }
 
 impl KeyView {
@@ -422,6 +448,8 @@ impl KeyView {
             updated_at: record.updated_at,
             last_used_at,
             usage,
+            allowed_ips: record.allowed_ips.clone(),
+            own_organization_only: record.own_organization_only,
         }
     }
 }
@@ -478,6 +506,14 @@ impl RecentError {
     pub const MAX_CODE: usize = 64;
     pub const MAX_REQUEST_PREVIEW: usize = 2048;
     pub const MAX_RESPONSE_PREVIEW: usize = 2048;
+
+    /// The entry with the values of credential-named fields redacted from both previews (the key's object does this
+    /// before it stores an entry: [`crate::preview`]).
+    pub fn redacted(mut self) -> Self {
+        self.request_preview = crate::preview::redact_fields(&self.request_preview);
+        self.response_preview = crate::preview::redact_fields(&self.response_preview);
+        self
+    }
 
     /// The entry with every field cut to its bound (whole characters), so one entry never weighs more than about
     /// 4.5 KB whatever the request held.
@@ -633,6 +669,10 @@ pub struct VerifyRequest {
     pub customer: Option<String>,
     #[serde(default)]
     pub organization: Option<String>,
+    /// The address of the client that presented the key, for keys with an IP allowlist (a key limited to
+    /// addresses is refused with `IP_NOT_ALLOWED` when it is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -739,6 +779,27 @@ pub fn validate_permissions(raw: &[String]) -> Result<Vec<Permission>, Problem> 
         }
     }
     out.sort();
+    Ok(out)
+}
+
+/// An IP allowlist: at most [`crate::net::MAX_RANGES`] ranges, each CIDR or one address, IPv4 or IPv6; duplicates
+/// collapse.
+pub fn validate_ips(raw: &[String]) -> Result<Vec<IpRange>, Problem> {
+    if raw.len() > crate::net::MAX_RANGES {
+        return Err(Problem::invalid_field("allowed_ips", "at most 32 address ranges"));
+    }
+    let mut out: Vec<IpRange> = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let range = text.parse::<IpRange>().map_err(|e| {
+            Problem::invalid_field(
+                &format!("allowed_ips[{i}]"),
+                format!("{e}: use e.g. 203.0.113.0/24 or 2001:db8::/32"),
+            )
+        })?;
+        if !out.contains(&range) {
+            out.push(range);
+        }
+    }
     Ok(out)
 }
 

@@ -43,6 +43,7 @@ pub enum Code {
     NoRoute,
     CustomerRequired,
     CustomerNotAllowed,
+    IpNotAllowed,
     RateLimited,
 }
 
@@ -65,6 +66,7 @@ impl Code {
             Self::NoRoute => "NO_ROUTE",
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerNotAllowed => "CUSTOMER_NOT_ALLOWED",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
             Self::RateLimited => "RATE_LIMITED",
         }
     }
@@ -86,7 +88,8 @@ impl Code {
             | Self::InsufficientPermissions
             | Self::NoRoute
             | Self::CustomerRequired
-            | Self::CustomerNotAllowed => 403,
+            | Self::CustomerNotAllowed
+            | Self::IpNotAllowed => 403,
             Self::RateLimited => 429,
         }
     }
@@ -122,7 +125,7 @@ impl Code {
             Self::Deactivated => "The key has been deactivated for good; create a new key.",
             Self::Expired => "The key has expired; create a new key or ask its owner to extend it.",
             Self::ForbiddenOrganization => {
-                "The key's owner is not a member of the organization named in `Keygate-Org`."
+                "The key may not act for the organization named in `Keygate-Org`: its owner is not a member, or the key is limited to its own organization."
             }
             Self::InsufficientPermissions => "The key lacks the permission this request needs.",
             Self::NoRoute => "No route rule of this endpoint covers this method and path, so no key may call it.",
@@ -130,6 +133,7 @@ impl Code {
                 "The key is restricted to customers: name the customer in the `Keygate-Customer` header."
             }
             Self::CustomerNotAllowed => "The key is restricted to other customers.",
+            Self::IpNotAllowed => "The key may not be used from this client address (its IP allowlist).",
             Self::RateLimited => "The key's rate limit is exhausted; retry after the time in `Retry-After`.",
         }
     }
@@ -142,7 +146,8 @@ impl Code {
             | Self::ForbiddenOrganization
             | Self::NoRoute
             | Self::CustomerRequired
-            | Self::CustomerNotAllowed => return None,
+            | Self::CustomerNotAllowed
+            | Self::IpNotAllowed => return None,
             Self::MissingCredential => String::from("Bearer realm=\"keygate\""),
             Self::AmbiguousCredential | Self::IncompletePair => {
                 String::from("Bearer realm=\"keygate\", error=\"invalid_request\"")
@@ -226,6 +231,8 @@ pub struct Demand<'a> {
     pub organization: Option<&'a str>,
     /// The customer the request acts on.
     pub customer: Option<&'a str>,
+    /// The client's address as Cloudflare reports it (`CF-Connecting-IP`), for keys with an IP allowlist.
+    pub client_ip: Option<&'a str>,
 }
 
 /// A request that passed every check up to the rate limit.
@@ -279,7 +286,7 @@ pub fn precheck(presented: Result<ApiKey, CredentialError>, endpoint: &Endpoint)
 /// Whether a request for `demand` needs the key owner's organizations to be decided: it names another
 /// organization than the key's own with `Keygate-Org` (the caller reads them, then calls [`decide`] with them).
 pub fn needs_memberships(record: &KeyRecord, demand: Demand<'_>) -> bool {
-    demand.organization.is_some_and(|org| org != record.organization)
+    !record.own_organization_only && demand.organization.is_some_and(|org| org != record.organization)
 }
 
 /// Steps 5–7, given the stored record (`None`: no key has that id) and, when [`needs_memberships`] says so, the
@@ -321,12 +328,18 @@ pub fn decide(
         KeyState::Active if record.is_expired(now) => return Err(Code::Expired),
         KeyState::Active => {}
     }
-    // 6. The organization the request acts for: the key's own, or one its owner belongs to.
+    // 6. The organization the request acts for: the key's own, or one its owner belongs to (unless the key is
+    // locked to its own).
     let organization = match demand.organization {
         None => record.organization.clone(),
-        Some(org) if org == record.organization || memberships.iter().any(|o| o == org) => org.to_owned(),
+        Some(org) if org == record.organization => org.to_owned(),
+        Some(org) if !record.own_organization_only && memberships.iter().any(|o| o == org) => org.to_owned(),
         Some(_) => return Err(Code::ForbiddenOrganization),
     };
+    // 6b. Where the request comes from, for a key with an IP allowlist.
+    if !crate::net::allowed(&record.allowed_ips, demand.client_ip) {
+        return Err(Code::IpNotAllowed);
+    }
     // 7. Scope: the route's permission (a route no rule covers is refused), then the customer: a key restricted to
     // customers must name one of them.
     match demand.access {

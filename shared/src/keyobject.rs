@@ -141,6 +141,9 @@ pub struct Authorize {
     pub organization: Option<String>,
     #[serde(default)]
     pub customer: Option<String>,
+    /// The client's address (`CF-Connecting-IP`), for keys with an IP allowlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
     /// The organizations the key's owner belongs to, when the request names another organization.
     #[serde(default)]
     pub memberships: Vec<String>,
@@ -333,6 +336,10 @@ pub struct KeyIndexRow {
     pub updated_at: Timestamp,
     #[serde(default)]
     pub revoked_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<crate::net::IpRange>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_organization_only: bool,
     pub revision: u64,
 }
 
@@ -354,14 +361,18 @@ impl KeyIndexRow {
             created_at: record.created_at,
             updated_at: record.updated_at,
             revoked_by: record.revoked_by.clone(),
+            allowed_ips: record.allowed_ips.clone(),
+            own_organization_only: record.own_organization_only,
             revision,
         }
     }
 }
 
-/// What a key's object tells its organization's object, in order.
+/// What a key's object tells its organization's object, in order. (Events live in a short outbox and travel as
+/// JSON: boxing the large variant would buy nothing.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum KeyEvent {
     /// The key at `row.revision`, and the audit event of the change that made it (none for the first push of a
     /// key that predates the index).
@@ -564,6 +575,7 @@ impl KeyObjectState {
                 permission,
                 organization,
                 customer,
+                client_ip,
                 memberships,
                 lease,
                 now,
@@ -572,6 +584,7 @@ impl KeyObjectState {
                     access: permission.as_ref().map_or(Access::Open, Access::Permission),
                     organization: organization.as_deref(),
                     customer: customer.as_deref(),
+                    client_ip: client_ip.as_deref(),
                 };
                 self.authorize(&claim, &endpoint, demand, &memberships, lease, now)
             }
@@ -889,6 +902,6 @@ fn prune_errors(errors: &mut VecDeque<RecentError>, now: Timestamp) {
 }
 
 fn log_error(errors: &mut VecDeque<RecentError>, error: RecentError, now: Timestamp) {
-    errors.push_back(error.bounded());
+    errors.push_back(error.redacted().bounded());
     prune_errors(errors, now);
 }

@@ -448,6 +448,13 @@ pub struct KeyRecord {
     /// decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
+    /// Client address ranges the key may be used from (`CF-Connecting-IP`); empty: anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<crate::net::IpRange>,
+    /// LandingLens's rule: the key acts only for its own organization, never for another one its owner joins
+    /// (`Keygate-Org`). Off by default (Instill's rule).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_organization_only: bool,
 }
 
 impl KeyRecord {
@@ -479,6 +486,8 @@ impl KeyRecord {
             secret_hash: SecretHash::of(key),
             grace: None,
             revoked_by: None,
+            allowed_ips: vec![],
+            own_organization_only: false,
         }
     }
 

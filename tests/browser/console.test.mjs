@@ -247,6 +247,31 @@ describe('console', () => {
     assert.deepEqual(after.body.permissions, ['data:read']);
   });
 
+  test('create with an IP allowlist, locked to the organization; the key page shows both and the gateway enforces them', async () => {
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+    await page.getByTestId('create-key').click();
+    await page.getByTestId('key-name').fill('Office robot');
+    await page.locator('[data-permission="data:read"]').check();
+    await page.getByTestId('key-ips').fill('203.0.113.0/24, 2001:db8::/32');
+    await page.getByTestId('key-own-org').check();
+    await page.getByTestId('submit-key').click();
+    const shown = await page.getByTestId('new-key').textContent();
+    const id = shown.slice(8, 22);
+    await page.getByTestId('close-new-key').click();
+    await row(page, id).locator('a').first().click();
+    await page.getByTestId('key-title').waitFor();
+    assert.equal(await page.getByTestId('key-ips').textContent(), '203.0.113.0/24, 2001:db8::/32');
+    assert.equal(await page.getByTestId('key-orgs').textContent(), 'Its own only');
+    await shot('key-limits');
+    const from = (ip) => fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${shown}`, 'cf-connecting-ip': ip } });
+    assert.equal((await from('203.0.113.5')).status, 200);
+    const refused = await from('198.51.100.5');
+    assert.equal(refused.status, 403);
+    assert.equal((await refused.json()).code, 'IP_NOT_ALLOWED');
+    await page.getByRole('link', { name: 'API keys' }).click();
+  });
+
   test('projects, members, audit log and which-project pages', async () => {
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByTestId('projects-table').waitFor();

@@ -360,3 +360,26 @@ fn a_hostile_settings_body_changes_nothing() {
     }
     assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
 }
+
+#[test]
+fn a_hostile_ip_allowlist_is_refused_and_changes_nothing() {
+    let owner = Console::shared_owner();
+    let (_, id, _) = owner.create_key(&json!({"name": "ips", "environment": "live", "permissions": ["data:read"]}));
+    let too_many: Vec<String> = (0..33).map(|i| format!("10.0.{i}.0/24")).collect();
+    for ips in [
+        json!(["10.0.0.0/33"]),
+        json!(["example.com"]),
+        json!(["10.0.0.0/8,10.1.0.0/16"]),
+        json!(too_many),
+        json!("10.0.0.0/8"),
+        json!([7]),
+    ] {
+        let create = json!({"name": "ips", "environment": "live", "permissions": [], "allowed_ips": ips});
+        let answer = owner.call("POST", "/keys", Some(&create));
+        assert!(matches!(answer.status, 400 | 422), "create {ips}: {} {}", answer.status, answer.body);
+        let answer = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"allowed_ips": ips})));
+        assert!(matches!(answer.status, 400 | 422), "update {ips}: {} {}", answer.status, answer.body);
+    }
+    let view = owner.call("GET", &format!("/keys/{id}"), None).json();
+    assert_eq!(view["allowed_ips"], json!([]), "{view}");
+}

@@ -82,3 +82,57 @@ fn a_rate_limited_keys_forwarded_answer_carries_its_rate_limit_headers() {
         assert_eq!(answer.json()["target"], "/data/items", "the origin's body");
     }
 }
+
+fn errors_of(console: &Console, id: &str, at_least: usize) -> keygate_e2e::Value {
+    let mut errors = json!(null);
+    for _ in 0..50 {
+        errors = console.call("GET", &format!("/keys/{id}/errors"), None).json();
+        if errors["errors"].as_array().is_some_and(|e| e.len() >= at_least) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    errors
+}
+
+/// Instrumental's recent errors: a failed request of the key is kept with a preview of its body and of the origin's
+/// answer, so the data can be looked at and sent again, with the credential and credential-named fields redacted;
+/// rate-limited requests are not errors of the key.
+#[test]
+fn recent_errors_keep_redacted_previews_of_both_bodies_and_no_429s() {
+    let (worker, console) = worker();
+    let (key, id, _) = console.create_key(&json!({
+        "name": "telemetry", "environment": "live", "permissions": ["data:read", "data:write"],
+        "rate_limit": {"requests": 2, "window_seconds": 60, "mode": "strict"}
+    }));
+    let body = format!(r#"{{"reading": 21.5, "password": "hunter2", "echo": "{key}"}}"#);
+    let headers = [("x-api-key", key.as_str()), ("content-type", "application/json")];
+    let failed = request("POST", &worker.url("/streams/fail?token=abc123"), &headers, Some(&body));
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    // A refusal of the key's own request keeps its body too.
+    let refused = request("DELETE", &worker.url("/streams/s1"), &headers, Some(&body));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // The limit: the failure counted, one more passes, the next is refused and is not an error of the key.
+    let get = || request("GET", &worker.url("/data/items"), &[("x-api-key", key.as_str())], None);
+    assert_eq!(get().status, 200);
+    let limited = get();
+    assert_eq!(limited.status, 429, "{}", limited.body);
+
+    let errors = errors_of(console, &id, 2);
+    let entries = errors["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "the 429 is not logged: {errors}");
+    let text = errors.to_string();
+    for secret in [&key[key.len() - 38..], "hunter2", "abc123"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let origin_error = entries.iter().find(|e| e["code"] == "ORIGIN_ERROR").expect("the origin's failure");
+    let request_preview = origin_error["request_preview"].as_str().unwrap_or_default();
+    assert!(request_preview.starts_with("POST /streams/fail?token=[redacted]"), "{request_preview}");
+    assert!(request_preview.contains(r#""reading": 21.5, "password": "[redacted]""#), "{request_preview}");
+    let response_preview = origin_error["response_preview"].as_str().unwrap_or_default();
+    assert!(response_preview.starts_with("HTTP 500 from the origin"), "{response_preview}");
+    assert!(response_preview.contains(r#""method":"POST""#), "the origin's own answer: {response_preview}");
+    let refusal = entries.iter().find(|e| e["code"] == "NO_ROUTE" || e["code"] == "INSUFFICIENT_PERMISSIONS");
+    let refusal = refusal.expect("the refusal");
+    assert!(refusal["request_preview"].as_str().unwrap_or_default().contains("21.5"), "{refusal}");
+}

@@ -231,3 +231,86 @@ fn oversized_credential_headers_are_refused_early() {
 fn console_tokens_do_not_pass_the_gateway() {
     gateway(&shared().base, "GET", "/data/x", &owner().token).expect_problem(401, "WRONG_PROJECT");
 }
+
+/// Polls `check` for up to the revocation bound of the shared Worker (its isolate cache and KV), 10 s at most.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what}: not within 10 s");
+}
+
+/// Unkey's and Zuplo's IP allowlist: a key limited to address ranges passes only for clients in them, as Cloudflare
+/// reports the client (`CF-Connecting-IP`); the verify API checks the address its caller names.
+#[test]
+fn a_key_limited_to_ip_ranges_passes_only_from_them() {
+    let (k, id) = key(json!({
+        "name": "office only", "environment": "live", "permissions": ["data:read"],
+        "allowed_ips": ["203.0.113.0/24", "2001:db8::/32", "203.0.113.9"]
+    }));
+    let view = owner().call("GET", &format!("/keys/{id}"), None).json();
+    assert_eq!(view["allowed_ips"], json!(["203.0.113.0/24", "2001:db8::/32", "203.0.113.9/32"]), "{view}");
+    let from = |ip: &str| {
+        request(
+            "GET",
+            &shared().url("/data/x"),
+            &[("authorization", &format!("Bearer {k}")), ("cf-connecting-ip", ip)],
+            None,
+        )
+    };
+    assert_eq!(from("203.0.113.77").status, 200);
+    assert_eq!(from("2001:db8:5::1").status, 200);
+    from("198.51.100.1").expect_problem(403, "IP_NOT_ALLOWED");
+    from("2001:db9::1").expect_problem(403, "IP_NOT_ALLOWED");
+
+    // /v1/verify: the caller names its client's address.
+    let (service, _) = key(json!({"name": "svc", "environment": "live", "permissions": ["keys:verify"]}));
+    let verify = |body: Value| {
+        keygate_e2e::send(
+            "POST",
+            &shared().url("/v1/verify"),
+            &[("authorization", &format!("Bearer {service}"))],
+            &body,
+        )
+        .json()
+    };
+    assert_eq!(verify(json!({"key": k, "client_ip": "203.0.113.1"}))["valid"], true);
+    assert_eq!(verify(json!({"key": k, "client_ip": "198.51.100.1"}))["code"], "IP_NOT_ALLOWED");
+    assert_eq!(verify(json!({"key": k}))["code"], "IP_NOT_ALLOWED", "no address named: refused");
+
+    // The owner lifts the limit: every client passes again (within the revocation bound).
+    let lifted = owner().call("PATCH", &format!("/keys/{id}"), Some(&json!({"allowed_ips": []})));
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    eventually("the lifted allowlist", || from("198.51.100.1").status == 200);
+}
+
+/// LandingLens's rule, per key: a key locked to its own organization never acts for another one its owner joins.
+#[test]
+fn a_key_locked_to_its_organization_acts_for_no_other() {
+    let created = owner().call("POST", "/organizations", Some(&json!({"name": "Sister company"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let sister = created.json()["id"].as_str().unwrap().to_owned();
+    let spec = |own: bool| json!({"name": "locked", "environment": "live", "permissions": ["data:read"], "own_organization_only": own});
+    let (locked, locked_id) = key(spec(true));
+    let (open, _) = key(spec(false));
+    let acting_for = |k: &str, org: &str| {
+        request(
+            "GET",
+            &shared().url("/data/x"),
+            &[("authorization", &format!("Bearer {k}")), ("keygate-org", org)],
+            None,
+        )
+    };
+    assert_eq!(acting_for(&open, &sister).status, 200, "an open key acts for its owner's other organization");
+    acting_for(&locked, &sister).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    assert_eq!(acting_for(&locked, &owner().organization).status, 200);
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &locked).status, 200);
+    assert_eq!(owner().call("GET", &format!("/keys/{locked_id}"), None).json()["own_organization_only"], true);
+    // Unlocked by its owner, it acts for the sister organization too.
+    let unlocked = owner().call("PATCH", &format!("/keys/{locked_id}"), Some(&json!({"own_organization_only": false})));
+    assert_eq!(unlocked.status, 200, "{}", unlocked.body);
+    eventually("the unlocked key", || acting_for(&locked, &sister).status == 200);
+}

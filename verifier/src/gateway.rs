@@ -19,6 +19,8 @@ use crate::store::{StoreError, Stores, lease_ask, lease_keep, lease_take};
 pub const ORG_HEADER: &str = "keygate-org";
 /// The header naming the customer a request acts on.
 pub const CUSTOMER_HEADER: &str = "keygate-customer";
+/// The client's address as Cloudflare reports it (it replaces any value the client sends), for IP allowlists.
+pub const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 
 /// A request that passed: who is calling, and the rate limit's state when the key has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +126,7 @@ pub fn check_record(
                     | Code::NoRoute
                     | Code::CustomerRequired
                     | Code::CustomerNotAllowed
+                    | Code::IpNotAllowed
             ) && let Some(r) = &record
             {
                 refusal.key = Some((claim.clone(), r.organization.clone()));
@@ -185,6 +188,7 @@ pub async fn authenticate<S: Stores>(
         permission: demand.access.permission().cloned(),
         organization: demand.organization.map(str::to_owned),
         customer: demand.customer.map(str::to_owned),
+        client_ip: demand.client_ip.map(str::to_owned),
         memberships,
         lease,
         now,
@@ -226,9 +230,11 @@ pub async fn authenticate<S: Stores>(
                     lease_keep(stores, claim.id, None);
                 }
             }
+            // A request refused for the rate limit is not logged as an error (Instrumental keeps only the failures
+            // of requests that were authenticated and not rate limited).
             let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
-            if code == Code::RateLimited {
+            if code != Code::RateLimited {
                 refusal.key = Some((claim, granted_organization));
             }
             Err(refusal)
@@ -267,6 +273,7 @@ pub fn gateway_demand<'a>(req: &'a Incoming, config: &'a Config) -> Demand<'a> {
         access: config.routes.access(&req.method, &req.path),
         organization: req.header(ORG_HEADER),
         customer: req.header(CUSTOMER_HEADER),
+        client_ip: req.header(CLIENT_IP_HEADER),
     }
 }
 
@@ -325,15 +332,42 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
     Reply::json(200, &body).with_rate(pass.rate.as_ref())
 }
 
-/// A recent-error entry for a request of this key. Never holds the credential: only the method, the path and the
-/// headers that are safe to show; every field is cut to its bound ([`RecentError::bounded`]).
-pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &str, now: Timestamp) -> RecentError {
+/// A recent-error entry for a request of this key: the request line, the headers that are safe to show and a
+/// preview of the request's body, and a preview of the answer's body. Never holds the credential: the credential
+/// headers are left out, and the credential and credential-named fields are redacted from both bodies
+/// ([`keygate_shared::preview`]); every field is cut to its bound ([`RecentError::bounded`]).
+pub fn error_entry(
+    req: &Incoming,
+    status: u16,
+    code: &str,
+    request_body: &str,
+    response_body: &str,
+    now: Timestamp,
+) -> RecentError {
     let mut request_preview = format!("{} {}", req.method, req.path);
+    if !req.query.is_empty() {
+        request_preview.push('?');
+        request_preview.push_str(&req.query);
+    }
+    let mut secrets: Vec<&str> = Vec::new();
     for (name, value) in &req.headers {
         if name == ORG_HEADER || name == CUSTOMER_HEADER {
             request_preview.push_str(&format!("\n{name}: {value}"));
+        } else if name != CLIENT_IP_HEADER {
+            secrets.push(value.trim());
+            secrets.extend(keygate_shared::credential::bearer_token(value));
         }
     }
+    // The credential goes here; credential-named fields are redacted by the key's object before it stores the entry.
+    use keygate_shared::preview::{cut, redact_credentials};
+    let max = RecentError::MAX_REQUEST_PREVIEW;
+    let mut request_preview = redact_credentials(&request_preview, &secrets);
+    if !request_body.is_empty() {
+        request_preview.push_str("\n\n");
+        request_preview.push_str(&redact_credentials(request_body, &secrets));
+    }
+    let request_preview = cut(&request_preview, max);
+    let response_preview = cut(&redact_credentials(response_body, &secrets), RecentError::MAX_RESPONSE_PREVIEW);
     RecentError {
         at: now,
         method: req.method.clone(),
@@ -341,7 +375,7 @@ pub fn error_entry(req: &Incoming, status: u16, code: &str, response_preview: &s
         status,
         code: code.to_owned(),
         request_preview,
-        response_preview: response_preview.to_owned(),
+        response_preview,
     }
     .bounded()
 }
@@ -353,7 +387,11 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
     let Ok(verify_permission) = Permission::try_from("keys:verify") else {
         return (Reply::problem(&Problem::internal()), Vec::new());
     };
-    let caller = Demand { access: Access::Permission(&verify_permission), ..Demand::default() };
+    let caller = Demand {
+        access: Access::Permission(&verify_permission),
+        client_ip: req.header(CLIENT_IP_HEADER),
+        ..Demand::default()
+    };
     let mut uncounted = Vec::new();
     match authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await {
         Ok(pass) => uncounted.extend(pass.uncounted()),
@@ -374,6 +412,8 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
         access: permission.as_ref().map_or(Access::Open, Access::Permission),
         organization: body.organization.as_deref(),
         customer: body.customer.as_deref(),
+        // The verified key's client is the caller's client: the caller names its address.
+        client_ip: body.client_ip.as_deref(),
     };
     let key = body.key.parse::<ApiKey>().map_err(CredentialError::Malformed);
     let answer = match authenticate(stores, key, &config.endpoint, demand, Consult::WhenRateLimited, now).await {
@@ -406,7 +446,7 @@ pub async fn whoami<S: Stores>(
         stores,
         presented(req, config),
         &config.endpoint,
-        Demand::default(),
+        Demand { client_ip: req.header(CLIENT_IP_HEADER), ..Demand::default() },
         Consult::WhenRateLimited,
         now,
     )

@@ -138,8 +138,10 @@ mod entry {
         let checked =
             gateway::check_record(claim, record, &config.endpoint, demand, &memberships, Consult::WhenRateLimited, now);
         match checked {
+            // A refusal to log with its request's body: reading the body awaits, so `serve` does it.
+            Err(refusal) if refusal.key.is_some() && runtime::has_body(&incoming.method) => JsValue::UNDEFINED,
             Err(refusal) => {
-                refused(&ctx, env, config, incoming, &refusal, now);
+                refused(&ctx, env, config, incoming, &refusal, "", now);
                 answer(&refusal.reply, true)
             }
             Ok(Checked::Pass(pass)) if config.origin.is_none() => echo(&ctx, env, config, incoming, &pass, now),
@@ -211,10 +213,12 @@ mod entry {
         config: &Config,
         incoming: &Incoming,
         refusal: &gateway::Refusal,
+        request_body: &str,
         now: Timestamp,
     ) {
         if let (Some((claim, _)), Some(code)) = (&refusal.key, refusal.code) {
-            let error = gateway::error_entry(incoming, refusal.reply.status, code.as_str(), &refusal.reply.body, now);
+            let status = refusal.reply.status;
+            let error = gateway::error_entry(incoming, status, code.as_str(), request_body, &refusal.reply.body, now);
             report(ctx, env, config.cache_ttl_ms, now, claim.id, None, Some(error));
         }
     }
@@ -316,7 +320,13 @@ mod entry {
         let pass = match outcome {
             Ok(pass) => pass,
             Err(refusal) => {
-                refused(&ctx, &env, &config, &incoming, &refusal, now);
+                // The body of a request that proved it holds the key is kept (bounded, redacted) with the error.
+                let body = if refusal.key.is_some() && runtime::has_body(&incoming.method) {
+                    runtime::body_text(&req.headers(), || req.text()).await
+                } else {
+                    String::new()
+                };
+                refused(&ctx, &env, &config, &incoming, &refusal, &body, now);
                 return to_response(refusal.reply);
             }
         };
@@ -329,22 +339,32 @@ mod entry {
                 // The origin's answer, with the key's rate-limit headers added.
                 let rate = pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d));
                 let added: Vec<(String, String)> = rate.chain(trace_header(&config, &pass)).collect();
-                match runtime::forward(&req, &incoming, origin, &config, &identity, &added).await {
-                    Ok(response) => {
-                        let status = response.status_code();
-                        let error = (status >= 400).then(|| {
-                            let preview = format!("HTTP {status} from the origin");
-                            gateway::error_entry(&incoming, status, "ORIGIN_ERROR", &preview, now)
-                        });
-                        (response, error)
+                // A copy of a small request body, read only if the origin fails (for the error's preview).
+                let kept = runtime::keep_for_preview(&req);
+                let (response, failure) = match runtime::forward(&req, &incoming, origin, &config, &identity, &added)
+                    .await
+                {
+                    Ok(mut response) if response.status_code() >= 400 => {
+                        let copy = response.cloned().ok().map(web_sys::Response::from);
+                        let failure = (response.status_code(), "ORIGIN_ERROR", copy);
+                        (response, Some(failure))
                     }
+                    Ok(response) => (response, None),
                     Err(e) => {
                         worker::console_error!("keygate: origin unreachable: {e}");
                         let p = Problem::new(502, "ORIGIN_UNREACHABLE", "Bad gateway", "The origin did not answer.");
-                        let error = gateway::error_entry(&incoming, 502, "ORIGIN_UNREACHABLE", &p.detail, now);
-                        (to_response(Reply::problem(&p))?, Some(error))
+                        (to_response(Reply::problem(&p))?, Some((502, "ORIGIN_UNREACHABLE", None)))
                     }
-                }
+                };
+                let error = match failure {
+                    Some((status, code, copy)) => {
+                        let (body, answer) = runtime::failure_bodies(kept, copy).await;
+                        let answer = format!("HTTP {status} from the origin\n\n{answer}");
+                        Some(gateway::error_entry(&incoming, status, code, &body, &answer, now))
+                    }
+                    None => None,
+                };
+                (response, error)
             }
         };
         if usage.is_some() || error.is_some() {

@@ -301,7 +301,7 @@ mod js {
     use keygate_shared::credential;
 
     use crate::config::Config;
-    use crate::gateway::{CUSTOMER_HEADER, ORG_HEADER};
+    use crate::gateway::{CLIENT_IP_HEADER, CUSTOMER_HEADER, ORG_HEADER};
 
     /// Entries kept per cache: enough for every code × route of a configuration; past it, values are made per call.
     const MAX_CACHED: usize = 512;
@@ -384,7 +384,8 @@ mod js {
         NAMES.with(|names| {
             if names.borrow().is_none() {
                 let credentials: Vec<&str> = credential::header_names(&config.extra_headers).collect();
-                *names.borrow_mut() = Some((both(&credentials), both(&[ORG_HEADER, CUSTOMER_HEADER])));
+                *names.borrow_mut() =
+                    Some((both(&credentials), both(&[ORG_HEADER, CUSTOMER_HEADER, CLIENT_IP_HEADER])));
             }
             let names = names.borrow();
             let (credentials, selectors) =
@@ -448,6 +449,54 @@ pub use keygate_glue::to_response;
 /// Forwards an authenticated gateway request to the origin: same method, the canonical path that was matched
 /// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
 /// by the client are replaced).
+/// Bodies up to this size are kept for a recent-error preview (larger ones are not buffered for it).
+pub const PREVIEW_BODY_MAX: u32 = 64 * 1024;
+
+fn declared_length(headers: &web_sys::Headers) -> Option<u32> {
+    headers.get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u32>().ok())
+}
+
+/// The text of a body for a recent-error preview when its declared length is within [`PREVIEW_BODY_MAX`]; otherwise
+/// a note of what was not kept. `text` reads (and consumes) the body.
+pub async fn body_text(headers: &web_sys::Headers, text: impl FnOnce() -> Result<js_sys::Promise, JsValue>) -> String {
+    match declared_length(headers) {
+        Some(0) => String::new(),
+        Some(n) if n <= PREVIEW_BODY_MAX => match text() {
+            Ok(promise) => {
+                wasm_bindgen_futures::JsFuture::from(promise).await.ok().and_then(|t| t.as_string()).unwrap_or_default()
+            }
+            Err(_) => String::new(),
+        },
+        Some(n) => format!("({n} bytes, not kept)"),
+        None => String::from("(a body of unknown length, not kept)"),
+    }
+}
+
+/// The bodies of a failed forward, for the error's previews: the request's kept copy and the origin's answer.
+pub async fn failure_bodies(kept: Option<web_sys::Request>, answer: Option<web_sys::Response>) -> (String, String) {
+    let request = match &kept {
+        Some(copy) => body_text(&copy.headers(), || copy.text()).await,
+        None => String::new(),
+    };
+    let answer = match &answer {
+        Some(copy) => body_text(&copy.headers(), || copy.text()).await,
+        None => String::new(),
+    };
+    (request, answer)
+}
+
+/// Whether a request of `method` may carry a body worth previewing.
+pub fn has_body(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// A copy of a request whose small body a recent-error entry may read later (the runtime tees the stream); a body
+/// over [`PREVIEW_BODY_MAX`], or of unknown length, is not copied.
+pub fn keep_for_preview(req: &web_sys::Request) -> Option<web_sys::Request> {
+    let small = declared_length(&req.headers()).is_some_and(|n| n > 0 && n <= PREVIEW_BODY_MAX);
+    (has_body(&req.method()) && small).then(|| req.clone().ok()).flatten()
+}
+
 pub async fn forward(
     req: &web_sys::Request,
     incoming: &Incoming,

@@ -283,3 +283,43 @@ fn credential_errors_map_to_codes() {
     assert_eq!(Code::from(CredentialError::IncompletePair), Code::IncompletePair);
     assert_eq!(Code::from(CredentialError::Malformed(KeyParseError::BadChecksum)), Code::InvalidFormat);
 }
+
+/// LandingLens's rule, per key: a key locked to its own organization never acts for another one its owner joins,
+/// and needs no membership lookup to say so.
+#[test]
+fn a_key_locked_to_its_organization_acts_for_no_other() {
+    let key = example();
+    let open = record_for(&key);
+    let locked = KeyRecord { own_organization_only: true, ..open.clone() };
+    let auth = bearer(&key);
+    let h = [("authorization", auth.as_str())];
+    let elsewhere = Demand { organization: Some("org_b"), ..Demand::default() };
+    let own = Demand { organization: Some("org_a"), ..Demand::default() };
+    assert!(crate::decision::needs_memberships(&open, elsewhere));
+    assert!(!crate::decision::needs_memberships(&locked, elsewhere));
+    assert_eq!(run(&h, Some(&open), &live(), elsewhere).map(|g| g.organization), Ok("org_b".into()));
+    assert_eq!(run(&h, Some(&locked), &live(), elsewhere), Err(Code::ForbiddenOrganization));
+    assert_eq!(run(&h, Some(&locked), &live(), own).map(|g| g.organization), Ok("org_a".into()));
+    assert_eq!(run(&h, Some(&locked), &live(), Demand::default()).map(|g| g.organization), Ok("org_a".into()));
+}
+
+/// A key with an IP allowlist passes only from an address in it, as Cloudflare reports the client.
+#[test]
+fn an_ip_allowlist_admits_only_its_ranges() {
+    let key = example();
+    let ranges = crate::api::validate_ips(&["203.0.113.0/24".into(), "2001:db8::/32".into()]).unwrap();
+    let limited = KeyRecord { allowed_ips: ranges, ..record_for(&key) };
+    let auth = bearer(&key);
+    let h = [("authorization", auth.as_str())];
+    let from = |ip: Option<&'static str>| Demand { client_ip: ip, ..Demand::default() };
+    for ip in ["203.0.113.7", "2001:db8::42", "::ffff:203.0.113.8"] {
+        assert!(run(&h, Some(&limited), &live(), from(Some(ip))).is_ok(), "{ip}");
+    }
+    for ip in [Some("198.51.100.1"), Some("2001:db9::1"), Some("garbage"), None] {
+        assert_eq!(run(&h, Some(&limited), &live(), from(ip)), Err(Code::IpNotAllowed), "{ip:?}");
+    }
+    assert_eq!(Code::IpNotAllowed.status(), 403);
+    // The lifecycle comes first: a revoked key is revoked wherever the request comes from.
+    let revoked = KeyRecord { state: KeyState::Revoked, ..limited };
+    assert_eq!(run(&h, Some(&revoked), &live(), from(Some("198.51.100.1"))), Err(Code::Revoked));
+}

@@ -183,3 +183,36 @@ fn usage_summaries_go_out_after_a_quiet_moment_and_at_most_every_five_seconds() 
     assert_eq!(usage_events, 1, "a newer summary replaces one not yet sent");
     assert!(state.next_wake(NOW.plus_secs(7)).is_some(), "an owed delivery wakes the object");
 }
+
+/// The recent-errors log keeps at most 100 entries per key (the oldest go first) and none older than 14 days.
+#[test]
+fn recent_errors_keep_100_per_key_for_14_days() {
+    use crate::api::RecentError;
+    use crate::keyobject::{ERROR_RETENTION_MS, MAX_ERRORS};
+    let mut state = KeyObjectState::default();
+    let mut errors = VecDeque::new();
+    let error = |n: i64, at: crate::time::Timestamp| RecentError {
+        at,
+        method: "POST".into(),
+        path: format!("/streams/{n}"),
+        status: 403,
+        code: "INSUFFICIENT_PERMISSIONS".into(),
+        request_preview: String::new(),
+        response_preview: String::new(),
+    };
+    for n in 0..150 {
+        let at = NOW.plus_millis(n);
+        let _ =
+            state.handle(&mut errors, KeyRequest::Report(Report { now: at, usage: None, error: Some(error(n, at)) }));
+    }
+    assert_eq!(MAX_ERRORS, 100);
+    assert_eq!(errors.len(), 100);
+    assert_eq!(errors.front().map(|e| e.path.as_str()), Some("/streams/50"), "the oldest went first");
+    assert_eq!(errors.back().map(|e| e.path.as_str()), Some("/streams/149"));
+    // Fourteen days after the last of them, a new error leaves only itself.
+    let later = NOW.plus_millis(149 + ERROR_RETENTION_MS + 1);
+    let _ = state
+        .handle(&mut errors, KeyRequest::Report(Report { now: later, usage: None, error: Some(error(999, later)) }));
+    assert_eq!(errors.len(), 1, "entries older than 14 days are gone");
+    assert_eq!(ERROR_RETENTION_MS, 14 * 86_400_000);
+}

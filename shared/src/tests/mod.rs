@@ -7,7 +7,9 @@ mod decision;
 mod key;
 mod keyobject;
 mod model;
+mod net;
 mod path;
+mod preview;
 mod ratelimit;
 mod routes;
 mod time;
@@ -49,6 +51,8 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         secret_hash: SecretHash::of(key),
         grace: None,
         revoked_by: None,
+        allowed_ips: vec![],
+        own_organization_only: false,
     }
 }
 

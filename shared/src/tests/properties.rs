@@ -172,3 +172,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The gateway's own address parser reads exactly what `std`'s does: every address `std` writes, and any
+    /// near-miss string the same way (both accept it with the same value, or both refuse it).
+    #[test]
+    fn the_address_parser_agrees_with_std_on_addresses(v4 in any::<u32>(), v6 in any::<u128>(), zeros in 0u8..8) {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        // Runs of zero groups, so that `::` appears in every position.
+        let v6 = v6 & !(0xffff_u128 << (16 * u32::from(zeros))) & !(0xffff_u128 << (16 * u32::from((zeros + 1) % 8)));
+        for ip in [IpAddr::V4(Ipv4Addr::from(v4)), IpAddr::V6(Ipv6Addr::from(v6)), IpAddr::V6(Ipv4Addr::from(v4).to_ipv6_mapped())] {
+            let text = ip.to_string();
+            prop_assert_eq!(crate::net::parse_addr(&text), Some(crate::net::Addr::from(ip)), "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_address_parser_agrees_with_std_on_near_misses(s in "[0-9a-fA-F:.]{0,44}") {
+        let ours = crate::net::parse_addr(&s);
+        let theirs = s.parse::<std::net::IpAddr>().ok().map(crate::net::Addr::from);
+        prop_assert_eq!(ours, theirs, "{}", s);
+    }
+}

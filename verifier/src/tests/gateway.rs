@@ -44,6 +44,8 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         secret_hash: SecretHash::of(&key),
         grace: None,
         revoked_by: None,
+        allowed_ips: vec![],
+        own_organization_only: false,
     };
     edit(&mut record);
     let organizations = UserOrganizations { organizations: vec!["org_a".into(), "org_b".into()] };
@@ -546,12 +548,20 @@ fn error_entry_never_contains_the_credential() {
         .header("keygate-org", "org_b")
         .header("keygate-customer", "cus_1");
     let preview = "x".repeat(3000);
-    let entry = error_entry(&req, 403, "INSUFFICIENT_PERMISSIONS", &preview, NOW);
+    // A body that repeats the key and carries a password: kept to be sent again, with both redacted.
+    let body = format!(r#"{{"reading": 21.5, "password": "hunter2", "echo": "{full}"}}"#);
+    let entry = error_entry(&req, 403, "INSUFFICIENT_PERMISSIONS", &body, &preview, NOW);
     let text = serde_json::to_string(&entry).expect("an entry serializes");
     for secret in [full.as_str(), key.secret.expose(), &key.expose_pair_secret()] {
         assert!(!text.contains(secret), "the entry leaks the credential: {text}");
     }
-    assert_eq!(entry.request_preview, "POST /streams/s\nkeygate-org: org_b\nkeygate-customer: cus_1");
+    // Credential-named fields: redacted by the key's object before it stores the entry.
+    let entry = entry.redacted();
+    assert_eq!(
+        entry.request_preview,
+        "POST /streams/s\nkeygate-org: org_b\nkeygate-customer: cus_1\n\n\
+         {\"reading\": 21.5, \"password\": \"[redacted]\", \"echo\": \"[redacted]\"}"
+    );
     assert_eq!((entry.method.as_str(), entry.path.as_str(), entry.status), ("POST", "/streams/s", 403));
     assert_eq!(entry.code, "INSUFFICIENT_PERMISSIONS");
     assert_eq!(entry.response_preview.chars().count(), RecentError::MAX_RESPONSE_PREVIEW);
@@ -564,7 +574,7 @@ fn error_entries_are_bounded_as_a_whole() {
     let req = request("GET", &format!("/data/{}", "p".repeat(3000)))
         .header("keygate-org", &long)
         .header("keygate-customer", &long);
-    let entry = error_entry(&req, 403, &"C".repeat(500), &long.repeat(5), NOW);
+    let entry = error_entry(&req, 403, &"C".repeat(500), &long.repeat(5), &long.repeat(5), NOW);
     assert!(entry.path.chars().count() <= RecentError::MAX_PATH);
     assert!(entry.code.chars().count() <= RecentError::MAX_CODE);
     assert!(entry.request_preview.chars().count() <= RecentError::MAX_REQUEST_PREVIEW);
@@ -587,5 +597,32 @@ fn the_gateway_knows_which_admin_requests_change_a_key() {
     ];
     for (method, path, changes) in cases {
         assert_eq!(gateway::changed_key(method, &path).is_some(), changes, "{method} {path}");
+    }
+}
+
+/// Instrumental keeps only the failures of requests that were authenticated and not rate limited: a 429 is not an
+/// error of the key, a missing permission is (leased and strict alike).
+#[test]
+fn rate_limited_refusals_are_not_logged_as_errors() {
+    for strict_mode in [false, true] {
+        let h = Harness::new();
+        let key = if strict_mode { strict(&h) } else { limited(&h) };
+        let auth = bearer(&key);
+        let attempt = |method: &str, path: &str| {
+            let req = request(method, path).header("authorization", &auth);
+            let demand = gateway_demand(&req, &h.config);
+            let presented = presented(&req, &h.config);
+            let endpoint = h.config.endpoint.clone();
+            block_on(gateway::authenticate(&h.memory, presented, &endpoint, demand, Consult::WhenRateLimited, h.now()))
+        };
+        for _ in 0..3 {
+            assert!(attempt("GET", "/data/x").is_ok());
+        }
+        let limited = attempt("GET", "/data/x").expect_err("over the limit");
+        assert_eq!(limited.code, Some(keygate_shared::Code::RateLimited));
+        assert!(limited.key.is_none(), "strict {strict_mode}: a 429 is not logged");
+        let forbidden = attempt("POST", "/streams/s").expect_err("no data:write");
+        assert_eq!(forbidden.code, Some(keygate_shared::Code::InsufficientPermissions));
+        assert!(forbidden.key.is_some(), "strict {strict_mode}: a missing permission is logged");
     }
 }
