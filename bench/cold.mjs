@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { ROOT } from "./dev.mjs";
-import { gatewayWorker } from "./miniflare.mjs";
+import { CONTROL_STUB, gatewayWorker, jsWorker } from "./miniflare.mjs";
 
 const require = createRequire(path.join(ROOT, "package.json"));
 const { Miniflare, Log, LogLevel } = require("miniflare");
@@ -27,20 +27,6 @@ const rounds = Number(args[args.indexOf("--rounds") + 1] || 21);
 if (!(Number.isInteger(rounds) && rounds > 0 && rounds <= 101)) throw new Error("--rounds 1 to 101");
 const build = path.join(ROOT, "verifier/build");
 if (!fs.existsSync(path.join(build, "index_bg.wasm"))) throw new Error("run `cargo xtask build-worker gateway` first");
-
-const compatibilityDate = "2026-04-01";
-const STUB = {
-  name: "keygate-control",
-  modules: true,
-  compatibilityDate,
-  script: `export class KeyObject { async fetch() { return new Response("stub", { status: 500 }); } }
-export default { fetch() { return new Response("control-stub", { status: 500 }); } };`,
-  durableObjects: { KEY_OBJECTS: { className: "KeyObject", useSQLite: true } },
-};
-const BINDINGS = {
-  durableObjects: { KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true } },
-  serviceBindings: { CONTROL: "keygate-control" },
-};
 
 /** A copy of the build with another entry module. */
 function variant(name, entry) {
@@ -57,22 +43,10 @@ export default { fetch() { return new Response("", { status: wasm ? 401 : 500 })
 export default { fetch() { return new Response("", { status: typeof Build.prototype.gate === "function" ? 401 : 500 }); } };`),
 ];
 const WORKERS = {
-  js: () => [
-    {
-      name: "js",
-      modules: true,
-      scriptPath: path.join(ROOT, "bench/js-worker/index.mjs"),
-      modulesRoot: path.join(ROOT, "bench/js-worker"),
-      compatibilityDate,
-      kvNamespaces: { KEYS: "js-keys" },
-      bindings: { KEYGATE_ENVIRONMENT: "live", CACHE_TTL_MS: "0" },
-      ...BINDINGS,
-    },
-    STUB,
-  ],
-  compile: () => [gatewayWorker({ entry: path.join(dirs[0], "entry.mjs"), root: dirs[0] }), STUB],
-  glue: () => [gatewayWorker({ entry: path.join(dirs[1], "entry.mjs"), root: dirs[1] }), STUB],
-  keygate: () => [gatewayWorker({}), STUB],
+  js: () => [jsWorker({ coldBindings: true }), CONTROL_STUB],
+  compile: () => [gatewayWorker({ entry: path.join(dirs[0], "entry.mjs"), root: dirs[0] }), CONTROL_STUB],
+  glue: () => [gatewayWorker({ entry: path.join(dirs[1], "entry.mjs"), root: dirs[1] }), CONTROL_STUB],
+  keygate: () => [gatewayWorker({}), CONTROL_STUB],
 };
 const kinds = Object.keys(WORKERS);
 

@@ -65,6 +65,38 @@ export function controlWorker({ vars = {}, compatibility = compatibilityDate } =
   };
 }
 
+/** For cold starts: on Cloudflare the control plane is a script of its own that an edge location loads only when a
+ * rate-limited key or the console needs it, so the cold start measured is the gateway's alone; the first request
+ * needs neither, and this stub stands in for the bindings. */
+export const CONTROL_STUB = {
+  name: "keygate-control",
+  modules: true,
+  compatibilityDate,
+  script: `export class KeyObject { async fetch() { return new Response("stub", { status: 500 }); } }
+export default { fetch() { return new Response("control-stub", { status: 500 }); } };`,
+  durableObjects: { KEY_OBJECTS: { className: "KeyObject", useSQLite: true } },
+};
+
+/** The hand-written JavaScript Worker (`bench/js-worker/`); with `coldBindings`, the gateway's Durable Object and
+ * service bindings to {@link CONTROL_STUB} too (which it never calls), so a cold start differs only in the code. */
+export function jsWorker({ cacheTtlMs = 0, coldBindings = false, compatibility = compatibilityDate } = {}) {
+  return {
+    name: "js",
+    modules: true,
+    scriptPath: path.join(ROOT, "bench/js-worker/index.mjs"),
+    modulesRoot: path.join(ROOT, "bench/js-worker"),
+    compatibilityDate: compatibility,
+    kvNamespaces: { KEYS: "js-keys" },
+    bindings: { KEYGATE_ENVIRONMENT: "live", CACHE_TTL_MS: String(cacheTtlMs) },
+    ...(coldBindings
+      ? {
+          durableObjects: { KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true } },
+          serviceBindings: { CONTROL: "keygate-control" },
+        }
+      : {}),
+  };
+}
+
 /** Resolves to { mf, base, stop }. `vars` go to both Workers. State lives in a fresh temporary folder. */
 export async function startMiniflare({ vars = {} } = {}) {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), "keygate-mf-"));

@@ -32,7 +32,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-import { controlWorker as controlOptions, gatewayWorker } from "./miniflare.mjs";
+import { CONTROL_STUB, controlWorker as controlOptions, gatewayWorker, jsWorker } from "./miniflare.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(ROOT, "package.json"));
@@ -272,18 +272,6 @@ function controlWorker() {
   return controlOptions({ compatibility: compatibilityDate });
 }
 
-// For cold starts: on Cloudflare the control plane is a script of its own that an edge location loads only when a
-// rate-limited key or the console needs it, so the cold start measured is the gateway's alone; the first request
-// needs neither, and a stub stands in for the bindings.
-const CONTROL_STUB = {
-  name: "keygate-control",
-  modules: true,
-  compatibilityDate,
-  script: `export class KeyObject { async fetch() { return new Response("stub", { status: 500 }); } }
-export default { fetch() { return new Response("control-stub", { status: 500 }); } };`,
-  durableObjects: { KEY_OBJECTS: { className: "KeyObject", useSQLite: true } },
-};
-
 const WORKERS = {
   keygate: {
     label: "Keygate (Rust)",
@@ -308,22 +296,8 @@ const WORKERS = {
     // For cold starts the JS Worker gets the gateway's topology too (the same Durable Object and service bindings
     // to the same stub, which it never calls), so the two starts differ only in the Worker's own code.
     options: ({ cold } = {}) => {
-      const js = {
-        name: "js",
-        modules: true,
-        scriptPath: path.join(ROOT, "bench/js-worker/index.mjs"),
-        modulesRoot: path.join(ROOT, "bench/js-worker"),
-        compatibilityDate,
-        kvNamespaces: { KEYS: "js-keys" },
-        bindings: { KEYGATE_ENVIRONMENT: "live", CACHE_TTL_MS: String(opts.cacheTtlMs) },
-        ...assetsOption(),
-      };
-      if (!cold) return js;
-      const bindings = {
-        durableObjects: { KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true } },
-        serviceBindings: { CONTROL: "keygate-control" },
-      };
-      return { workers: [{ ...js, ...bindings }, CONTROL_STUB] };
+      const js = { ...jsWorker({ cacheTtlMs: opts.cacheTtlMs, coldBindings: cold, compatibility: compatibilityDate }), ...assetsOption() };
+      return cold ? { workers: [js, CONTROL_STUB] } : js;
     },
   },
   floor: {

@@ -6,10 +6,10 @@ use std::fmt;
 use gloo_net::http::{Method, RequestBuilder};
 use keygate_shared::api::{
     AcceptInvitationRequest, AuditPage, CreateKeyRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey,
-    InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList, KeyView, MemberList,
-    MemberView, NewSession, OrganizationView, ProjectList, RecentErrors, RedeemInvitationRequest,
-    RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo, SessionList, SessionView,
-    UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
+    DescribePermissionRequest, InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList,
+    KeyView, MemberList, MemberView, NewSession, OrganizationView, PermissionInfo, ProjectList, RecentErrors,
+    RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo,
+    SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
 };
 use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
@@ -152,12 +152,15 @@ pub struct KeyQuery {
     pub environment: String,
     pub status: String,
     pub include_deactivated: bool,
+    /// `pair`: LandingLens's legacy key pairs only.
+    pub kind: String,
 }
 
 impl KeyQuery {
     pub fn to_query(&self) -> String {
         let mut parts = Vec::new();
-        for (k, v) in [("project", &self.project), ("environment", &self.environment), ("status", &self.status)] {
+        let filters = [("project", &self.project), ("environment", &self.environment), ("status", &self.status)];
+        for (k, v) in filters.into_iter().chain([("kind", &self.kind)]) {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", js_sys::encode_uri_component(v)));
             }
@@ -219,6 +222,15 @@ pub async fn create_project(slug: &str, name: &str) -> Result<Project, ApiError>
 pub async fn rename_project(id: &str, name: &str) -> Result<Project, ApiError> {
     let body = json(&RenameProjectRequest { name: name.to_owned() });
     call(Method::PATCH, &format!("/admin/v1/projects/{id}"), Some(&body)).await
+}
+
+/// Describes a permission of the catalog (owners and admins); an empty description removes it.
+pub async fn describe_permission(name: &str, description: &str) -> Result<PermissionInfo, ApiError> {
+    let request = DescribePermissionRequest { description: description.to_owned() };
+    // `:` is legal in a path segment, and the gateway does not decode `%3A` (a reserved character).
+    let segment = String::from(js_sys::encode_uri_component(name)).replace("%3A", ":");
+    let path = format!("/admin/v1/permissions/{segment}");
+    call(Method::PUT, &path, Some(&json(&request))).await
 }
 
 /// Changes the organization's settings (owners).

@@ -192,6 +192,14 @@ pub fn KeysPage() -> impl IntoView {
                     <option value="deactivated">"Deactivated"</option>
                 </select>
             </label>
+            <label>
+                "Kind "
+                <select data-testid="filter-kind" on:change=set_filter(|q, v| q.kind = v)>
+                    <option value="">"All keys"</option>
+                    <option value="single">"API keys"</option>
+                    <option value="pair">"Legacy key pairs"</option>
+                </select>
+            </label>
             <label class="check">
                 <input
                     type="checkbox"
@@ -297,7 +305,11 @@ fn KeyTable(keys: Vec<KeyView>, chosen: WriteSignal<Option<(KeyView, KeyAction)>
                             let open_errors = open.clone();
                             view! {
                                 <tr data-testid="key-row" data-key-id=id.clone()>
-                                    <td><a href=Page::Key(id.clone()).path() on:click=open>{k.name.clone()}</a></td>
+                                    <td>
+                                        <a href=Page::Key(id.clone()).path() on:click=open>{k.name.clone()}</a>
+                                        {(k.kind == KeyKind::Pair)
+                                            .then(|| view! { " " <span class="badge legacy" data-testid="kind-badge" title="apikey + apisecret">"Legacy pair"</span> })}
+                                    </td>
                                     <td><code>{k.start.clone()}</code></td>
                                     <td>{k.environment.title()}</td>
                                     <td>{k.project.clone().unwrap_or_else(|| "All projects".into())}</td>
@@ -464,7 +476,8 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                                             }
                                         />
                                         " "
-                                        {p}
+                                        {p.clone()}
+                                        {description_of(&ctx, &p).map(|d| view! { <span class="muted">{format!(" — {d}")}</span> })}
                                     </label>
                                 }
                             })
@@ -575,7 +588,20 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                     <dt>"Project"</dt>
                                     <dd>{k.project.clone().unwrap_or_else(|| "All projects".into())}</dd>
                                     <dt>"Permissions"</dt>
-                                    <dd>{logic::permissions_summary(&k.permissions)}</dd>
+                                    <dd data-testid="key-permissions">
+                                        {if k.permissions.is_empty() {
+                                            "No permissions".to_owned()
+                                        } else {
+                                            k.permissions
+                                                .iter()
+                                                .map(|p| match description_of(&ctx, p.as_str()) {
+                                                    Some(d) => format!("{p} ({d})"),
+                                                    None => p.as_str().to_owned(),
+                                                })
+                                                .collect::<Vec<_>>()
+                                                .join(", ")
+                                        }}
+                                    </dd>
                                     <dt>"Customers"</dt>
                                     <dd>{if k.customers.is_empty() { "Any".to_owned() } else { k.customers.join(", ") }}</dd>
                                     <dt>"Rate limit"</dt>
@@ -810,6 +836,69 @@ pub fn ProjectsPage() -> impl IntoView {
                     })
             }}
         </Transition>
+        <PermissionCatalog />
+    }
+}
+
+/// What a permission of the catalog means, when the organization described it.
+fn description_of(ctx: &Ctx, name: &str) -> Option<String> {
+    let session = ctx.session.get_untracked().and_then(Result::ok)?;
+    session.permissions.into_iter().find(|p| p.name == name).and_then(|p| p.description)
+}
+
+/// The organization's permission catalog (Instrumental's "License Management" and its kin): every permission keys
+/// hold and every one described; owners and admins describe them.
+#[component]
+fn PermissionCatalog() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let describe = Action::new_local(move |(name, text): &(String, String)| {
+        let (name, text) = (name.clone(), text.clone());
+        async move { api::describe_permission(&name, &text).await }
+    });
+    Effect::new(move |_| {
+        if matches!(describe.value().get(), Some(Ok(_))) {
+            name.set(String::new());
+            description.set(String::new());
+            ctx.changed();
+        }
+    });
+    view! {
+        <h2>"Permissions"</h2>
+        <p class="muted">"What each permission means, shown where keys are created and on each key. Keys may hold permissions the catalog does not describe."</p>
+        <Show when=move || is_manager(&ctx)>
+            <form class="inline-form" on:submit=move |ev| {
+                ev.prevent_default();
+                describe.dispatch((name.get_untracked(), description.get_untracked()));
+            }>
+                <input aria-label="Permission" data-testid="describe-name" placeholder="licenses:manage" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <input aria-label="Description" data-testid="describe-text" placeholder="License Management" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev)) />
+                <button type="submit" class="secondary" data-testid="describe-save" disabled=move || describe.pending().get()>"Describe"</button>
+            </form>
+            {move || describe.value().get().and_then(Result::err).map(error_view)}
+        </Show>
+        {move || {
+            ctx.session.get().and_then(Result::ok).map(|session| {
+                if session.permissions.is_empty() {
+                    return view! { <p class="empty">"No permissions yet."</p> }.into_any();
+                }
+                view! {
+                    <table data-testid="permission-catalog">
+                        <thead><tr><th>"Permission"</th><th>"Description"</th><th>"Live keys"</th></tr></thead>
+                        <tbody>
+                            {session.permissions.into_iter().map(|p| view! {
+                                <tr data-testid="permission-row" data-permission=p.name.clone()>
+                                    <td><code>{p.name.clone()}</code></td>
+                                    <td>{p.description.clone().unwrap_or_default()}</td>
+                                    <td>{p.keys}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })
+        }}
     }
 }
 

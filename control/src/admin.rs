@@ -8,10 +8,11 @@
 
 use keygate_shared::api::{
     AcceptInvitationRequest, BootstrapRequest as BootstrapBody, BootstrapResponse, CreateKeyRequest,
-    CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey, InviteMemberRequest,
-    InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES, MemberList, NewSession, ProjectList, RecentErrors,
-    RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo,
-    SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, validate_email, validate_name,
+    CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey, DescribePermissionRequest,
+    InviteMemberRequest, InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES, MemberList, NewSession,
+    PermissionList, ProjectList, RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest,
+    RenameProjectRequest, SessionInfo, SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest,
+    validate_email, validate_name,
 };
 use keygate_shared::authz::{Denial, OrgAction};
 use keygate_shared::credential;
@@ -172,6 +173,8 @@ pub enum Route<'a> {
     Audit,
     Settings,
     UpdateSettings,
+    Permissions,
+    DescribePermission(&'a str),
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
     Seed,
 }
@@ -211,6 +214,8 @@ impl<'a> Route<'a> {
             ("GET", ["audit"]) => Route::Audit,
             ("GET", ["organization", "settings"]) => Route::Settings,
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
+            ("GET", ["permissions"]) => Route::Permissions,
+            ("PUT", ["permissions", name]) => Route::DescribePermission(name),
             ("POST", ["test", "seed"]) => Route::Seed,
             _ => return None,
         };
@@ -232,7 +237,7 @@ pub async fn route<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: 
     let Some(route) = Route::parse(&req.method, path) else {
         // A known path with another method is 405 with `Allow`; anything else 404.
         let allowed: Vec<&str> =
-            ["GET", "POST", "PATCH", "DELETE"].into_iter().filter(|m| Route::parse(m, path).is_some()).collect();
+            ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|m| Route::parse(m, path).is_some()).collect();
         if allowed.is_empty() {
             return problem(Problem::not_found("No such admin route; see /admin/v1/openapi.json."));
         }
@@ -343,6 +348,8 @@ async fn signed_in<S: Stores>(
         Route::Audit => audit(stores, req, actor, now).await,
         Route::Settings => settings(stores, actor, now).await,
         Route::UpdateSettings => update_settings(stores, req, actor, now).await,
+        Route::Permissions => permissions(stores, actor).await,
+        Route::DescribePermission(name) => describe_permission(stores, req, actor, name, now).await,
         Route::Seed if config.test_seed => {
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -879,6 +886,32 @@ async fn update_settings<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn
     }
 }
 
+/// The organization's permission catalog (any member: the console's create dialog shows it).
+async fn permissions<S: Stores>(stores: &S, actor: &SignedIn) -> Handled {
+    match org(stores, &actor.organization, OrgRequest::Permissions { actor: actor.user.clone() }).await? {
+        OrgReply::Permissions { permissions } => Ok(Reply::json(200, &PermissionList { permissions })),
+        _ => unexpected("the organization"),
+    }
+}
+
+async fn describe_permission<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    actor: &SignedIn,
+    name: &str,
+    now: Timestamp,
+) -> Handled {
+    let request: DescribePermissionRequest = body(req)?;
+    let (permission, description) = request.validate(name).map_err(problem)?;
+    let name = permission.as_str().to_owned();
+    let request =
+        OrgRequest::DescribePermission { actor: actor.user.clone(), name, description, audit_id: audit_id()?, now };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Permissions { permissions } if permissions.len() == 1 => Ok(Reply::json(200, &permissions[0])),
+        _ => unexpected("the organization"),
+    }
+}
+
 async fn audit<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now: Timestamp) -> Handled {
     let cursor = match req.query_param("cursor") {
         None => None,
@@ -938,6 +971,12 @@ async fn list_keys<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now:
             },
             owner: req.query_param("owner").filter(|o| !o.is_empty()),
             include_deactivated: req.query_param("include_deactivated").is_some_and(|v| v == "true" || v == "1"),
+            kind: match req.query_param("kind").filter(|k| !k.is_empty()).as_deref() {
+                None => None,
+                Some("single") => Some(KeyKind::Single),
+                Some("pair") => Some(KeyKind::Pair),
+                Some(_) => return Err(problem(Problem::invalid_field("kind", "single or pair"))),
+            },
         };
     let cursor = req.query_param("cursor").filter(|c| !c.is_empty());
     let request = OrgRequest::ListKeys { actor: actor.user.clone(), filter, cursor, now };

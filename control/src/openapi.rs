@@ -219,12 +219,18 @@ mod generator {
             current: true,
         };
         let restricted = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
+        let catalog_entry =
+            PermissionInfo { name: "licenses:manage".into(), keys: 2, description: Some("License Management".into()) };
         let session = SessionView {
             user: member(),
             organization: org_view(),
             organizations: vec![org_view()],
             known_permissions: vec!["data:read".into()],
-            permissions: vec![PermissionInfo { name: "data:read".into(), keys: 3 }],
+            permissions: vec![PermissionInfo {
+                name: "data:read".into(),
+                keys: 3,
+                description: Some("Read data".into()),
+            }],
             token: Some(session_info.clone()),
             token_expires_at: Some(ts()),
             settings: restricted,
@@ -449,6 +455,22 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/permissions",
+                "The organization's permission catalog: every permission keys hold and every one described (any member).",
+                None,
+                200,
+                schema(&PermissionList { permissions: vec![catalog_entry.clone()] }),
+            ),
+            (
+                "put",
+                "/admin/v1/permissions/{id}",
+                "Describe a permission, e.g. licenses:manage as \"License Management\" (owners and admins; empty: remove).",
+                Some(schema(&DescribePermissionRequest { description: "License Management".into() })),
+                200,
+                schema(&catalog_entry),
+            ),
+            (
+                "get",
                 "/admin/v1/organization/settings",
                 "The organization's settings (any member).",
                 None,
@@ -613,6 +635,8 @@ mod tests {
             ("GET", "/audit"),
             ("GET", "/organization/settings"),
             ("PATCH", "/organization/settings"),
+            ("GET", "/permissions"),
+            ("PUT", "/permissions/{id}"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

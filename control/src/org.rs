@@ -61,6 +61,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS signin_failures (target TEXT NOT NULL, minute INTEGER NOT NULL, \
      count INTEGER NOT NULL, PRIMARY KEY (target, minute))",
     "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS permission_descriptions (name TEXT PRIMARY KEY, description TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, \
      message TEXT NOT NULL)",
 ];
@@ -161,6 +162,18 @@ pub enum OrgRequest {
         actor: String,
         id: String,
         name: String,
+        audit_id: String,
+        now: Timestamp,
+    },
+    /// The permission catalog.
+    Permissions {
+        actor: String,
+    },
+    /// Describes a permission (`None`: removes its description).
+    DescribePermission {
+        actor: String,
+        name: String,
+        description: Option<String>,
         audit_id: String,
         now: Timestamp,
     },
@@ -269,6 +282,9 @@ pub enum OrgReply {
     },
     Settings {
         settings: OrganizationSettings,
+    },
+    Permissions {
+        permissions: Vec<PermissionInfo>,
     },
     Members {
         members: Vec<MemberView>,
@@ -454,6 +470,13 @@ impl<S: Sql> Org<'_, S> {
             }
             OrgRequest::RenameProject { actor, id, name, audit_id, now } => {
                 self.rename_project(&actor, &id, &name, audit_id, now)
+            }
+            OrgRequest::Permissions { actor } => {
+                self.role(&actor)?;
+                Ok(OrgReply::Permissions { permissions: self.catalog()? })
+            }
+            OrgRequest::DescribePermission { actor, name, description, audit_id, now } => {
+                self.describe_permission(&actor, &name, description, audit_id, now)
             }
             OrgRequest::UpdateSettings { actor, change, audit_id, now } => {
                 self.update_settings(&actor, change, audit_id, now)
@@ -685,18 +708,82 @@ impl<S: Sql> Org<'_, S> {
 
     fn session(&self, actor: &str) -> Result<OrgReply, Refusal> {
         let role = self.role(actor)?;
+        Ok(OrgReply::Session {
+            organization: self.view(role)?,
+            permissions: self.catalog()?,
+            settings: self.settings()?,
+        })
+    }
+
+    /// The permission catalog: every permission live keys hold and every one described, by name (bounded).
+    fn catalog(&self) -> Result<Vec<PermissionInfo>, SqlError> {
         #[derive(Deserialize)]
         struct P {
             name: String,
             keys: i64,
+            description: Option<String>,
         }
-        let permissions: Vec<P> =
-            self.db.all("SELECT name, keys FROM permissions WHERE keys > 0 ORDER BY name LIMIT 1000", &[])?;
-        let permissions = permissions
+        let rows: Vec<P> = self.db.all(
+            "SELECT name, max(keys) AS keys, max(description) AS description FROM ( \
+               SELECT name, keys, NULL AS description FROM permissions WHERE keys > 0 \
+               UNION ALL SELECT name, 0 AS keys, description FROM permission_descriptions) \
+             GROUP BY name ORDER BY name LIMIT 2000",
+            &[],
+        )?;
+        Ok(rows
             .into_iter()
-            .map(|p| PermissionInfo { name: p.name, keys: u64::try_from(p.keys).unwrap_or(0) })
-            .collect();
-        Ok(OrgReply::Session { organization: self.view(role)?, permissions, settings: self.settings()? })
+            .map(|p| PermissionInfo {
+                name: p.name,
+                keys: u64::try_from(p.keys).unwrap_or(0),
+                description: p.description,
+            })
+            .collect())
+    }
+
+    fn describe_permission(
+        &self,
+        actor: &str,
+        name: &str,
+        description: Option<String>,
+        audit_id: String,
+        now: Timestamp,
+    ) -> Answer {
+        self.allowed(actor, OrgAction::DescribePermissions)?;
+        match &description {
+            Some(text) => {
+                let known =
+                    self.db.count("SELECT count(*) AS n FROM permission_descriptions WHERE name = ?", params![name])?;
+                if known == 0
+                    && self.db.count("SELECT count(*) AS n FROM permission_descriptions", &[])? >= limits::PERMISSIONS
+                {
+                    return Err(OrgRefusal::Full {
+                        detail: "An organization describes at most 1,000 permissions.".into(),
+                    }
+                    .into());
+                }
+                self.db.run(
+                    "INSERT INTO permission_descriptions (name, description) VALUES (?, ?) \
+                     ON CONFLICT (name) DO UPDATE SET description = excluded.description",
+                    params![name, text.as_str()],
+                )?;
+            }
+            None => {
+                self.db.run("DELETE FROM permission_descriptions WHERE name = ?", params![name])?;
+            }
+        }
+        let detail = format!("{name}: {}", description.as_deref().unwrap_or("(no description)"));
+        let event = self.audit_event(
+            audit_id,
+            now,
+            Some(actor),
+            AuditAction::DescribePermission,
+            Some(name.to_owned()),
+            detail,
+        )?;
+        self.record(&event, None)?;
+        let info = self.catalog()?.into_iter().find(|p| p.name == name);
+        let info = info.unwrap_or(PermissionInfo { name: name.to_owned(), keys: 0, description: None });
+        Ok(OrgReply::Permissions { permissions: vec![info] })
     }
 
     fn members(&self, actor: &str) -> Result<OrgReply, Refusal> {
@@ -976,6 +1063,9 @@ impl<S: Sql> Org<'_, S> {
         }
         if let Some(environment) = filter.environment {
             and("k.environment = ?", vec![environment.as_str().into()]);
+        }
+        if let Some(kind) = filter.kind {
+            and("json_extract(k.row, '$.kind') = ?", vec![kind.as_str().into()]);
         }
         match filter.status {
             Some(KeyStatus::Active) => {

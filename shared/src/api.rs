@@ -165,11 +165,44 @@ pub struct NewSession {
     pub session: SessionInfo,
 }
 
-/// A permission of the organization's catalog: its name and how many live keys hold it.
+/// A permission of the organization's catalog: its name, what it means to people (e.g. "License Management"), and
+/// how many live keys hold it. The catalog lists every permission keys hold and every one described.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionInfo {
     pub name: String,
     pub keys: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `GET /permissions`: the organization's permission catalog, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionList {
+    pub permissions: Vec<PermissionInfo>,
+}
+
+/// `PUT /permissions/{name}`: what a permission means (owners and admins); an empty description removes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribePermissionRequest {
+    pub description: String,
+}
+
+impl DescribePermissionRequest {
+    pub const MAX_CHARS: usize = 200;
+
+    /// The permission's name checked, and the description trimmed (`None`: remove it).
+    pub fn validate(&self, name: &str) -> Result<(Permission, Option<String>), Problem> {
+        let permission = Permission::try_from(name).map_err(|e| Problem::invalid_field("name", e.to_string()))?;
+        let description = self.description.trim();
+        if description.chars().count() > Self::MAX_CHARS {
+            return Err(Problem::invalid_field("description", "must be at most 200 characters"));
+        }
+        if description.chars().any(char::is_control) {
+            return Err(Problem::invalid_field("description", "must not contain control characters"));
+        }
+        Ok((permission, (!description.is_empty()).then(|| description.to_owned())))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,6 +518,9 @@ pub struct KeyFilter {
     pub owner: Option<String>,
     #[serde(default)]
     pub include_deactivated: bool,
+    /// Single keys, or LandingLens's legacy key pairs.
+    #[serde(default)]
+    pub kind: Option<KeyKind>,
 }
 
 /// One refused or failed request of a key (Instrumental's "recent errors").
@@ -579,10 +615,11 @@ pub enum AuditAction {
     JoinOrganization,
     RemoveMember,
     ChangeSettings,
+    DescribePermission,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -602,6 +639,7 @@ impl AuditAction {
         Self::JoinOrganization,
         Self::RemoveMember,
         Self::ChangeSettings,
+        Self::DescribePermission,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -626,6 +664,7 @@ impl AuditAction {
             Self::JoinOrganization => "join_organization",
             Self::RemoveMember => "remove_member",
             Self::ChangeSettings => "change_settings",
+            Self::DescribePermission => "describe_permission",
         }
     }
 

@@ -43,6 +43,8 @@ pub enum OrgAction {
     /// Remove an owner (never the last one).
     RemoveOwner,
     ManageProjects,
+    /// Describe the organization's permissions (its catalog).
+    DescribePermissions,
     /// Read the audit log of everything in the organization (members read their own actions and keys).
     ReadAllAudit,
     ChangeSettings,
@@ -95,12 +97,14 @@ pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSett
     match (action, role) {
         (CreateKey, Role::Member) if settings.key_creation == KeyCreation::OwnersAndAdmins => Err(Denial::ManagersOnly),
         (CreateKey | ListMembers, _) => Ok(()),
-        (Invite | ManageInvitations | RemoveMember | ManageProjects | ReadAllAudit, Role::Owner | Role::Admin) => {
-            Ok(())
-        }
-        (Invite | ManageInvitations | RemoveMember | ManageProjects | ReadAllAudit, Role::Member) => {
-            Err(Denial::ManagersOnly)
-        }
+        (
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit,
+            Role::Owner | Role::Admin,
+        ) => Ok(()),
+        (
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit,
+            Role::Member,
+        ) => Err(Denial::ManagersOnly),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Owner) => Ok(()),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Admin | Role::Member) => Err(Denial::OwnersOnly),
     }
@@ -137,6 +141,7 @@ pub const TABLE: &[Row] = &[
     Row { what: "remove a member or an admin", rule: Rule::Org(OrgAction::RemoveMember) },
     Row { what: "remove an owner (never the last)", rule: Rule::Org(OrgAction::RemoveOwner) },
     Row { what: "create and rename projects", rule: Rule::Org(OrgAction::ManageProjects) },
+    Row { what: "describe permissions (the catalog)", rule: Rule::Org(OrgAction::DescribePermissions) },
     Row { what: "read the whole audit log (members: their own)", rule: Rule::Org(OrgAction::ReadAllAudit) },
     Row { what: "change organization settings", rule: Rule::Org(OrgAction::ChangeSettings) },
 ];

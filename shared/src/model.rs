@@ -408,6 +408,16 @@ pub enum KeyKind {
     Pair,
 }
 
+impl KeyKind {
+    /// The name it is stored and filtered by (as serde writes it).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Pair => "pair",
+        }
+    }
+}
+
 /// The previous secret during a regeneration grace period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GraceSecret {

@@ -411,6 +411,47 @@ describe('console', () => {
     await waitFor(async () => (await settings()) === 'all_members', 'the setting restored');
   });
 
+  test('legacy key pairs: a filter and a badge set them apart', async () => {
+    const pair = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Old robot', environment: 'live', permissions: [], kind: 'pair' });
+    assert.equal(pair.status, 201);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.reload();
+    await signedInReady();
+    await page.getByTestId('filter-kind').selectOption('pair');
+    await row(page, pair.body.record.id).waitFor();
+    await waitFor(async () => {
+      const rows = await page.getByTestId('key-row').count();
+      return rows > 0 && rows === (await page.getByTestId('kind-badge').count());
+    }, 'only legacy pairs, each with its badge');
+    await shot('legacy-pairs');
+    await page.getByTestId('filter-kind').selectOption('single');
+    await waitFor(async () => (await row(page, pair.body.record.id).count()) === 0, 'the pair hidden among API keys');
+    assert.equal(await page.getByTestId('kind-badge').count(), 0);
+    await page.getByTestId('filter-kind').selectOption('');
+  });
+
+  test('the permission catalog: an admin describes a permission; the create dialog and the key page show it', async () => {
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByTestId('describe-name').fill('licenses:manage');
+    await page.getByTestId('describe-text').fill('License Management');
+    await page.getByTestId('describe-save').click();
+    await page.locator('[data-testid=permission-row][data-permission="licenses:manage"]').waitFor();
+    assert.match(await page.getByTestId('permission-catalog').textContent(), /License Management/);
+    await shot('permissions');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+    await page.getByTestId('create-key').click();
+    assert.match(await page.locator('[data-permission="licenses:manage"]').locator('..').textContent(), /License Management/);
+    await page.getByTestId('key-name').fill('Licensing robot');
+    await page.locator('[data-permission="licenses:manage"]').check();
+    await page.getByTestId('submit-key').click();
+    const id = (await page.getByTestId('new-key').textContent()).slice(8, 22);
+    await page.getByTestId('close-new-key').click();
+    await row(page, id).locator('a').first().click();
+    assert.equal(await page.getByTestId('key-permissions').textContent(), 'licenses:manage (License Management)');
+    await page.getByRole('link', { name: 'API keys' }).click();
+  });
+
   test('readable at 390 px wide', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'API keys' }).click();

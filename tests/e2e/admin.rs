@@ -262,11 +262,8 @@ fn the_openapi_document_parses_and_lists_every_route() {
 /// the change is audited, and the keys members already hold keep working.
 #[test]
 fn key_creation_can_be_kept_to_owners_and_admins() {
-    let owner = Console::shared_owner();
     // An organization of its own, so no other test's members are affected.
-    let created = owner.call("POST", "/organizations", Some(&json!({"name": "Initech"})));
-    assert_eq!(created.status, 201, "{}", created.body);
-    let owner = Console { acting_for: Some(created.json()["id"].as_str().unwrap().to_owned()), ..owner.clone() };
+    let owner = Console::shared_owner().new_organization("Initech");
     let pid = std::process::id();
     let admin = Console { acting_for: None, ..owner.invite(&format!("ada-{pid}@initech.test"), "admin") };
     let member = Console { acting_for: None, ..owner.invite(&format!("mo-{pid}@initech.test"), "member") };
@@ -294,4 +291,57 @@ fn key_creation_can_be_kept_to_owners_and_admins() {
     let open = json!({"key_creation": "all_members"});
     assert_eq!(owner.call("PATCH", "/organization/settings", Some(&open)).json(), open);
     assert_eq!(member.call("POST", "/keys", Some(&spec)).status, 201);
+}
+
+/// LandingLens shows legacy key pairs apart: the list filters by kind, and every key says which it is.
+#[test]
+fn legacy_key_pairs_are_listed_apart() {
+    let owner = Console::shared_owner();
+    let spec =
+        |kind: &str| json!({"name": format!("{kind} kind"), "environment": "live", "permissions": [], "kind": kind});
+    let (_, pair, _) = owner.create_key(&spec("pair"));
+    let (_, single, _) = owner.create_key(&spec("single"));
+    let listed = |query: &str| -> Vec<Value> {
+        owner.call("GET", &format!("/keys{query}"), None).json()["keys"].as_array().cloned().unwrap_or_default()
+    };
+    let ids = |keys: &[Value]| keys.iter().map(|k| k["id"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    let pairs = listed("?kind=pair");
+    assert!(ids(&pairs).contains(&pair) && !ids(&pairs).contains(&single), "{pairs:?}");
+    assert!(pairs.iter().all(|k| k["kind"] == "pair"), "{pairs:?}");
+    let singles = listed("?kind=single");
+    assert!(ids(&singles).contains(&single) && !ids(&singles).contains(&pair));
+    assert!(singles.iter().all(|k| k["kind"] == "single"));
+    let answer = owner.call("GET", "/keys?kind=legacy", None);
+    assert!(matches!(answer.status, 400 | 422), "{}", answer.body);
+    assert_eq!(answer.json()["field"], "kind");
+}
+
+/// The admin page's permission catalog: owners and admins describe a permission ("License Management"), every member
+/// reads the catalog (and the session carries it), and it lists what keys hold with how many.
+#[test]
+fn the_permission_catalog_names_what_permissions_mean() {
+    let owner = Console::shared_owner().new_organization("Catalog test");
+    let admin =
+        Console { acting_for: None, ..owner.invite(&format!("cat-admin-{}@x.test", std::process::id()), "admin") };
+    let member =
+        Console { acting_for: None, ..owner.invite(&format!("cat-member-{}@x.test", std::process::id()), "member") };
+    member.create_key(&json!({"name": "reader", "environment": "live", "permissions": ["data:read"]}));
+    let described =
+        admin.call("PUT", "/permissions/licenses:manage", Some(&json!({"description": "  License Management "})));
+    assert_eq!(described.status, 200, "{}", described.body);
+    assert_eq!(described.json(), json!({"name": "licenses:manage", "keys": 0, "description": "License Management"}));
+    let catalog = member.call("GET", "/permissions", None).json();
+    let entries = catalog["permissions"].as_array().cloned().unwrap_or_default();
+    assert!(entries.contains(&json!({"name": "data:read", "keys": 1})), "{catalog}");
+    assert!(entries.contains(&json!({"name": "licenses:manage", "keys": 0, "description": "License Management"})));
+    let session = member.call("GET", "/session", None).json();
+    assert!(
+        session["permissions"].as_array().is_some_and(|p| p.iter().any(|p| p["description"] == "License Management"))
+    );
+    // An empty description removes it; the audit log says who described what.
+    assert_eq!(owner.call("PUT", "/permissions/licenses:manage", Some(&json!({"description": ""}))).status, 200);
+    let entries = member.call("GET", "/permissions", None).json()["permissions"].clone();
+    assert!(!entries.to_string().contains("licenses:manage"), "{entries}");
+    let audit = owner.call("GET", "/audit", None).json();
+    assert!(audit.to_string().contains("describe_permission"), "{audit}");
 }

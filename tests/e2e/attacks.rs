@@ -297,10 +297,7 @@ fn failed_sign_ins_cannot_flood_the_audit_log() {
 fn settings_org() -> &'static (Console, Console, Console) {
     static O: OnceLock<(Console, Console, Console)> = OnceLock::new();
     O.get_or_init(|| {
-        let owner = Console::shared_owner();
-        let created = owner.call("POST", "/organizations", Some(&json!({"name": "Settings target"})));
-        assert_eq!(created.status, 201, "{}", created.body);
-        let owner = Console { acting_for: Some(created.json()["id"].as_str().unwrap().to_owned()), ..owner.clone() };
+        let owner = Console::shared_owner().new_organization("Settings target");
         let pid = std::process::id();
         let admin = Console { acting_for: None, ..owner.invite(&format!("st-admin-{pid}@x.test"), "admin") };
         let member = Console { acting_for: None, ..owner.invite(&format!("st-member-{pid}@x.test"), "member") };
@@ -382,4 +379,27 @@ fn a_hostile_ip_allowlist_is_refused_and_changes_nothing() {
     }
     let view = owner.call("GET", &format!("/keys/{id}"), None).json();
     assert_eq!(view["allowed_ips"], json!([]), "{view}");
+}
+
+#[test]
+fn a_member_rewriting_the_permission_catalog_is_refused() {
+    let (owner, _, member) = settings_org();
+    let description = json!({"description": "Anything goes"});
+    member.call("PUT", "/permissions/data:read", Some(&description)).expect_problem(403, "FORBIDDEN");
+    let url = format!("{}/admin/v1/permissions/data:read", owner.base);
+    request("PUT", &url, &[("content-type", "application/json")], Some(r#"{"description":"x"}"#))
+        .expect_problem(401, "MISSING_CREDENTIAL");
+    // Hostile names and bodies: refused, nothing described.
+    for (path, body) in [
+        ("/permissions/NOT%20A%20PERMISSION", json!({"description": "x"})),
+        ("/permissions/data:read", json!({"description": "x".repeat(201)})),
+        ("/permissions/data:read", json!({"description": "line\nbreak"})),
+        ("/permissions/data:read", json!({"description": "x", "keys": 1000})),
+        ("/permissions/data:read", json!({"text": "x"})),
+    ] {
+        let answer = owner.call("PUT", path, Some(&body));
+        assert!(matches!(answer.status, 400 | 404 | 422), "{path} {body}: {} {}", answer.status, answer.body);
+    }
+    let catalog = owner.call("GET", "/permissions", None).json();
+    assert!(!catalog.to_string().contains("description"), "nothing was described: {catalog}");
 }

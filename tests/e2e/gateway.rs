@@ -290,9 +290,7 @@ fn a_key_limited_to_ip_ranges_passes_only_from_them() {
 /// LandingLens's rule, per key: a key locked to its own organization never acts for another one its owner joins.
 #[test]
 fn a_key_locked_to_its_organization_acts_for_no_other() {
-    let created = owner().call("POST", "/organizations", Some(&json!({"name": "Sister company"})));
-    assert_eq!(created.status, 201, "{}", created.body);
-    let sister = created.json()["id"].as_str().unwrap().to_owned();
+    let sister = owner().new_organization("Sister company").acting_for.expect("an organization id");
     let spec = |own: bool| json!({"name": "locked", "environment": "live", "permissions": ["data:read"], "own_organization_only": own});
     let (locked, locked_id) = key(spec(true));
     let (open, _) = key(spec(false));

@@ -349,6 +349,14 @@ impl Console {
         self.call("POST", &format!("/keys/{id}/{action}"), Some(&json!({})))
     }
 
+    /// Creates an organization of this user's: this console, acting for it (`Keygate-Org`).
+    pub fn new_organization(&self, name: &str) -> Console {
+        let created = self.call("POST", "/organizations", Some(&json!({"name": name})));
+        assert_eq!(created.status, 201, "create organization: {}", created.body);
+        let id = created.json()["id"].as_str().expect("an organization id").to_owned();
+        Console { acting_for: Some(id), ..self.clone() }
+    }
+
     /// Invites `email` as `role`: the invitation's one-time code.
     pub fn invite_code(&self, email: &str, role: &str) -> String {
         let answer = self.call("POST", "/invitations", Some(&json!({"email": email, "name": email, "role": role})));

@@ -321,7 +321,7 @@ mod entry {
             Ok(pass) => pass,
             Err(refusal) => {
                 // The body of a request that proved it holds the key is kept (bounded, redacted) with the error.
-                let body = if refusal.key.is_some() && runtime::has_body(&incoming.method) {
+                let body = if refusal.key.is_some() && req.body().is_some() {
                     runtime::body_text(&req.headers(), || req.text()).await
                 } else {
                     String::new()

@@ -124,6 +124,47 @@ fn the_permission_catalog_counts_live_keys() {
 
 /// Twenty thousand audit events in one organization: its log stays bounded and writable, and another
 /// organization's log is untouched (they are different objects: nothing is shared to fill up).
+/// The catalog lists what keys hold and what has been described, with the descriptions; a description can be
+/// removed again, and the catalog keeps counting.
+#[test]
+fn the_permission_catalog_holds_descriptions() {
+    let db = org_db("org_a");
+    let a = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    handle(
+        &db,
+        OrgRequest::KeyEvents {
+            events: vec![KeyEvent::Committed { row: row(a, 1, "a", &["data:read"]), audit: None }],
+        },
+    );
+    let describe = |name: &str, description: Option<&str>, n: u32| {
+        let request = OrgRequest::DescribePermission {
+            actor: "usr_owner".into(),
+            name: name.into(),
+            description: description.map(str::to_owned),
+            audit_id: format!("evt_describe_{n}"),
+            now: NOW,
+        };
+        handle(&db, request);
+    };
+    describe("licenses:manage", Some("License Management"), 1);
+    describe("data:read", Some("Read data"), 2);
+    let catalog = || match handle(&db, OrgRequest::Permissions { actor: "usr_owner".into() }) {
+        OrgReply::Permissions { permissions } => {
+            permissions.into_iter().map(|p| (p.name, p.keys, p.description)).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        catalog(),
+        vec![
+            ("data:read".to_owned(), 1, Some("Read data".to_owned())),
+            ("licenses:manage".to_owned(), 0, Some("License Management".to_owned())),
+        ]
+    );
+    describe("licenses:manage", None, 3);
+    assert_eq!(catalog(), vec![("data:read".to_owned(), 1, Some("Read data".to_owned()))]);
+}
+
 #[test]
 fn one_organizations_audit_volume_never_touches_another() {
     let busy = org_db("org_busy");
