@@ -446,9 +446,6 @@ mod js {
 
 pub use keygate_glue::to_response;
 
-/// Forwards an authenticated gateway request to the origin: same method, the canonical path that was matched
-/// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
-/// by the client are replaced).
 /// Bodies up to this size are kept for a recent-error preview (larger ones are not buffered for it).
 pub const PREVIEW_BODY_MAX: u32 = 64 * 1024;
 
@@ -497,6 +494,9 @@ pub fn keep_for_preview(req: &web_sys::Request) -> Option<web_sys::Request> {
     (has_body(&req.method()) && small).then(|| req.clone().ok()).flatten()
 }
 
+/// Forwards an authenticated gateway request to the origin: same method, the canonical path that was matched
+/// against the route rules, the query and the body; the credential headers removed, identity headers set (any sent
+/// by the client are replaced).
 pub async fn forward(
     req: &web_sys::Request,
     incoming: &Incoming,
