@@ -3,7 +3,7 @@
 // builds of Keygate's gateway made from the same `verifier/build/`:
 //
 //   compile   the entry imports only the `.wasm` module (workerd compiles it) and answers a constant;
-//   glue      the entry imports worker-build's JavaScript glue (evaluated; the module instantiated, its start run)
+//   glue      the entry imports wasm-bindgen's JavaScript glue (evaluated; the module instantiated, its start run)
 //             and answers a constant;
 //   keygate   the real entry: the first request calls into Rust.
 //
@@ -39,8 +39,8 @@ function variant(name, entry) {
 const dirs = [
   variant("compile", `import wasm from "./build/index_bg.wasm";
 export default { fetch() { return new Response("", { status: wasm ? 401 : 500 }); } };`),
-  variant("glue", `import Build from "./build/index.js";
-export default { fetch() { return new Response("", { status: typeof Build.prototype.gate === "function" ? 401 : 500 }); } };`),
+  variant("glue", `import { gate } from "./build/index.js";
+export default { fetch() { return new Response("", { status: typeof gate === "function" ? 401 : 500 }); } };`),
 ];
 const WORKERS = {
   js: () => [jsWorker({ coldBindings: true }), CONTROL_STUB],

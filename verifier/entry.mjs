@@ -7,17 +7,13 @@
 //   serve(request, v)        async: everything else (the control plane's /admin routes, verify, whoami, rate-limited
 //                            keys, the origin).
 //
-// Panics: a Rust panic traps, and wasm-bindgen's glue (built by worker-build with its reset-state and abort-handler
-// options) marks the instance terminated; the next call into Rust builds a fresh instance. This module turns the
-// failed request into a 500 problem+json, so no panic leaves the isolate broken or a request unanswered.
+// Panics: a Rust panic traps, and wasm-bindgen's glue (built with its reset-state and abort-handler options; the
+// crate's start function schedules the reset on abort) marks the instance terminated; the next call into Rust
+// builds a fresh instance. This module turns the failed request into a 500 problem+json, so no panic leaves the
+// isolate broken or a request unanswered.
 
-import Build from "./build/index.js";
-
-// worker-build puts the crate's exported functions on its entrypoint class's prototype.
-const { gate, gate_record, serve } = Build.prototype;
-if (typeof gate !== "function" || typeof gate_record !== "function" || typeof serve !== "function") {
-  throw new Error("keygate: the Worker build lacks gate/gate_record/serve; rebuild it with `cargo xtask build-worker`");
-}
+// wasm-bindgen's own ES-module glue (`cargo xtask build-worker gateway`): no worker-build shim, no entrypoint class.
+import { gate, gate_record, serve } from "./build/index.js";
 
 // `Problem::internal()`, byte for byte (a test in `verifier/src/tests/entry.rs` keeps them equal).
 const INTERNAL =

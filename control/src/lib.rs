@@ -34,13 +34,17 @@ mod entry {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use keygate_glue::to_response;
     use keygate_shared::http::{Incoming, Reply, canonical_path, is_under, split_url};
     use keygate_shared::problem::Problem;
     use worker::{Context, Env, Request, Response, Result, event};
 
     use crate::config::Config;
     use crate::runtime::{self, WorkerStores};
+
+    /// A platform-free reply as a `worker::Response`.
+    fn to_response(reply: Reply) -> Result<Response> {
+        Ok(Response::from(keygate_glue::to_response(reply)?))
+    }
 
     thread_local! {
         static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };

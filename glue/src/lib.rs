@@ -8,7 +8,7 @@ use keygate_shared::http::Reply;
 use keygate_shared::problem::Problem;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Headers, Response};
+use web_sys::{Headers, Response, ResponseInit};
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,7 +40,7 @@ pub const LINGER_BYTES: usize = 8 * 1024 * 1024;
 /// cap is refused before anything is read, and a chunked body is refused as soon as it passes the cap — never
 /// buffered: the rest is read and thrown away (up to [`LINGER_BYTES`], then the stream is cancelled) before the 413.
 /// No body reads as an empty one.
-pub async fn read_body(request: &worker::worker_sys::web_sys::Request) -> Result<String, Reply> {
+pub async fn read_body(request: &web_sys::Request) -> Result<String, Reply> {
     let declared = request.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
@@ -83,11 +83,19 @@ async fn linger(reader: &BodyReader, mut seen: usize) {
 }
 
 /// A platform-free reply as a runtime `Response`.
-pub fn to_response(reply: Reply) -> worker::Result<Response> {
-    let headers = Headers::new();
+pub fn to_response(reply: Reply) -> Result<Response, JsValue> {
+    let headers = Headers::new()?;
     for (k, v) in &reply.headers {
         headers.append(k, v)?;
     }
-    let response = if reply.body.is_empty() { Response::empty()? } else { Response::ok(reply.body)? };
-    Ok(response.with_status(reply.status).with_headers(headers))
+    let init = ResponseInit::new();
+    init.set_status(reply.status);
+    init.set_headers(&headers);
+    let body = (!reply.body.is_empty()).then_some(reply.body.as_str());
+    Response::new_with_opt_str_and_init(body, &init)
+}
+
+/// `console.error` of one message (Workers' logs).
+pub fn log_error(message: &str) {
+    web_sys::console::error_1(&JsValue::from_str(message));
 }

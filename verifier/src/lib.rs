@@ -34,28 +34,31 @@ mod entry {
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
     use wasm_bindgen::prelude::*;
-    use worker::worker_sys::{self, web_sys};
-    use worker::{Context, Env, Response, Result, event};
+    use web_sys::Response;
 
     use keygate_shared::http::{Incoming, Reply, is_under};
     use keygate_shared::keyobject::{GatewayRequest, Report};
 
     use crate::config::Config;
     use crate::gateway::{self, Checked, Consult};
-    use crate::runtime::{self, HeaderSet, WorkerStores, to_response};
+    use crate::runtime::{self, Context, Env, HeaderSet, WorkerStores, to_response};
 
-    #[event(start)]
+    type Result<T> = std::result::Result<T, JsValue>;
+
+    #[wasm_bindgen(start)]
     fn start() {
         // A panic reaches the log with its message; the wasm-bindgen glue then reinstantiates the module on the next
         // call (see `verifier/entry.mjs`).
         console_error_panic_hook::set_once();
+        // After a panic the instance is dead: the glue builds a fresh one on the next call.
+        wasm_bindgen::handler::set_on_abort(wasm_bindgen::handler::schedule_reinit);
     }
 
     /// The gateway's first step, with no storage read: a `Response` (a refusal of steps 1–4, or an answer from the
     /// isolate cache), a `string` (the KV key to read: pass its value to [`gate_record`]), or `undefined` (call
     /// [`serve`]).
     #[wasm_bindgen]
-    pub fn gate(request: &web_sys::Request, env: &Env, ctx: worker_sys::Context) -> JsValue {
+    pub fn gate(request: &web_sys::Request, env: &Env, ctx: Context) -> JsValue {
         let (config, incoming, claim) = match claim(request, env) {
             Ok(found) => found,
             Err(step) => return step,
@@ -72,7 +75,7 @@ mod entry {
     pub fn gate_record(
         request: &web_sys::Request,
         env: &Env,
-        ctx: worker_sys::Context,
+        ctx: Context,
         record: Option<String>,
     ) -> JsValue {
         let (config, incoming, claim) = match claim(request, env) {
@@ -90,7 +93,7 @@ mod entry {
     }
 
     /// Steps 1–4 of a gateway request, or what to answer instead.
-    fn claim(request: &web_sys::Request, env: &Env) -> std::result::Result<(Rc<Config>, Incoming, Claim), JsValue> {
+    fn claim(request: &web_sys::Request, env: &Env) -> Result<(Rc<Config>, Incoming, Claim)> {
         // A configuration error is answered by `serve`.
         let config = runtime::config(env).map_err(|_| JsValue::UNDEFINED)?;
         let url = request.url();
@@ -113,7 +116,7 @@ mod entry {
 
     /// Steps 5–7 on the record; a pass of a key without a rate limit is answered here when there is no origin.
     fn decide(
-        ctx: worker_sys::Context,
+        ctx: Context,
         env: &Env,
         config: &Config,
         incoming: &Incoming,
@@ -133,7 +136,6 @@ mod entry {
             }
             _ => Vec::new(),
         };
-        let ctx = Context::new(ctx);
         flush_usage(&ctx, env, config.cache_ttl_ms, now);
         let checked =
             gateway::check_record(claim, record, &config.endpoint, demand, &memberships, Consult::WhenRateLimited, now);
@@ -229,26 +231,24 @@ mod entry {
     pub async fn serve(
         request: web_sys::Request,
         env: Env,
-        ctx: worker_sys::Context,
+        ctx: Context,
         prefetched: Option<String>,
-    ) -> std::result::Result<web_sys::Response, JsValue> {
-        let response = match fetch(request, env, Context::new(ctx), prefetched).await {
-            Ok(response) => response,
+    ) -> Result<Response> {
+        match fetch(request, env, ctx, prefetched).await {
+            Ok(response) => Ok(response),
             Err(e) => {
-                worker::console_error!("keygate: {e}");
-                to_response(Reply::problem(&Problem::internal()))?
+                keygate_glue::log_error(&format!("keygate: {e:?}"));
+                to_response(Reply::problem(&Problem::internal()))
             }
-        };
-        Ok(response.into())
+        }
     }
 
-    // The request stays the runtime's own (`worker::Request` would read `request.cf` and more on every call).
     async fn fetch(req: web_sys::Request, env: Env, ctx: Context, prefetched: Option<String>) -> Result<Response> {
         let now = runtime::now();
         let config = match runtime::config(&env) {
             Ok(c) => c,
             Err(e) => {
-                worker::console_error!("keygate: configuration error: {e}");
+                keygate_glue::log_error(&format!("keygate: configuration error: {e}"));
                 return to_response(Reply::problem(&Problem::new(500, "MISCONFIGURED", "Misconfigured", e)));
             }
         };
@@ -273,7 +273,7 @@ mod entry {
             }
             let response = runtime::to_control(&env, &req, incoming.body.as_deref()).await?;
             // This isolate sees its own admin changes to a key at once (others within the isolate cache's TTL).
-            if response.status_code() < 300
+            if response.status() < 300
                 && let Some(id) = gateway::changed_key(&incoming.method, &path)
             {
                 runtime::forget_record(&id);
@@ -344,14 +344,14 @@ mod entry {
                 let (response, failure) = match runtime::forward(&req, &incoming, origin, &config, &identity, &added)
                     .await
                 {
-                    Ok(mut response) if response.status_code() >= 400 => {
-                        let copy = response.cloned().ok().map(web_sys::Response::from);
-                        let failure = (response.status_code(), "ORIGIN_ERROR", copy);
+                    Ok(response) if response.status() >= 400 => {
+                        let copy = response.clone().ok();
+                        let failure = (response.status(), "ORIGIN_ERROR", copy);
                         (response, Some(failure))
                     }
                     Ok(response) => (response, None),
                     Err(e) => {
-                        worker::console_error!("keygate: origin unreachable: {e}");
+                        keygate_glue::log_error(&format!("keygate: origin unreachable: {e:?}"));
                         let p = Problem::new(502, "ORIGIN_UNREACHABLE", "Bad gateway", "The origin did not answer.");
                         (to_response(Reply::problem(&p))?, Some((502, "ORIGIN_UNREACHABLE", None)))
                     }
@@ -376,7 +376,7 @@ mod entry {
     /// Tells the key's object, after the answer, about requests it did not see (usage) or an error.
     fn report(
         ctx: &Context,
-        env: &worker::Env,
+        env: &Env,
         cache_ttl_ms: i64,
         now: Timestamp,
         id: keygate_shared::key::KeyId,
@@ -384,11 +384,11 @@ mod entry {
         error: Option<keygate_shared::api::RecentError>,
     ) {
         let stores = WorkerStores::new(env.clone(), cache_ttl_ms, now);
-        ctx.wait_until(async move {
+        runtime::wait_until(ctx, async move {
             use crate::store::Stores;
             let message = GatewayRequest::Report(Report { now, usage, error });
             if let Err(e) = stores.object(&id, &message).await {
-                worker::console_error!("keygate: usage report for {id} failed: {e}");
+                keygate_glue::log_error(&format!("keygate: usage report for {id} failed: {e}"));
             }
         });
     }

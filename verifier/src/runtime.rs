@@ -11,13 +11,32 @@ use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{GatewayEnvelope, GatewayReply, GatewayRequest, UsageBatch};
 use keygate_shared::model::{KeyRecord, UserOrganizations};
 use keygate_shared::time::Timestamp;
-use wasm_bindgen::JsValue;
-use worker::worker_sys::web_sys;
-use worker::{Env, Headers, Response};
+use wasm_bindgen::prelude::*;
+use web_sys::{Headers, Response};
 
 use crate::config::Config;
 use crate::store::{IsolateCache, RecordCache, StoreError, Stores};
 use crate::usage::UsageBuffer;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Worker's environment: its variables, secrets and bindings.
+    #[derive(Clone)]
+    pub type Env;
+
+    /// A request's execution context.
+    pub type Context;
+    #[wasm_bindgen(method, js_name = waitUntil)]
+    fn wait_until(this: &Context, promise: &js_sys::Promise);
+}
+
+/// Keeps the request's invocation alive until `work` is done (after the answer has gone out).
+pub fn wait_until(ctx: &Context, work: impl std::future::Future<Output = ()> + 'static) {
+    ctx.wait_until(&wasm_bindgen_futures::future_to_promise(async move {
+        work.await;
+        Ok(JsValue::UNDEFINED)
+    }));
+}
 
 pub const KV_BINDING: &str = "KEYS";
 /// The keys' objects, in the control plane's Worker (a Durable Object binding across scripts).
@@ -203,18 +222,28 @@ fn new_request(
 
 /// Hands a request to the control plane (the admin API and the console): same method, URL and headers, and the
 /// body the gateway has already read (under its cap).
-pub async fn to_control(env: &Env, req: &web_sys::Request, body: Option<&str>) -> worker::Result<Response> {
-    let headers = Headers::new();
-    for (name, value) in Headers(req.headers()).entries() {
+pub async fn to_control(env: &Env, req: &web_sys::Request, body: Option<&str>) -> Result<Response, JsValue> {
+    let headers = Headers::new()?;
+    for (name, value) in entries(&req.headers()) {
         // The body is a fresh one: its framing is the runtime's to set.
         if !matches!(name.to_ascii_lowercase().as_str(), "content-length" | "transfer-encoding") {
             headers.append(&name, &value)?;
         }
     }
     let body = body.map(JsValue::from_str);
-    let forwarded = new_request(&req.url(), &req.method(), Some(&headers.0), body.as_ref())?;
+    let forwarded = new_request(&req.url(), &req.method(), Some(&headers), body.as_ref())?;
     let control = js::binding::<js::Fetcher>(env, CONTROL)?;
-    Ok(Response::from(js::fetched(control.fetch(&forwarded)).await?))
+    js::fetched(control.fetch(&forwarded)).await
+}
+
+/// A `Headers`' names and values.
+fn entries(headers: &Headers) -> Vec<(String, String)> {
+    let Ok(Some(iter)) = js_sys::try_iter(headers) else { return Vec::new() };
+    iter.filter_map(|entry| {
+        let pair: js_sys::Array = entry.ok()?.unchecked_into();
+        Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+    })
+    .collect()
 }
 
 /// Drops this isolate's cached record of a key it just saw changed.
@@ -296,7 +325,6 @@ mod js {
     use std::collections::HashMap;
 
     use wasm_bindgen::prelude::*;
-    use worker::worker_sys::web_sys;
 
     use keygate_shared::credential;
 
@@ -344,7 +372,7 @@ mod js {
     }
 
     /// The binding `name` of the Worker's environment.
-    pub fn binding<T: JsCast>(env: &worker::Env, name: &str) -> Result<T, JsValue> {
+    pub fn binding<T: JsCast>(env: &super::Env, name: &str) -> Result<T, JsValue> {
         let found = js_sys::Reflect::get(env, &JsValue::from_str(name))?;
         if found.is_undefined() {
             return Err(JsValue::from_str(&format!("no binding `{name}`")));
@@ -504,14 +532,14 @@ pub async fn forward(
     config: &Config,
     identity: &[(String, String)],
     answer_headers: &[(String, String)],
-) -> worker::Result<Response> {
+) -> Result<Response, JsValue> {
     let mut target = format!("{}{}", origin.trim_end_matches('/'), incoming.path);
     if !incoming.query.is_empty() {
         target.push('?');
         target.push_str(&incoming.query);
     }
-    let headers = Headers::new();
-    for (name, value) in Headers(req.headers()).entries() {
+    let headers = Headers::new()?;
+    for (name, value) in entries(&req.headers()) {
         let lower = name.to_ascii_lowercase();
         // Authorization stays when it is not ours (another scheme, for the origin); other credential headers and
         // client-sent identity headers go.
@@ -529,10 +557,10 @@ pub async fn forward(
     }
     let method = req.method();
     let body = (!matches!(method.as_str(), "GET" | "HEAD")).then(|| req.body()).flatten();
-    let request = new_request(&target, &method, Some(&headers.0), body.map(JsValue::from).as_ref())?;
+    let request = new_request(&target, &method, Some(&headers), body.map(JsValue::from).as_ref())?;
     let fetched = js::fetched(js::global_fetch(&request)).await?;
     if answer_headers.is_empty() {
-        return Ok(Response::from(fetched));
+        return Ok(fetched);
     }
     // The origin's headers are immutable: the answer is a copy with the gateway's headers added (same body stream).
     let headers = web_sys::Headers::new_with_headers(&fetched.headers())?;
@@ -544,5 +572,5 @@ pub async fn forward(
     init.set_status_text(&fetched.status_text());
     init.set_headers(&headers);
     let body = fetched.body();
-    Ok(Response::from(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?))
+    Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
 }

@@ -124,19 +124,20 @@ pub fn build_worker(worker: Worker) -> Result {
     }
     let root = root();
     let wasm_opt = root.join("node_modules/.bin/wasm-opt");
-    run(cmd("worker-build")
-        .arg("--release")
-        .current_dir(root.join(worker.folder()))
-        .env("WASM_BINDGEN_BIN", tools::cargo_bin().join("wasm-bindgen"))
-        .env("WASM_OPT_BIN", &wasm_opt)
-        .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))?;
+    let module = root.join(worker.folder()).join("build/index_bg.wasm");
+    match worker {
+        Worker::Gateway => build_gateway(&root)?,
+        Worker::Control => run(cmd("worker-build")
+            .arg("--release")
+            .current_dir(root.join(worker.folder()))
+            .env("WASM_BINDGEN_BIN", tools::cargo_bin().join("wasm-bindgen"))
+            .env("WASM_OPT_BIN", &wasm_opt)
+            .env("ESBUILD_BIN", root.join("node_modules/esbuild/bin/esbuild")))?,
+    }
     // worker-build keeps the function names (`--debuginfo`); the deployed module does without them. Panics still log
     // their message and source location. The feature list is worker-build's own: with `--all-features` binaryen
     // would emit encodings workerd rejects. `KEYGATE_WASM_NAMES=1` keeps the names (for `bench/run.mjs --profile`).
-    if env::var("KEYGATE_WASM_NAMES").is_ok_and(|v| v == "1") {
-        return Ok(());
-    }
-    let module = root.join(worker.folder()).join("build/index_bg.wasm");
+    let strip = !env::var("KEYGATE_WASM_NAMES").is_ok_and(|v| v == "1");
     let features = [
         "mutable-globals",
         "sign-ext",
@@ -146,13 +147,39 @@ pub fn build_worker(worker: Worker) -> Result {
         "reference-types",
         "exception-handling",
     ];
-    // A second `-Oz` pass (worker-build ran one with the names still in) finds a little more: 1 % of the gzip size.
+    // The control plane's second `-Oz` pass (worker-build ran one with the names still in) finds a little more;
+    // the gateway's is its only one.
     run(cmd(&wasm_opt.to_string_lossy())
-        .args(["-Oz", "--strip-debug"])
+        .arg("-Oz")
+        .args(strip.then_some("--strip-debug"))
         .args(features.map(|f| format!("--enable-{f}")))
         .arg(&module)
         .arg("-o")
         .arg(&module))
+}
+
+/// The gateway without worker-build or the `worker` crate: `cargo build`, then wasm-bindgen's ES-module output
+/// (`verifier/build/index.js` and `index_bg.wasm`) that `verifier/entry.mjs` imports; wrangler bundles it. The
+/// reset-state and abort-handler options make the glue build a fresh instance after a panic (see `entry.mjs`).
+fn build_gateway(root: &std::path::Path) -> Result {
+    run(cmd("cargo")
+        .args(["build", "-p", "verifier", "--release", "--locked", "--target", "wasm32-unknown-unknown"])
+        .current_dir(root))?;
+    let out = root.join("verifier/build");
+    let _ = std::fs::remove_dir_all(&out);
+    let keep_names = env::var("KEYGATE_WASM_NAMES").is_ok_and(|v| v == "1");
+    run(cmd(&tools::cargo_bin().join("wasm-bindgen").to_string_lossy())
+        .arg(root.join("target/wasm32-unknown-unknown/release/verifier.wasm"))
+        .arg("--out-dir")
+        .arg(&out)
+        .args(["--out-name", "index", "--target", "module", "--no-typescript"])
+        .args(["--experimental-reset-state-function", "--force-enable-abort-handler"])
+        .args(keep_names.then_some("--keep-debug")))?;
+    // wasm-bindgen imports the module as a source phase import; wrangler's bundler takes the plain form (a `.wasm`
+    // import is a compiled `WebAssembly.Module` either way).
+    let glue = out.join("index.js");
+    let text = std::fs::read_to_string(&glue).map_err(|e| format!("{}: {e}", glue.display()))?;
+    std::fs::write(&glue, text.replace("import source ", "import ")).map_err(|e| format!("{}: {e}", glue.display()))
 }
 
 fn dev() -> Result {
