@@ -206,6 +206,11 @@ pub async fn usage(id: &str) -> Result<UsageReport, ApiError> {
     call(Method::GET, &format!("/admin/v1/keys/{id}/usage"), None).await
 }
 
+/// The organization's usage by acting organization (owners and admins).
+pub async fn organization_usage() -> Result<keygate_shared::api::OrganizationUsageReport, ApiError> {
+    call(Method::GET, "/admin/v1/usage", None).await
+}
+
 pub async fn errors(id: &str) -> Result<RecentErrors, ApiError> {
     call(Method::GET, &format!("/admin/v1/keys/{id}/errors"), None).await
 }

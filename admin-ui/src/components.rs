@@ -298,6 +298,10 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let expiry = RwSignal::new(form.expiry);
     let ips = RwSignal::new(form.ips);
     let own_organization_only = RwSignal::new(form.own_organization_only);
+    let meta = RwSignal::new(form.meta);
+    let uses = RwSignal::new(form.uses);
+    let refill = RwSignal::new(form.refill);
+    let refill_amount = RwSignal::new(form.refill_amount);
     let grace = RwSignal::new(String::new());
 
     let opened = key.clone();
@@ -313,6 +317,10 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
             expiry: expiry.get_untracked(),
             ips: ips.get_untracked(),
             own_organization_only: own_organization_only.get_untracked(),
+            meta: meta.get_untracked(),
+            uses: uses.get_untracked(),
+            refill: refill.get_untracked(),
+            refill_amount: refill_amount.get_untracked(),
         }
         .update(&opened);
         let grace = grace.get_untracked();
@@ -386,6 +394,20 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
                 <input id="edit-own-org" type="checkbox" prop:checked=move || own_organization_only.get() on:change=move |ev| own_organization_only.set(event_target_checked(&ev)) />
                 " Only for its own organization"
             </label>
+            <label for="edit-uses">"Usage limit: uses (empty: unlimited; a new value starts the count again)"</label>
+            <input id="edit-uses" data-testid="edit-uses" inputmode="numeric" prop:value=move || uses.get() on:input=move |ev| uses.set(event_target_value(&ev)) />
+            <label for="edit-refill">"Refill"</label>
+            <select id="edit-refill" data-testid="edit-refill" prop:value=move || refill.get() on:change=move |ev| refill.set(event_target_value(&ev))>
+                <option value="">"never"</option>
+                <option value="daily">"every day"</option>
+                <option value="monthly">"every month"</option>
+            </select>
+            <label for="edit-refill-amount">"Refill to (empty: the uses)"</label>
+            <input id="edit-refill-amount" inputmode="numeric" prop:value=move || refill_amount.get() on:input=move |ev| refill_amount.set(event_target_value(&ev)) />
+            {field_error("usage_limit")}
+            <label for="edit-meta">"Metadata (a JSON object, up to 1 KiB; empty: none)"</label>
+            <textarea id="edit-meta" data-testid="edit-meta" rows="4" prop:value=move || meta.get() on:input=move |ev| meta.set(event_target_value(&ev))></textarea>
+            {field_error("meta")}
         }
         .into_any(),
         KeyAction::Regenerate => view! {

@@ -2,7 +2,8 @@
 //! chart scales, what the show-once modal offers to copy. Tested natively and in Chromium.
 
 use keygate_shared::api::{CreatedKey, KeyView, UpdateKeyRequest};
-use keygate_shared::model::{KeyStatus, Permission, RateLimitPolicy, Role};
+use keygate_shared::meta::KeyMeta;
+use keygate_shared::model::{KeyStatus, Permission, RateLimitPolicy, Refill, RefillInterval, Role, UsageLimit};
 use keygate_shared::time::Timestamp;
 
 /// A status badge: its words and its CSS class (each status visibly distinct).
@@ -175,6 +176,43 @@ pub fn permissions_summary(permissions: &[Permission]) -> String {
     }
 }
 
+/// The usage-limit fields as sent: empty uses is no limit; a refill of an empty amount refills to the uses. Text
+/// that is not a number is sent as 0, for the API's own error to name the field.
+pub fn usage_limit_field(uses: &str, interval: &str, amount: &str) -> Option<UsageLimit> {
+    let uses = uses.trim();
+    if uses.is_empty() {
+        return None;
+    }
+    let uses: u64 = uses.parse().unwrap_or(0);
+    let interval = match interval {
+        "daily" => Some(RefillInterval::Daily),
+        "monthly" => Some(RefillInterval::Monthly),
+        _ => None,
+    };
+    let refill = interval.map(|interval| Refill {
+        amount: match amount.trim() {
+            "" => uses,
+            a => a.parse().unwrap_or(0),
+        },
+        interval,
+    });
+    Some(UsageLimit { uses, refill })
+}
+
+/// A key's usage limit and uses left, in words.
+pub fn usage_limit_text(limit: Option<&UsageLimit>, remaining: Option<u64>) -> String {
+    let Some(limit) = limit else { return "Unlimited".into() };
+    let left = remaining.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let refill = match limit.refill {
+        Some(Refill { amount, interval: RefillInterval::Daily }) => format!(", refilled to {amount} every day (UTC)"),
+        Some(Refill { amount, interval: RefillInterval::Monthly }) => {
+            format!(", refilled to {amount} every month (UTC)")
+        }
+        None => String::new(),
+    };
+    format!("{left} of {} uses left{refill}", limit.uses)
+}
+
 pub fn rate_limit_text(policy: Option<&RateLimitPolicy>) -> String {
     match policy {
         None => "Unlimited".into(),
@@ -269,6 +307,11 @@ pub struct EditForm {
     pub expiry: String,
     pub ips: String,
     pub own_organization_only: bool,
+    pub meta: String,
+    /// The usage limit's uses, refill interval (`""`, `daily`, `monthly`) and refill amount.
+    pub uses: String,
+    pub refill: String,
+    pub refill_amount: String,
 }
 
 impl EditForm {
@@ -282,6 +325,14 @@ impl EditForm {
             expiry: expiry_field(key.expires_at),
             ips: key.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             own_organization_only: key.own_organization_only,
+            meta: meta_text(key.meta.as_ref()),
+            uses: key.usage_limit.map(|l| l.uses.to_string()).unwrap_or_default(),
+            refill: match key.usage_limit.and_then(|l| l.refill).map(|r| r.interval) {
+                Some(RefillInterval::Daily) => "daily".into(),
+                Some(RefillInterval::Monthly) => "monthly".into(),
+                None => String::new(),
+            },
+            refill_amount: key.usage_limit.and_then(|l| l.refill).map(|r| r.amount.to_string()).unwrap_or_default(),
         }
     }
 
@@ -321,7 +372,31 @@ impl EditForm {
         if self.own_organization_only != before.own_organization_only {
             update.own_organization_only = Some(self.own_organization_only);
         }
+        let meta = parse_meta_field(&self.meta);
+        if meta != parse_meta_field(&before.meta) {
+            update.meta = Some(meta);
+        }
+        let limit = usage_limit_field(&self.uses, &self.refill, &self.refill_amount);
+        if limit != usage_limit_field(&before.uses, &before.refill, &before.refill_amount) {
+            update.usage_limit = Some(limit);
+        }
         (!update.is_empty()).then_some(update)
+    }
+}
+
+/// A key's metadata as the console shows and edits it: indented JSON, or empty.
+pub fn meta_text(meta: Option<&KeyMeta>) -> String {
+    meta.and_then(|m| serde_json::from_str::<serde_json::Value>(m.as_json()).ok())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_default()
+}
+
+/// The metadata field as sent: empty is none; text that is not JSON is sent as a string, for the API's own error
+/// to name the field.
+pub fn parse_meta_field(text: &str) -> Option<serde_json::Value> {
+    match text.trim() {
+        "" => None,
+        t => Some(serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.to_owned()))),
     }
 }
 

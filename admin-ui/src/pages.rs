@@ -357,6 +357,10 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
     let pair = RwSignal::new(false);
     let ips = RwSignal::new(String::new());
     let own_organization_only = RwSignal::new(false);
+    let meta = RwSignal::new(String::new());
+    let uses = RwSignal::new(String::new());
+    let refill = RwSignal::new(String::new());
+    let refill_amount = RwSignal::new(String::new());
     let projects = LocalResource::new(api::projects);
     let known = move || {
         let mut all: Vec<String> = COMMON_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
@@ -405,6 +409,12 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
             kind: if pair.get_untracked() { KeyKind::Pair } else { KeyKind::Single },
             allowed_ips: logic::split_list(&ips.get_untracked()),
             own_organization_only: own_organization_only.get_untracked(),
+            meta: logic::parse_meta_field(&meta.get_untracked()),
+            usage_limit: logic::usage_limit_field(
+                &uses.get_untracked(),
+                &refill.get_untracked(),
+                &refill_amount.get_untracked(),
+            ),
         });
     };
     let error = move || create.value().get().and_then(Result::err);
@@ -511,6 +521,22 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                 <label for="key-ips">"Allowed client IPs (CIDR, comma separated; empty: anywhere)"</label>
                 <input id="key-ips" data-testid="key-ips" placeholder="203.0.113.0/24, 2001:db8::/32" prop:value=move || ips.get() on:input=move |ev| ips.set(event_target_value(&ev)) />
                 {field_error("allowed_ips")}
+                <fieldset>
+                    <legend>"Usage limit (optional: the key stops with 429 USAGE_EXCEEDED once its uses are spent)"</legend>
+                    <div class="row">
+                        <input aria-label="Uses" data-testid="key-uses" inputmode="numeric" placeholder="uses" prop:value=move || uses.get() on:input=move |ev| uses.set(event_target_value(&ev)) />
+                        <select aria-label="Refill" data-testid="key-refill" on:change=move |ev| refill.set(event_target_value(&ev))>
+                            <option value="">"never refilled"</option>
+                            <option value="daily">"refilled every day"</option>
+                            <option value="monthly">"refilled every month"</option>
+                        </select>
+                        <input aria-label="Refill to" data-testid="key-refill-amount" inputmode="numeric" placeholder="refill to (default: uses)" prop:value=move || refill_amount.get() on:input=move |ev| refill_amount.set(event_target_value(&ev)) />
+                    </div>
+                    {field_error("usage_limit")}
+                </fieldset>
+                <label for="key-meta">"Metadata (a JSON object, up to 1 KiB: sent to your API as Keygate-Key-Meta, returned by verify)"</label>
+                <textarea id="key-meta" data-testid="key-meta" rows="3" placeholder="{\"plan\": \"pro\"}" prop:value=move || meta.get() on:input=move |ev| meta.set(event_target_value(&ev))></textarea>
+                {field_error("meta")}
                 <label class="check">
                     <input type="checkbox" data-testid="key-own-org" on:change=move |ev| own_organization_only.set(event_target_checked(&ev)) />
                     " Only for this organization (never acts for another organization its owner joins)"
@@ -608,6 +634,15 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                     <dd>{logic::rate_limit_text(k.rate_limit.as_ref())}</dd>
                                     <dt>"Client IPs"</dt>
                                     <dd data-testid="key-ips">{logic::ranges_text(&k.allowed_ips)}</dd>
+                                    <dt>"Usage limit"</dt>
+                                    <dd data-testid="key-uses">{logic::usage_limit_text(k.usage_limit.as_ref(), k.usage.remaining)}</dd>
+                                    <dt>"Metadata"</dt>
+                                    <dd>
+                                        {match logic::meta_text(k.meta.as_ref()) {
+                                            t if t.is_empty() => view! { <span data-testid="key-meta-none">"None"</span> }.into_any(),
+                                            t => view! { <pre class="meta" data-testid="key-meta">{t}</pre> }.into_any(),
+                                        }}
+                                    </dd>
                                     <dt>"Organizations"</dt>
                                     <dd data-testid="key-orgs">
                                         {if k.own_organization_only { "Its own only" } else { "Its own, and any its owner joins (Keygate-Org)" }}
@@ -639,6 +674,7 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                     <UsageChart title="Requests per hour, last 24 hours" points=u.hourly label=hour_label />
                                     <UsageChart title="Requests per day, last 14 days" points=u.daily label=day_label />
                                 </div>
+                                <ByOrganization rows=u.by_organization testid="key-usage-by-org" />
                             }
                                 .into_any()
                         }
@@ -958,6 +994,9 @@ pub fn MembersPage() -> impl IntoView {
         <OrganizationId />
         <KeyCreationSetting />
         <Show when=move || is_manager(&ctx)>
+            <OrganizationUsagePanel />
+        </Show>
+        <Show when=move || is_manager(&ctx)>
             <p class="muted">"Invite someone: they get a one-time code (never a token of anyone) and join with it."</p>
             <form class="inline-form" on:submit=move |ev| {
                 ev.prevent_default();
@@ -1243,5 +1282,43 @@ pub fn WhoamiPage() -> impl IntoView {
                 </dl>
             }.into_any(),
         })}
+    }
+}
+
+/// Requests by the organization they acted for (`Keygate-Org`): Instill charges the organization a request names.
+#[component]
+fn ByOrganization(rows: Vec<keygate_shared::api::OrganizationUsage>, testid: &'static str) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted" data-testid=testid>"No requests yet."</p> }.into_any();
+    }
+    view! {
+        <table data-testid=testid>
+            <caption>"Requests by acting organization (Keygate-Org; the key's own when none is named)"</caption>
+            <thead><tr><th>"Organization"</th><th>"Requests"</th></tr></thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|r| view! { <tr><td><code>{r.organization}</code></td><td>{r.requests.to_string()}</td></tr> })
+                    .collect::<Vec<_>>()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The organization's usage by acting organization (owners and admins).
+#[component]
+fn OrganizationUsagePanel() -> impl IntoView {
+    let usage = LocalResource::new(api::organization_usage);
+    view! {
+        <h2>"Usage by organization"</h2>
+        <Transition fallback=loading>
+            {move || {
+                usage.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(u) => view! { <ByOrganization rows=u.by_organization testid="org-usage" /> }.into_any(),
+                })
+            }}
+        </Transition>
     }
 }

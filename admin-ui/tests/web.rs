@@ -32,6 +32,8 @@ fn view_of(status: KeyStatus) -> KeyView {
         usage: UsageSummary::default(),
         allowed_ips: vec![],
         own_organization_only: false,
+        meta: None,
+        usage_limit: None,
     }
 }
 
@@ -206,4 +208,54 @@ fn an_edit_keeps_what_it_does_not_change() {
 
     let expiry = logic::EditForm { expiry: "2027-02-01T00:00".into(), ..opened }.update(&key).unwrap();
     assert_eq!(expiry.expires_at, Some(Timestamp::parse_rfc3339("2027-02-01T00:00:00Z")));
+}
+
+/// Metadata in the Edit dialog: shown indented, sent only when changed, emptied to remove it, and text that is not
+/// JSON sent as a string so the API's own error names the field.
+#[wasm_bindgen_test]
+fn metadata_is_edited_as_json_text() {
+    let mut key = view_of(KeyStatus::Active);
+    key.meta = Some(keygate_shared::meta::KeyMeta::from_value(&serde_json::json!({"plan": "pro"})).unwrap());
+    let opened = logic::EditForm::of(&key);
+    assert_eq!(opened.meta, "{\n  \"plan\": \"pro\"\n}");
+    let reformatted = logic::EditForm { meta: "{\"plan\":   \"pro\"}\n".into(), ..opened.clone() };
+    assert_eq!(reformatted.update(&key), None, "the same object, written differently, is no change");
+    let changed = logic::EditForm { meta: r#"{"plan": "free"}"#.into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(changed.meta, Some(Some(serde_json::json!({"plan": "free"}))));
+    assert_eq!(changed.permissions, None);
+    let removed = logic::EditForm { meta: "  ".into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(removed.meta, Some(None));
+    let typo = logic::EditForm { meta: "plan = pro".into(), ..opened }.update(&key).unwrap();
+    assert_eq!(typo.meta, Some(Some(serde_json::json!("plan = pro"))));
+}
+
+/// The usage-limit fields: empty is no limit, a refill of no amount refills to the uses, a change is sent (and only
+/// a change), and the key page's words.
+#[wasm_bindgen_test]
+fn usage_limits_are_edited_and_shown() {
+    use keygate_shared::model::{Refill, RefillInterval, UsageLimit};
+    assert_eq!(logic::usage_limit_field(" ", "daily", "5"), None);
+    let monthly = UsageLimit { uses: 100, refill: Some(Refill { amount: 100, interval: RefillInterval::Monthly }) };
+    assert_eq!(logic::usage_limit_field("100", "monthly", ""), Some(monthly));
+    assert_eq!(logic::usage_limit_field("ten", "", "").map(|l| l.uses), Some(0), "the API names the field");
+    let mut key = view_of(KeyStatus::Active);
+    key.usage_limit = Some(monthly);
+    key.usage.remaining = Some(40);
+    assert_eq!(
+        logic::usage_limit_text(key.usage_limit.as_ref(), Some(40)),
+        "40 of 100 uses left, refilled to 100 every month (UTC)"
+    );
+    assert_eq!(logic::usage_limit_text(None, None), "Unlimited");
+    let opened = logic::EditForm::of(&key);
+    assert_eq!(
+        (opened.uses.as_str(), opened.refill.as_str(), opened.refill_amount.as_str()),
+        ("100", "monthly", "100")
+    );
+    assert_eq!(opened.update(&key), None);
+    let daily = logic::EditForm { refill: "daily".into(), ..opened.clone() }.update(&key).unwrap();
+    let refill = Some(Refill { amount: 100, interval: RefillInterval::Daily });
+    assert_eq!(daily.usage_limit, Some(Some(UsageLimit { uses: 100, refill })));
+    assert_eq!(daily.meta, None);
+    let freed = logic::EditForm { uses: String::new(), ..opened }.update(&key).unwrap();
+    assert_eq!(freed.usage_limit, Some(None));
 }

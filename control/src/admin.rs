@@ -175,6 +175,7 @@ pub enum Route<'a> {
     UpdateSettings,
     Permissions,
     DescribePermission(&'a str),
+    Usage,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
     Seed,
 }
@@ -216,6 +217,7 @@ impl<'a> Route<'a> {
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
             ("GET", ["permissions"]) => Route::Permissions,
             ("PUT", ["permissions", name]) => Route::DescribePermission(name),
+            ("GET", ["usage"]) => Route::Usage,
             ("POST", ["test", "seed"]) => Route::Seed,
             _ => return None,
         };
@@ -350,6 +352,12 @@ async fn signed_in<S: Stores>(
         Route::UpdateSettings => update_settings(stores, req, actor, now).await,
         Route::Permissions => permissions(stores, actor).await,
         Route::DescribePermission(name) => describe_permission(stores, req, actor, name, now).await,
+        Route::Usage => {
+            match org(stores, &actor.organization, OrgRequest::Usage { actor: actor.user.clone() }).await? {
+                OrgReply::Usage { usage } => Ok(Reply::json(200, &usage)),
+                _ => unexpected("the organization"),
+            }
+        }
         Route::Seed if config.test_seed => {
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -1014,15 +1022,19 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
         expires_at: settings.expires_at,
         allowed_ips: settings.allowed_ips,
         own_organization_only: settings.own_organization_only,
+        meta: settings.meta,
+        usage_limit: settings.usage_limit,
         kind: request.kind,
         ..KeyRecord::issued(&fresh, &actor.organization, &actor.user, settings.name, settings.permissions, now)
     };
     let (record, revision, settled) =
         match key(stores, &fresh.id, KeyRequest::Create { record, audit_id: audit_id()?, now }).await? {
-            KeyReply::Committed { record: Some(record), revision, settled } => (record, revision, settled),
+            KeyReply::Committed { record: Some(record), revision, settled, .. } => (record, revision, settled),
             _ => return unexpected("the key's object"),
         };
     let mut view = KeyView::of(&record, now, None, Default::default());
+    // A new key has all its uses.
+    view.usage.remaining = record.usage_limit.map(|limit| limit.uses);
     view.owner_name = Some(profile(stores, &actor.user, now).await.map(|p| p.name).unwrap_or_default());
     Ok(committed(Reply::json(201, &created(&fresh, record.kind, view)), revision, settled))
 }
@@ -1064,8 +1076,9 @@ async fn change_key<S: Stores>(stores: &S, actor: &SignedIn, id: &str, change: K
     let request = KeyRequest::Change { actor: key_actor(actor, role), change, audit_id: audit_id()?, now };
     match key(stores, &id, request).await? {
         // The change is committed: the answer says so even if KV or the organization learn it a little later.
-        KeyReply::Committed { record: Some(record), revision, settled } => {
+        KeyReply::Committed { record: Some(record), revision, settled, remaining } => {
             let mut view = KeyView::of(&record, now, None, Default::default());
+            view.usage.remaining = remaining;
             view.owner_name = owner_name;
             Ok(committed(Reply::json(200, &view), revision, settled))
         }
@@ -1116,8 +1129,9 @@ async fn regenerate<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, id:
     };
     let request = KeyRequest::Change { actor: key_actor(actor, role), change, audit_id: audit_id()?, now };
     match key(stores, &key_id, request).await? {
-        KeyReply::Committed { record: Some(record), revision, settled } => {
+        KeyReply::Committed { record: Some(record), revision, settled, remaining } => {
             let mut view = KeyView::of(&record, now, None, Default::default());
+            view.usage.remaining = remaining;
             view.owner_name = owner_name;
             Ok(committed(Reply::json(200, &created(&fresh, record.kind, view)), revision, settled))
         }

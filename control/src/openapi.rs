@@ -17,9 +17,10 @@ mod generator {
     use keygate_shared::api::*;
     use keygate_shared::decision::Code;
     use keygate_shared::key::KeyId;
+    use keygate_shared::meta::KeyMeta;
     use keygate_shared::model::{
         Environment, KeyCreation, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings, Permission,
-        Project, RateLimitPolicy, Role, User,
+        Project, RateLimitPolicy, Refill, RefillInterval, Role, UsageLimit, User,
     };
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
@@ -46,7 +47,11 @@ mod generator {
                 let mut properties = Map::new();
                 let mut required = Vec::new();
                 for (name, value) in fields {
-                    if value.is_null() {
+                    if name == "meta" {
+                        // Any object the key's holder chose: its example's fields say nothing about another key's.
+                        let meta = json!({"type": ["object", "null"], "description": "A key's metadata: any JSON object, at most 1,024 bytes compact."});
+                        properties.insert(name.clone(), meta);
+                    } else if value.is_null() {
                         properties.insert(name.clone(), json!({"type": ["string", "object", "integer", "null"]}));
                     } else {
                         properties.insert(name.clone(), schema_of(value));
@@ -98,10 +103,24 @@ mod generator {
             created_at: ts(),
             updated_at: ts(),
             last_used_at: Some(ts()),
-            usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0 },
+            usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0, remaining: Some(999) },
             allowed_ips: vec!["203.0.113.0/24".parse().expect("a valid range literal")],
             own_organization_only: true,
+            meta: Some(meta()),
+            usage_limit: Some(usage_limit()),
         }
+    }
+
+    fn by_org() -> OrganizationUsage {
+        OrganizationUsage { organization: "org_7Q3M0T9ZK1XW2R".into(), requests: 3 }
+    }
+
+    fn usage_limit() -> UsageLimit {
+        UsageLimit { uses: 1000, refill: Some(Refill { amount: 1000, interval: RefillInterval::Monthly }) }
+    }
+
+    fn meta() -> KeyMeta {
+        KeyMeta::from_value(&json!({"plan": "pro", "tenant": "acme"})).expect("a valid metadata literal")
     }
 
     fn user() -> User {
@@ -174,6 +193,8 @@ mod generator {
             kind: KeyKind::Single,
             allowed_ips: vec!["203.0.113.0/24".into()],
             own_organization_only: true,
+            meta: Some(json!({"plan": "pro", "tenant": "acme"})),
+            usage_limit: Some(usage_limit()),
         };
         let update = UpdateKeyRequest {
             name: Some("Website".into()),
@@ -183,12 +204,15 @@ mod generator {
             expires_at: Some(Some(ts())),
             allowed_ips: Some(vec!["203.0.113.0/24".into()]),
             own_organization_only: Some(true),
+            meta: Some(Some(json!({"plan": "pro", "tenant": "acme"}))),
+            usage_limit: Some(Some(usage_limit())),
         };
         let usage = UsageReport {
             hourly: vec![UsagePoint { start: ts(), requests: 3 }],
             daily: vec![UsagePoint { start: ts(), requests: 3 }],
             total: 3,
             last_used_at: Some(ts()),
+            by_organization: vec![by_org()],
         };
         let errors = RecentErrors {
             errors: vec![RecentError {
@@ -206,6 +230,8 @@ mod generator {
         verify.name = Some("Main Website Integration".into());
         verify.project = Some("acme-shop".into());
         verify.environment = Some(Environment::Live);
+        verify.meta = Some(meta());
+        verify.remaining = Some(999);
         verify.organization = Some("org_7Q3M0T9ZK1XW2R".into());
         verify.permissions = Some(vec![permission("data:read")]);
         verify.expires_at = Some(ts());
@@ -455,6 +481,14 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/usage",
+                "Requests of the organization's keys by the organization each acted for (`Keygate-Org`), most first (owners and admins).",
+                None,
+                200,
+                schema(&OrganizationUsageReport { by_organization: vec![by_org()] }),
+            ),
+            (
+                "get",
                 "/admin/v1/permissions",
                 "The organization's permission catalog: every permission keys hold and every one described (any member).",
                 None,
@@ -511,6 +545,7 @@ mod generator {
                     project: Some("acme-shop".into()),
                     environment: Environment::Live,
                     organization: "org_7Q3M0T9ZK1XW2R".into(),
+                    meta: Some(meta()),
                 }),
             ),
         ]
@@ -637,6 +672,7 @@ mod tests {
             ("PATCH", "/organization/settings"),
             ("GET", "/permissions"),
             ("PUT", "/permissions/{id}"),
+            ("GET", "/usage"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

@@ -7,12 +7,12 @@
 //! event that arrives late (or twice) never undoes a later one.
 
 use keygate_shared::api::{
-    AuditAction, AuditEvent, AuditPage, InvitationView, KeyFilter, KeyList, KeyView, MemberView, OrganizationView,
-    PermissionInfo, UpdateSettingsRequest, UsageSummary,
+    AuditAction, AuditEvent, AuditPage, InvitationView, KeyFilter, KeyList, KeyView, MAX_USAGE_REPORT_ROWS, MemberView,
+    OrganizationUsage, OrganizationUsageReport, OrganizationView, PermissionInfo, UpdateSettingsRequest, UsageSummary,
 };
 use keygate_shared::authz::{Denial, OrgAction, may_act_on_org};
 use keygate_shared::key::KeyId;
-use keygate_shared::keyobject::{KeyEvent, KeyIndexRow};
+use keygate_shared::keyobject::{KeyEvent, KeyIndexRow, MAX_USAGE_ORGANIZATIONS};
 use keygate_shared::model::{KeyCreation, KeyState, KeyStatus, Organization, OrganizationSettings, Project, Role};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,14 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS keys_by_created ON keys (deleted, created_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS keys_by_owner ON keys (owner, deleted, created_at DESC, id DESC)",
     "CREATE TABLE IF NOT EXISTS permissions (name TEXT PRIMARY KEY, keys INTEGER NOT NULL DEFAULT 0)",
+    // Requests of this organization's keys by the organization each acted for: per key (as its last summary said)
+    // and summed, kept up to date by the difference each summary brings.
     "CREATE TABLE IF NOT EXISTS usage_by_org (organization TEXT PRIMARY KEY, requests INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS usage_by_org_requests ON usage_by_org (requests DESC)",
+    "CREATE TABLE IF NOT EXISTS key_usage_by_org (id TEXT NOT NULL, organization TEXT NOT NULL, \
+     requests INTEGER NOT NULL, PRIMARY KEY (id, organization))",
+    // Usage-limited keys' uses left, as of their last usage summary.
+    "CREATE TABLE IF NOT EXISTS uses_left (id TEXT PRIMARY KEY, remaining INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, \
      at INTEGER NOT NULL, actor TEXT, action TEXT NOT NULL, target TEXT, target_owner TEXT, detail TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor, seq)",
@@ -167,6 +174,10 @@ pub enum OrgRequest {
     },
     /// The permission catalog.
     Permissions {
+        actor: String,
+    },
+    /// Requests of the organization's keys by the organization they acted for.
+    Usage {
         actor: String,
     },
     /// Describes a permission (`None`: removes its description).
@@ -285,6 +296,9 @@ pub enum OrgReply {
     },
     Permissions {
         permissions: Vec<PermissionInfo>,
+    },
+    Usage {
+        usage: OrganizationUsageReport,
     },
     Members {
         members: Vec<MemberView>,
@@ -474,6 +488,14 @@ impl<S: Sql> Org<'_, S> {
             OrgRequest::Permissions { actor } => {
                 self.role(&actor)?;
                 Ok(OrgReply::Permissions { permissions: self.catalog()? })
+            }
+            OrgRequest::Usage { actor } => {
+                self.allowed(&actor, OrgAction::ViewUsage)?;
+                let by_organization: Vec<OrganizationUsage> = self.db.all(
+                    "SELECT organization, requests FROM usage_by_org ORDER BY requests DESC, organization LIMIT ?",
+                    params![MAX_USAGE_REPORT_ROWS as i64],
+                )?;
+                Ok(OrgReply::Usage { usage: OrganizationUsageReport { by_organization } })
             }
             OrgRequest::DescribePermission { actor, name, description, audit_id, now } => {
                 self.describe_permission(&actor, &name, description, audit_id, now)
@@ -1043,8 +1065,9 @@ impl<S: Sql> Org<'_, S> {
         let role = self.role(actor)?;
         let mut sql = String::from(
             "SELECT k.row AS row, k.last_used_at AS last_used_at, k.usage_total AS usage_total, \
-             k.usage_24h AS usage_24h, k.recent_errors AS recent_errors, m.name AS owner_name \
-             FROM keys k LEFT JOIN members m ON m.user_id = k.owner WHERE k.deleted = 0",
+             k.usage_24h AS usage_24h, k.recent_errors AS recent_errors, m.name AS owner_name, \
+             u.remaining AS remaining FROM keys k LEFT JOIN members m ON m.user_id = k.owner \
+             LEFT JOIN uses_left u ON u.id = k.id WHERE k.deleted = 0",
         );
         let mut args: Vec<SqlValue> = Vec::new();
         let mut and = |clause: &str, values: Vec<SqlValue>| {
@@ -1096,6 +1119,7 @@ impl<S: Sql> Org<'_, S> {
             usage_24h: i64,
             recent_errors: i64,
             owner_name: Option<String>,
+            remaining: Option<i64>,
         }
         let mut rows: Vec<Listed> = self.db.all(&sql, &args)?;
         let more = rows.len() as i64 > limits::PAGE;
@@ -1107,6 +1131,7 @@ impl<S: Sql> Org<'_, S> {
                 total: u64::try_from(listed.usage_total).unwrap_or(0),
                 last_24h: u64::try_from(listed.usage_24h).unwrap_or(0),
                 recent_errors: u32::try_from(listed.recent_errors).unwrap_or(0),
+                remaining: listed.remaining.map(|n| u64::try_from(n).unwrap_or(0)),
             };
             let mut view = key_view(&row, now, listed.last_used_at.map(Timestamp), usage);
             view.owner_name = listed.owner_name;
@@ -1302,7 +1327,38 @@ impl<S: Sql> Org<'_, S> {
                         id.as_str()
                     ],
                 )?;
-                let _ = by_organization;
+                match summary.remaining {
+                    Some(n) => self.db.run(
+                        "INSERT OR REPLACE INTO uses_left (id, remaining) VALUES (?, ?)",
+                        params![id.as_str(), i64::try_from(n).unwrap_or(i64::MAX)],
+                    )?,
+                    None => self.db.run("DELETE FROM uses_left WHERE id = ?", params![id.as_str()])?,
+                }
+                #[derive(Deserialize)]
+                struct Counted {
+                    requests: i64,
+                }
+                // At most the key's 64 organizations (and "other"): a usage summary costs no more.
+                for (organization, requests) in by_organization.iter().take(MAX_USAGE_ORGANIZATIONS + 1) {
+                    let now = i64::try_from(*requests).unwrap_or(i64::MAX);
+                    let before: Option<Counted> = self.db.first(
+                        "SELECT requests FROM key_usage_by_org WHERE id = ? AND organization = ?",
+                        params![id.as_str(), organization.as_str()],
+                    )?;
+                    let added = now - before.map_or(0, |c| c.requests);
+                    if added <= 0 {
+                        continue;
+                    }
+                    self.db.run(
+                        "INSERT OR REPLACE INTO key_usage_by_org (id, organization, requests) VALUES (?, ?, ?)",
+                        params![id.as_str(), organization.as_str(), now],
+                    )?;
+                    self.db.run(
+                        "INSERT INTO usage_by_org (organization, requests) VALUES (?, ?) \
+                         ON CONFLICT (organization) DO UPDATE SET requests = requests + excluded.requests",
+                        params![organization.as_str(), added],
+                    )?;
+                }
             }
         }
         Ok(())
@@ -1413,6 +1469,8 @@ pub fn key_view(row: &KeyIndexRow, now: Timestamp, last_used_at: Option<Timestam
         usage,
         allowed_ips: row.allowed_ips.clone(),
         own_organization_only: row.own_organization_only,
+        meta: row.meta.clone(),
+        usage_limit: row.usage_limit,
     }
 }
 

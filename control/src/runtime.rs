@@ -138,6 +138,12 @@ impl Stores for WorkerStores {
     }
 }
 
+/// A message body, parsed by serde_json from its text (not through JavaScript values: key metadata is kept as raw
+/// JSON, which only serde_json's own parser can hand over).
+pub async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
+    Ok(serde_json::from_str(&req.text().await?)?)
+}
+
 fn json_response<T: Serialize>(value: &T) -> worker::Result<Response> {
     Response::from_json(value)
 }
@@ -205,9 +211,9 @@ impl DurableObject for OrgObject {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let request: OrgRequest = if req.path() == "/key-events" {
-            OrgRequest::KeyEvents { events: req.json::<Vec<KeyEvent>>().await? }
+            OrgRequest::KeyEvents { events: json_body::<Vec<KeyEvent>>(&mut req).await? }
         } else {
-            req.json().await?
+            json_body(&mut req).await?
         };
         let state = &self.state;
         let answer: OrgAnswer = match transaction(state, move |db| Org { db }.handle(request))? {
@@ -276,7 +282,7 @@ impl DurableObject for UserObject {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let request: UserRequest = req.json().await?;
+        let request: UserRequest = json_body(&mut req).await?;
         let state = &self.state;
         let reply = match transaction(state, move |db| User { db }.handle(request))? {
             Ok(reply) => reply,
@@ -309,7 +315,7 @@ impl DurableObject for BootstrapObject {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let request: BootstrapRequest = req.json().await?;
+        let request: BootstrapRequest = json_body(&mut req).await?;
         let state = &self.state;
         match transaction(state, move |db| Bootstrap { db }.handle(request))? {
             Ok(reply) => json_response(&reply),

@@ -31,6 +31,8 @@ fn record(key: &ApiKey) -> KeyRecord {
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        meta: None,
+        usage_limit: None,
     }
 }
 

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::Code;
 use crate::key::{KeyId, is_project_slug};
+use crate::meta::KeyMeta;
 use crate::model::{
     Environment, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission, Project,
-    RateLimitPolicy, Role, User,
+    RateLimitPolicy, Role, UsageLimit, User,
 };
 use crate::net::IpRange;
 use crate::problem::Problem;
@@ -297,6 +298,12 @@ pub struct CreateKeyRequest {
     /// The key acts only for its own organization, never for another its owner joins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    /// A JSON object (at most 1 KiB compact) forwarded to the origin and returned by verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
+    /// A number of uses, optionally refilled daily or monthly (Unkey's `remaining`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<UsageLimit>,
 }
 
 /// A create request that passed validation.
@@ -309,6 +316,8 @@ pub struct ValidKeySettings {
     pub expires_at: Option<Timestamp>,
     pub allowed_ips: Vec<IpRange>,
     pub own_organization_only: bool,
+    pub meta: Option<KeyMeta>,
+    pub usage_limit: Option<UsageLimit>,
 }
 
 impl CreateKeyRequest {
@@ -327,6 +336,8 @@ impl CreateKeyRequest {
             expires_at: validate_expiry(self.expires_at, now)?,
             allowed_ips: validate_ips(&self.allowed_ips)?,
             own_organization_only: self.own_organization_only,
+            meta: validate_meta(self.meta.as_ref())?,
+            usage_limit: validate_usage_limit(self.usage_limit)?,
         })
     }
 }
@@ -350,6 +361,12 @@ pub struct UpdateKeyRequest {
     pub allowed_ips: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_organization_only: Option<bool>,
+    /// Replaces the metadata; `null` or `{}` removes it.
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Option<serde_json::Value>>,
+    /// Sets the usage limit and starts its count again (tops the key up); `null` removes it.
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<Option<UsageLimit>>,
 }
 
 impl UpdateKeyRequest {
@@ -383,6 +400,12 @@ impl UpdateKeyRequest {
         }
         if let Some(own) = self.own_organization_only {
             next.own_organization_only = own;
+        }
+        if let Some(meta) = &self.meta {
+            next.meta = validate_meta(meta.as_ref())?;
+        }
+        if let Some(limit) = self.usage_limit {
+            next.usage_limit = validate_usage_limit(limit)?;
         }
         next.updated_at = now;
         Ok(next)
@@ -429,6 +452,9 @@ pub struct UsageSummary {
     pub total: u64,
     pub last_24h: u64,
     pub recent_errors: u32,
+    /// A usage-limited key's uses left (in lists, as of the key's last usage summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
 }
 
 /// A key as the admin API shows it: never the secret, never its hash.
@@ -458,6 +484,11 @@ pub struct KeyView {
     pub allowed_ips: Vec<IpRange>,
     #[serde(default)]
     pub own_organization_only: bool,
+    #[serde(default)]
+    pub meta: Option<KeyMeta>,
+    /// The usage limit as set; the uses left are in `usage.remaining`.
+    #[serde(default)]
+    pub usage_limit: Option<UsageLimit>,
 }
 
 impl KeyView {
@@ -483,16 +514,41 @@ impl KeyView {
             usage,
             allowed_ips: record.allowed_ips.clone(),
             own_organization_only: record.own_organization_only,
+            meta: record.meta.clone(),
+            usage_limit: record.usage_limit,
         }
     }
 }
 
 /// `201` answer to creating (or regenerating) a key: the full key, exactly once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum CreatedKey {
     Pair { api_key: String, api_secret: String, record: KeyView },
     Single { key: String, record: KeyView },
+}
+
+/// Read by its fields rather than as an untagged enum: serde's untagged enums buffer the value first, and a key's
+/// metadata (raw JSON) can only be read straight from serde_json's parser.
+impl<'de> Deserialize<'de> for CreatedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            key: Option<String>,
+            #[serde(default)]
+            api_key: Option<String>,
+            #[serde(default)]
+            api_secret: Option<String>,
+            record: KeyView,
+        }
+        let f = Fields::deserialize(d)?;
+        match (f.key, f.api_key, f.api_secret) {
+            (Some(key), None, None) => Ok(Self::Single { key, record: f.record }),
+            (None, Some(api_key), Some(api_secret)) => Ok(Self::Pair { api_key, api_secret, record: f.record }),
+            _ => Err(serde::de::Error::custom("a created key has `key`, or `api_key` and `api_secret`")),
+        }
+    }
 }
 
 impl CreatedKey {
@@ -588,7 +644,28 @@ pub struct UsageReport {
     pub daily: Vec<UsagePoint>,
     pub total: u64,
     pub last_used_at: Option<Timestamp>,
+    /// Requests by the organization they acted for (`Keygate-Org`; the key's own when none was named), most first.
+    #[serde(default)]
+    pub by_organization: Vec<OrganizationUsage>,
 }
+
+/// Requests made on behalf of one organization (Instill charges the organization a request names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationUsage {
+    pub organization: String,
+    pub requests: u64,
+}
+
+/// `GET /admin/v1/usage`: what the organization's keys did, by the organization each request acted for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrganizationUsageReport {
+    pub by_organization: Vec<OrganizationUsage>,
+}
+
+/// Organizations an organization's usage report lists, at most (the rest are summed under [`OTHER_ORGANIZATIONS`]).
+pub const MAX_USAGE_REPORT_ROWS: usize = 100;
+/// Where a key's usage for organizations past its bound is counted.
+pub const OTHER_ORGANIZATIONS: &str = "other";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Audit
@@ -741,6 +818,12 @@ pub struct VerifyResponse {
     pub expires_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitStatus>,
+    /// The key's metadata, when it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<KeyMeta>,
+    /// A usage-limited key's uses left after this request (0 with `USAGE_EXCEEDED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
 }
 
 impl VerifyResponse {
@@ -757,6 +840,8 @@ impl VerifyResponse {
             permissions: None,
             expires_at: None,
             rate_limit: None,
+            meta: None,
+            remaining: (code == Code::UsageExceeded).then_some(0),
         };
         if let Some(r) = record {
             out.key_id = Some(r.id);
@@ -766,6 +851,7 @@ impl VerifyResponse {
             out.organization = Some(r.organization.clone());
             out.permissions = Some(r.permissions.clone());
             out.expires_at = r.expires_at;
+            out.meta = r.meta.clone();
         }
         out
     }
@@ -778,6 +864,8 @@ pub struct WhoAmI {
     pub project: Option<String>,
     pub environment: Environment,
     pub organization: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<KeyMeta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -819,6 +907,14 @@ pub fn validate_permissions(raw: &[String]) -> Result<Vec<Permission>, Problem> 
     }
     out.sort();
     Ok(out)
+}
+
+/// Metadata as sent: an object within the bound; `{}` (or no object) is none.
+fn validate_meta(meta: Option<&serde_json::Value>) -> Result<Option<KeyMeta>, Problem> {
+    match meta {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => KeyMeta::from_value(value).map(|m| (!m.is_empty()).then_some(m)),
+    }
 }
 
 /// An IP allowlist: at most [`crate::net::MAX_RANGES`] ranges, each CIDR or one address, IPv4 or IPv6; duplicates
@@ -870,6 +966,21 @@ pub fn validate_rate_limit(policy: Option<RateLimitPolicy>) -> Result<Option<Rat
         p.validate().map_err(|(field, detail)| Problem::invalid_field(field, detail))?;
     }
     Ok(policy)
+}
+
+/// Uses (and a refill's amount) are 1 to this many.
+pub const MAX_USES: u64 = 1_000_000_000_000;
+
+pub fn validate_usage_limit(limit: Option<UsageLimit>) -> Result<Option<UsageLimit>, Problem> {
+    if let Some(l) = &limit {
+        if !(1..=MAX_USES).contains(&l.uses) {
+            return Err(Problem::invalid_field("usage_limit.uses", "uses are 1 to 1,000,000,000,000"));
+        }
+        if l.refill.is_some_and(|r| !(1..=MAX_USES).contains(&r.amount)) {
+            return Err(Problem::invalid_field("usage_limit.refill.amount", "a refill is 1 to 1,000,000,000,000 uses"));
+        }
+    }
+    Ok(limit)
 }
 
 pub fn validate_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> Result<Option<Timestamp>, Problem> {

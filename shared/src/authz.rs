@@ -47,6 +47,8 @@ pub enum OrgAction {
     DescribePermissions,
     /// Read the audit log of everything in the organization (members read their own actions and keys).
     ReadAllAudit,
+    /// See the organization's usage by the organization each request acted for.
+    ViewUsage,
     ChangeSettings,
 }
 
@@ -98,11 +100,11 @@ pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSett
         (CreateKey, Role::Member) if settings.key_creation == KeyCreation::OwnersAndAdmins => Err(Denial::ManagersOnly),
         (CreateKey | ListMembers, _) => Ok(()),
         (
-            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit,
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit | ViewUsage,
             Role::Owner | Role::Admin,
         ) => Ok(()),
         (
-            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit,
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit | ViewUsage,
             Role::Member,
         ) => Err(Denial::ManagersOnly),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Owner) => Ok(()),
@@ -143,6 +145,7 @@ pub const TABLE: &[Row] = &[
     Row { what: "create and rename projects", rule: Rule::Org(OrgAction::ManageProjects) },
     Row { what: "describe permissions (the catalog)", rule: Rule::Org(OrgAction::DescribePermissions) },
     Row { what: "read the whole audit log (members: their own)", rule: Rule::Org(OrgAction::ReadAllAudit) },
+    Row { what: "see the organization's usage by acting organization", rule: Rule::Org(OrgAction::ViewUsage) },
     Row { what: "change organization settings", rule: Rule::Org(OrgAction::ChangeSettings) },
 ];
 

@@ -45,6 +45,7 @@ pub enum Code {
     CustomerNotAllowed,
     IpNotAllowed,
     RateLimited,
+    UsageExceeded,
 }
 
 impl Code {
@@ -68,6 +69,7 @@ impl Code {
             Self::CustomerNotAllowed => "CUSTOMER_NOT_ALLOWED",
             Self::IpNotAllowed => "IP_NOT_ALLOWED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
         }
     }
 
@@ -90,7 +92,7 @@ impl Code {
             | Self::CustomerRequired
             | Self::CustomerNotAllowed
             | Self::IpNotAllowed => 403,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::UsageExceeded => 429,
         }
     }
 
@@ -135,6 +137,7 @@ impl Code {
             Self::CustomerNotAllowed => "The key is restricted to other customers.",
             Self::IpNotAllowed => "The key may not be used from this client address (its IP allowlist).",
             Self::RateLimited => "The key's rate limit is exhausted; retry after the time in `Retry-After`.",
+            Self::UsageExceeded => "The key has no uses left; ask its owner for more, or wait for its next refill.",
         }
     }
 
@@ -143,6 +146,7 @@ impl Code {
         let challenge = match self {
             Self::Valid
             | Self::RateLimited
+            | Self::UsageExceeded
             | Self::ForbiddenOrganization
             | Self::NoRoute
             | Self::CustomerRequired
@@ -240,7 +244,8 @@ pub struct Demand<'a> {
 pub struct Grant {
     /// The organization the request acts for (usage is attributed to it).
     pub organization: String,
-    /// Whether the key's Durable Object must still apply the rate limit (step 8).
+    /// Whether the key's Durable Object must still be asked (step 8): it applies the rate limit and counts a
+    /// usage-limited key's uses.
     pub rate_limited: bool,
 }
 
@@ -354,5 +359,5 @@ pub fn decide(
         _ => {}
     }
     // 8 happens in the key's Durable Object when the key has a policy.
-    Ok(Grant { organization, rate_limited: record.rate_limit.is_some() })
+    Ok(Grant { organization, rate_limited: record.rate_limit.is_some() || record.usage_limit.is_some() })
 }

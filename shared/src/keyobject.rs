@@ -19,14 +19,16 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{AuditAction, AuditEvent, RecentError, UpdateKeyRequest, UsagePoint, UsageReport, UsageSummary};
+use crate::api::{
+    AuditAction, AuditEvent, OrganizationUsage, RecentError, UpdateKeyRequest, UsagePoint, UsageReport, UsageSummary,
+};
 use crate::authz::{Denial, KeyAction, KeyFacts, may_act_on_key};
 use crate::decision::{Access, CONSOLE_PROJECT, Claim, Code, Demand, Endpoint, decide};
 use crate::hash::SecretHash;
 use crate::key::KeyId;
 use crate::model::{
     Environment, GraceSecret, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission, RateLimitPolicy, Role,
-    Transition,
+    Transition, UsesLeft,
 };
 use crate::problem::Problem;
 use crate::ratelimit::{Lease, RateDecision, RateLimitState};
@@ -268,12 +270,23 @@ pub struct Authorization {
     /// Admissions the isolate may make on its own (leased rate limits).
     #[serde(default)]
     pub lease: Option<Lease>,
+    /// A usage-limited key's uses left after this request.
+    #[serde(default)]
+    pub remaining: Option<u64>,
 }
 
 impl Authorization {
     /// A refusal with `code` and nothing else.
     pub fn refused(code: Code) -> Self {
-        Self { code, organization: None, rate: None, record: None, previously_used_at: None, lease: None }
+        Self {
+            code,
+            organization: None,
+            rate: None,
+            record: None,
+            previously_used_at: None,
+            lease: None,
+            remaining: None,
+        }
     }
 }
 
@@ -290,6 +303,9 @@ pub enum KeyReply {
         revision: u64,
         #[serde(default)]
         settled: bool,
+        /// A usage-limited key's uses left.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remaining: Option<u64>,
     },
     Refused {
         refusal: KeyRefusal,
@@ -340,6 +356,10 @@ pub struct KeyIndexRow {
     pub allowed_ips: Vec<crate::net::IpRange>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<crate::meta::KeyMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<crate::model::UsageLimit>,
     pub revision: u64,
 }
 
@@ -363,6 +383,8 @@ impl KeyIndexRow {
             revoked_by: record.revoked_by.clone(),
             allowed_ips: record.allowed_ips.clone(),
             own_organization_only: record.own_organization_only,
+            meta: record.meta.clone(),
+            usage_limit: record.usage_limit,
             revision,
         }
     }
@@ -452,6 +474,7 @@ impl Usage {
     pub fn summary(&self, now: Timestamp, recent_errors: usize) -> UsageSummary {
         let hour = now.millis().div_euclid(HOUR_MS);
         UsageSummary {
+            remaining: None,
             total: self.total,
             last_24h: self.hourly.range(hour - 23..=hour).map(|(_, n)| n).sum(),
             recent_errors: u32::try_from(recent_errors).unwrap_or(u32::MAX),
@@ -471,7 +494,16 @@ impl Usage {
                 requests: self.hourly.range(d * 24..(d + 1) * 24).map(|(_, n)| n).sum(),
             })
             .collect();
-        UsageReport { hourly, daily, total: self.total, last_used_at: self.last_used_at }
+        let mut by_organization: Vec<OrganizationUsage> = self
+            .by_organization
+            .iter()
+            .map(|(organization, requests)| OrganizationUsage {
+                organization: organization.clone(),
+                requests: *requests,
+            })
+            .collect();
+        by_organization.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.organization.cmp(&b.organization)));
+        UsageReport { hourly, daily, total: self.total, last_used_at: self.last_used_at, by_organization }
     }
 }
 
@@ -520,6 +552,9 @@ impl Outbox {
 pub struct KeyObjectState {
     pub record: Option<KeyRecord>,
     pub rate: Option<RateLimitState>,
+    /// A usage-limited key's count (see [`crate::model::UsageLimit`]).
+    #[serde(default)]
+    pub uses: Option<UsesLeft>,
     pub usage: Usage,
     /// Bumped by every committed change (creation is revision 1; a deletion leaves the revision behind).
     #[serde(default)]
@@ -624,6 +659,7 @@ impl KeyObjectState {
                     detail: record.name.clone(),
                 };
                 self.rate = None;
+                self.uses = record.usage_limit.map(|limit| UsesLeft::start(&limit, now));
                 self.record = Some(record);
                 self.commit(Some(audit))
             }
@@ -680,7 +716,7 @@ impl KeyObjectState {
                 let reply = KeyReply::Snapshot {
                     record: self.record.clone(),
                     usage: self.usage.report(now),
-                    summary: self.usage.summary(now, errors.len()),
+                    summary: self.summary(now, errors.len()),
                     errors: errors.iter().rev().cloned().collect(),
                     revision: self.revision,
                 };
@@ -707,6 +743,13 @@ impl KeyObjectState {
         }
     }
 
+    /// The key's usage summary, with a usage-limited key's uses left as of `now`.
+    pub fn summary(&self, now: Timestamp, recent_errors: usize) -> UsageSummary {
+        let limit = self.record.as_ref().and_then(|r| r.usage_limit);
+        let remaining = limit.map(|l| self.uses.unwrap_or_else(|| UsesLeft::start(&l, now)).at(&l, now).remaining);
+        UsageSummary { remaining, ..self.usage.summary(now, recent_errors) }
+    }
+
     /// Queues a usage summary for the organization when usage changed and the last one is old enough.
     pub fn queue_usage(&mut self, now: Timestamp, recent_errors: usize) -> bool {
         let Some(record) = &self.record else { return false };
@@ -719,7 +762,7 @@ impl KeyObjectState {
             organization: record.organization.clone(),
             at: now,
             last_used_at: self.usage.last_used_at,
-            summary: self.usage.summary(now, recent_errors),
+            summary: self.summary(now, recent_errors),
             by_organization: self.usage.by_organization.clone(),
         });
         self.usage_dirty = false;
@@ -744,6 +787,8 @@ impl KeyObjectState {
     }
 
     fn commit(&mut self, audit: Option<AuditEvent>) -> (KeyReply, Changes) {
+        // Uses left as of the change (refilled if a new period began).
+        let at = audit.as_ref().map(|a| a.at);
         self.revision += 1;
         self.kv_owed = true;
         if let Some(record) = &self.record
@@ -751,7 +796,13 @@ impl KeyObjectState {
         {
             self.outbox.push(KeyEvent::Committed { row: KeyIndexRow::of(record, self.revision), audit });
         }
-        let reply = KeyReply::Committed { record: self.record.clone(), revision: self.revision, settled: false };
+        let remaining = self
+            .record
+            .as_ref()
+            .and_then(|r| r.usage_limit)
+            .and_then(|limit| self.uses.map(|u| at.map_or(u, |now| u.at(&limit, now)).remaining));
+        let reply =
+            KeyReply::Committed { record: self.record.clone(), revision: self.revision, settled: false, remaining };
         (reply, Changes { state: true, errors: false })
     }
 
@@ -772,7 +823,7 @@ impl KeyObjectState {
                 audit,
             });
         }
-        let reply = KeyReply::Committed { record: None, revision: self.revision, settled: false };
+        let reply = KeyReply::Committed { record: None, revision: self.revision, settled: false, remaining: None };
         (reply, Changes { state: true, errors: true })
     }
 
@@ -819,6 +870,15 @@ impl KeyObjectState {
         if next.rate_limit != record.rate_limit {
             self.rate = None;
         }
+        // Naming a usage limit (even the same one) starts its count again: that is how uses are topped up.
+        if let KeyChange::Update { update } = &change
+            && update.usage_limit.is_some()
+        {
+            self.uses = next.usage_limit.map(|limit| UsesLeft::start(&limit, now));
+            // The organization's list shows the new count with the next usage summary.
+            self.usage_dirty = true;
+            self.usage_changed_at = Some(now);
+        }
         let audit = AuditEvent {
             id: audit_id,
             at: now,
@@ -859,8 +919,19 @@ impl KeyObjectState {
             Err(code) => return (refused(code), Changes { state: changed, errors: false }),
         };
         let Some(record) = self.record.as_ref() else { return (refused(Code::NotFound), Changes::default()) };
+        // Uses left (refilled when a new period began): checked before the rate limit, spent only on a pass.
+        let uses =
+            record.usage_limit.map(|limit| self.uses.unwrap_or_else(|| UsesLeft::start(&limit, now)).at(&limit, now));
+        if let Some(left) = uses.filter(|u| u.remaining == 0) {
+            changed |= self.uses != Some(left);
+            self.uses = Some(left);
+            let mut exhausted = Authorization::refused(Code::UsageExceeded);
+            exhausted.remaining = Some(0);
+            return (KeyReply::Authorized(exhausted), Changes { state: changed, errors: false });
+        }
+        // A usage-limited key is never leased: every use is counted here.
         let want = match (record.rate_limit, &ask) {
-            (Some(policy), Some(ask)) if policy.leased() => ask.want,
+            (Some(policy), Some(ask)) if policy.leased() && uses.is_none() => ask.want,
             _ => 0,
         };
         let mut lease = None;
@@ -872,10 +943,16 @@ impl KeyObjectState {
         });
         let allowed = rate.as_ref().is_none_or(|(_, d)| d.allowed);
         let record = Some(record.clone());
+        let mut remaining = None;
         if allowed {
             self.usage.count(now, &grant.organization);
             self.usage_dirty = true;
             self.usage_changed_at = Some(now);
+            if let Some(mut left) = uses {
+                left.remaining -= 1;
+                remaining = Some(left.remaining);
+                self.uses = Some(left);
+            }
         }
         let code = if allowed { Code::Valid } else { Code::RateLimited };
         let changes = Changes { state: allowed || rate.is_some() || changed, errors: false };
@@ -886,6 +963,7 @@ impl KeyObjectState {
             record,
             previously_used_at,
             lease,
+            remaining,
         });
         (reply, changes)
     }

@@ -252,6 +252,74 @@ pub struct RateLimitPolicy {
     pub mode: RateLimitMode,
 }
 
+/// Unkey's `remaining`: a key good for so many uses, optionally refilled at the start of every UTC day or month.
+/// The count is kept exactly in the key's Durable Object (every request of such a key asks it); a request refused
+/// for any reason uses nothing, and an exhausted key answers 429 `USAGE_EXCEEDED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageLimit {
+    /// Uses the key has when the limit is set (a change of the limit starts the count again from here).
+    pub uses: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<Refill>,
+}
+
+/// Back to `amount` uses at the start of every `interval` (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refill {
+    pub amount: u64,
+    pub interval: RefillInterval,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefillInterval {
+    Daily,
+    Monthly,
+}
+
+impl RefillInterval {
+    /// The start of the refill period `at` falls in.
+    pub fn period_start(self, at: Timestamp) -> Timestamp {
+        match self {
+            Self::Daily => at.day_start(),
+            Self::Monthly => at.month_start(),
+        }
+    }
+}
+
+/// A usage-limited key's count, in its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsesLeft {
+    pub remaining: u64,
+    /// The refill period the count belongs to (`None`: never refilled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Timestamp>,
+}
+
+impl UsesLeft {
+    /// The count of a limit just set at `now`.
+    pub fn start(limit: &UsageLimit, now: Timestamp) -> Self {
+        Self { remaining: limit.uses, period: limit.refill.map(|r| r.interval.period_start(now)) }
+    }
+
+    /// The count at `now`: refilled to the refill's amount when a new period has begun.
+    pub fn at(self, limit: &UsageLimit, now: Timestamp) -> Self {
+        match limit.refill {
+            Some(refill) => {
+                let period = refill.interval.period_start(now);
+                if self.period.is_none_or(|p| p < period) {
+                    Self { remaining: refill.amount, period: Some(period) }
+                } else {
+                    self
+                }
+            }
+            None => self,
+        }
+    }
+}
+
 /// How the gateway applies a key's limit. Both are exact ("never more than N in any window"); they differ in what a
 /// request costs and how fast a revocation or a new limit reaches every isolate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -465,6 +533,12 @@ pub struct KeyRecord {
     /// (`Keygate-Org`). Off by default (Instill's rule).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    /// A small JSON object forwarded to the origin and returned by verify (Unkey's `meta`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<crate::meta::KeyMeta>,
+    /// A number of uses (Unkey's `remaining`), counted in the key's object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<UsageLimit>,
 }
 
 impl KeyRecord {
@@ -498,6 +572,8 @@ impl KeyRecord {
             revoked_by: None,
             allowed_ips: vec![],
             own_organization_only: false,
+            meta: None,
+            usage_limit: None,
         }
     }
 

@@ -94,6 +94,17 @@ impl Timestamp {
         (MIN_MS..=MAX_MS).contains(&ms).then_some(Self(ms))
     }
 
+    /// The start (00:00 UTC) of this instant's day.
+    pub fn day_start(self) -> Self {
+        Self(self.0.div_euclid(86_400_000) * 86_400_000)
+    }
+
+    /// The start (00:00 UTC on the 1st) of this instant's month.
+    pub fn month_start(self) -> Self {
+        let (y, m, _) = civil_from_days(self.0.div_euclid(86_400_000));
+        Self(days_from_civil(y, m, 1) * 86_400_000)
+    }
+
     /// Formats as RFC 3339 in UTC with millisecond precision when needed: `2026-11-27T16:12:02Z`.
     pub fn to_rfc3339(self) -> String {
         self.to_string()

@@ -247,6 +247,57 @@ describe('console', () => {
     assert.deepEqual(after.body.permissions, ['data:read']);
   });
 
+  test('edit: metadata that is not a JSON object is refused under its field; an object is saved and shown', async () => {
+    const made = await api('POST', '/admin/v1/keys', ownerToken, {
+      name: 'Tagged', environment: 'live', permissions: ['data:read'], meta: { plan: 'free' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.record.id;
+    await page.reload();
+    await signedInReady();
+    await act(page, id, 'edit');
+    assert.deepEqual(JSON.parse(await page.getByTestId('edit-meta').inputValue()), { plan: 'free' });
+    await page.getByTestId('edit-meta').fill('plan = pro');
+    allowHttpErrors = true; // the 422 below is the point
+    await page.getByTestId('confirm').click();
+    await waitFor(async () => (await page.locator('.dialog .field-error').count()) > 0, 'the metadata field error');
+    allowHttpErrors = false;
+    assert.match(await page.locator('.dialog .field-error').textContent(), /JSON object/);
+    assert.deepEqual((await api('GET', `/admin/v1/keys/${id}`, ownerToken)).body.meta, { plan: 'free' }, 'unchanged');
+    await page.getByTestId('edit-meta').fill('{"plan": "pro", "region": "eu"}');
+    await page.getByTestId('confirm').click();
+    await page.locator('.dialog').waitFor({ state: 'detached' });
+    const after = await api('GET', `/admin/v1/keys/${id}`, ownerToken);
+    assert.deepEqual(after.body.meta, { plan: 'pro', region: 'eu' });
+    assert.deepEqual(after.body.permissions, ['data:read'], 'what the edit did not touch stays');
+  });
+
+  test('create a usage-limited key; the gateway stops it once its uses are spent and the key page counts them', async () => {
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+    await page.getByTestId('create-key').click();
+    await page.getByTestId('key-name').fill('Two uses');
+    await page.locator('[data-permission="data:read"]').check();
+    await page.getByTestId('key-uses').fill('2');
+    await page.getByTestId('key-refill').selectOption('monthly');
+    await page.getByTestId('submit-key').click();
+    const shown = await page.getByTestId('new-key').textContent();
+    const id = shown.slice(8, 22);
+    await page.getByTestId('close-new-key').click();
+    const made = await api('GET', `/admin/v1/keys/${id}`, ownerToken);
+    assert.deepEqual(made.body.usage_limit, { uses: 2, refill: { amount: 2, interval: 'monthly' } });
+    const use = () => fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${shown}` } });
+    assert.equal((await use()).headers.get('keygate-remaining'), '1');
+    assert.equal((await use()).headers.get('keygate-remaining'), '0');
+    const spent = await use();
+    assert.equal(spent.status, 429);
+    assert.equal((await spent.json()).code, 'USAGE_EXCEEDED');
+    await row(page, id).locator('a').first().click();
+    await page.getByTestId('key-title').waitFor();
+    assert.equal(await page.getByTestId('key-uses').textContent(), '0 of 2 uses left, refilled to 2 every month (UTC)');
+    await page.getByRole('link', { name: 'API keys' }).click();
+  });
+
   test('create with an IP allowlist, locked to the organization; the key page shows both and the gateway enforces them', async () => {
     await page.getByRole('link', { name: 'API keys' }).click();
     await signedInReady();
@@ -255,6 +306,7 @@ describe('console', () => {
     await page.locator('[data-permission="data:read"]').check();
     await page.getByTestId('key-ips').fill('203.0.113.0/24, 2001:db8::/32');
     await page.getByTestId('key-own-org').check();
+    await page.getByTestId('key-meta').fill('{"plan": "pro", "seats": 5}');
     await page.getByTestId('submit-key').click();
     const shown = await page.getByTestId('new-key').textContent();
     const id = shown.slice(8, 22);
@@ -263,9 +315,12 @@ describe('console', () => {
     await page.getByTestId('key-title').waitFor();
     assert.equal(await page.getByTestId('key-ips').textContent(), '203.0.113.0/24, 2001:db8::/32');
     assert.equal(await page.getByTestId('key-orgs').textContent(), 'Its own only');
+    assert.deepEqual(JSON.parse(await page.getByTestId('key-meta').textContent()), { plan: 'pro', seats: 5 });
     await shot('key-limits');
     const from = (ip) => fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${shown}`, 'cf-connecting-ip': ip } });
-    assert.equal((await from('203.0.113.5')).status, 200);
+    const passed = await from('203.0.113.5');
+    assert.equal(passed.status, 200);
+    assert.deepEqual((await passed.json()).meta, { plan: 'pro', seats: 5 }, 'the gateway carries the metadata');
     const refused = await from('198.51.100.5');
     assert.equal(refused.status, 403);
     assert.equal((await refused.json()).code, 'IP_NOT_ALLOWED');
@@ -286,6 +341,16 @@ describe('console', () => {
     // The organization's id, which `Keygate-Org` needs, is on the page with a copy button.
     const session = await api('GET', '/admin/v1/session', ownerToken);
     assert.equal(await page.getByTestId('org-id').textContent(), session.body.organization.id);
+    // Usage by acting organization (the earlier tests' requests acted for this organization).
+    const orgId = session.body.organization.id;
+    await waitFor(async () => {
+      const usage = await api('GET', '/admin/v1/usage', ownerToken);
+      return usage.status === 200 && usage.body.by_organization.some((u) => u.organization === orgId);
+    }, 'the usage report');
+    await page.reload();
+    await page.getByTestId('members-table').waitFor();
+    await page.getByTestId('org-usage').waitFor();
+    assert.match(await page.getByTestId('org-usage').textContent(), new RegExp(orgId));
     await page.getByTestId('copy-org-id').click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), session.body.organization.id);
     // The console says who may do what, from the same rules the API enforces.

@@ -403,3 +403,83 @@ fn a_member_rewriting_the_permission_catalog_is_refused() {
     let catalog = owner.call("GET", "/permissions", None).json();
     assert!(!catalog.to_string().contains("description"), "nothing was described: {catalog}");
 }
+
+/// Metadata is a bounded JSON object: anything else, or more than 1 KiB, is refused by create and PATCH alike and
+/// changes nothing.
+#[test]
+fn a_hostile_metadata_body_is_refused_and_changes_nothing() {
+    let owner = Console::shared_owner();
+    let meta = json!({"plan": "pro"});
+    let (_, id, _) =
+        owner.create_key(&json!({"name": "meta", "environment": "live", "permissions": ["data:read"], "meta": meta}));
+    for bad in [
+        json!([1, 2]),
+        json!("{\"plan\": \"free\"}"),
+        json!(42),
+        json!(true),
+        json!({"big": "x".repeat(1020)}),
+        serde_json::Value::Object((0..100).map(|i| (format!("field{i}"), json!(i))).collect()),
+    ] {
+        let create = json!({"name": "meta", "environment": "live", "permissions": [], "meta": bad});
+        let answer = owner.call("POST", "/keys", Some(&create));
+        assert_eq!(answer.status, 422, "create {bad}: {}", answer.body);
+        assert_eq!(answer.json()["field"], "meta", "{}", answer.body);
+        let answer = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"meta": bad})));
+        assert_eq!(answer.status, 422, "update {bad}: {}", answer.body);
+    }
+    assert_eq!(owner.call("GET", &format!("/keys/{id}"), None).json()["meta"], meta);
+}
+
+/// A usage limit is 1 to 10^12 uses with a daily or monthly refill of 1 to 10^12: anything else is refused by create
+/// and PATCH alike and changes nothing; a member cannot top up a key that is not theirs.
+#[test]
+fn a_hostile_usage_limit_is_refused_and_a_member_cannot_top_up_anothers_key() {
+    let (owner, _, member) = settings_org();
+    let (key, id, _) = owner.create_key(&json!({
+        "name": "uses", "environment": "live", "permissions": ["data:read"], "usage_limit": {"uses": 1}
+    }));
+    for bad in [
+        json!({"uses": 0}),
+        json!({"uses": -1}),
+        json!({"uses": "10"}),
+        json!({"uses": 1_000_000_000_001u64}),
+        json!({"uses": 5, "refill": {"amount": 0, "interval": "daily"}}),
+        json!({"uses": 5, "refill": {"amount": 5, "interval": "weekly"}}),
+        json!({"uses": 5, "refill": {"amount": 5}}),
+        json!({"uses": 5, "remaining": 1_000_000}),
+    ] {
+        let create = json!({"name": "uses", "environment": "live", "permissions": [], "usage_limit": bad});
+        let answer = owner.call("POST", "/keys", Some(&create));
+        assert!(matches!(answer.status, 400 | 422), "create {bad}: {} {}", answer.status, answer.body);
+        let answer = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"usage_limit": bad})));
+        assert!(matches!(answer.status, 400 | 422), "update {bad}: {} {}", answer.status, answer.body);
+    }
+    let answer = member.call("PATCH", &format!("/keys/{id}"), Some(&json!({"usage_limit": {"uses": 1000}})));
+    assert!(
+        matches!(answer.status, 403 | 404),
+        "a member topping up the owner's key: {} {}",
+        answer.status,
+        answer.body
+    );
+    let view = owner.call("GET", &format!("/keys/{id}"), None).json();
+    assert_eq!((view["usage_limit"].clone(), view["usage"]["remaining"].clone()), (json!({"uses": 1}), json!(1)));
+    // The one use is still there, and then none.
+    let base = keygate_e2e::shared().base.clone();
+    assert_eq!(keygate_e2e::gateway(&base, "GET", "/data/x", &key).status, 200);
+    keygate_e2e::gateway(&base, "GET", "/data/x", &key).expect_problem(429, "USAGE_EXCEEDED");
+}
+
+/// The organization's usage report is for its owners and admins: a member, another organization's owner and an
+/// anonymous client are refused.
+#[test]
+fn a_member_or_a_stranger_reading_the_organizations_usage_is_refused() {
+    let (owner, admin, member) = settings_org();
+    assert_eq!(owner.call("GET", "/usage", None).status, 200);
+    assert_eq!(admin.call("GET", "/usage", None).status, 200);
+    member.call("GET", "/usage", None).expect_problem(403, "FORBIDDEN");
+    // An owner of another organization (the shared one) names this one in `Keygate-Org`.
+    let stranger = Console::shared_owner().invite(&format!("usage-stranger-{}@x.test", std::process::id()), "owner");
+    let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger };
+    peeking.call("GET", "/usage", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    request("GET", &format!("{}/admin/v1/usage", owner.base), &[], None).expect_problem(401, "MISSING_CREDENTIAL");
+}

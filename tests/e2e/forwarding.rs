@@ -136,3 +136,43 @@ fn recent_errors_keep_redacted_previews_of_both_bodies_and_no_429s() {
     let refusal = refusal.expect("the refusal");
     assert!(refusal["request_preview"].as_str().unwrap_or_default().contains("21.5"), "{refusal}");
 }
+
+/// Key metadata (Unkey's `meta`): set at creation, forwarded to the origin as base64url JSON (a client cannot forge
+/// it), returned by verify and whoami, replaced and removed through PATCH.
+#[test]
+fn key_metadata_reaches_the_origin_verify_and_whoami() {
+    use keygate_shared::meta::base64url;
+    let (worker, console) = worker();
+    let meta = json!({"plan": "pro", "seats": 5, "tier": {"name": "gold", "since": "2026-01-01"}});
+    let (key, id, created) = console.create_key(&json!({
+        "name": "metered", "environment": "live", "permissions": ["data:read", "keys:verify"], "meta": meta
+    }));
+    assert_eq!(created["record"]["meta"], meta, "{created}");
+    let auth = format!("Bearer {key}");
+    let forwarded = |spoof: &str| {
+        let answer =
+            request("GET", &worker.url("/data/items"), &[("authorization", &auth), ("keygate-key-meta", spoof)], None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["headers"]["keygate-key-meta"].clone()
+    };
+    // Compact JSON, keys sorted: what the API stored.
+    assert_eq!(forwarded("e30"), base64url(meta.to_string().as_bytes()).as_str(), "the client's header is replaced");
+    let verify = keygate_e2e::post_json(&worker.url("/v1/verify"), &[("authorization", &auth)], &json!({"key": key}));
+    assert_eq!(verify.json()["meta"], meta, "{}", verify.body);
+    let whoami = request("GET", &worker.url("/v1/whoami"), &[("authorization", &auth)], None);
+    assert_eq!(whoami.json()["meta"], meta, "{}", whoami.body);
+
+    let replaced = json!({"plan": "free"});
+    let answer = console.call("PATCH", &format!("/keys/{id}"), Some(&json!({"meta": replaced})));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["meta"], replaced);
+    assert_eq!(forwarded(""), base64url(br#"{"plan":"free"}"#).as_str());
+    assert_eq!(console.call("GET", &format!("/keys/{id}"), None).json()["meta"], replaced);
+
+    let answer = console.call("PATCH", &format!("/keys/{id}"), Some(&json!({"meta": null})));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["meta"], json!(null));
+    assert_eq!(forwarded("e30"), json!(null), "no metadata, no header (and never the client's)");
+    let verify = keygate_e2e::post_json(&worker.url("/v1/verify"), &[("authorization", &auth)], &json!({"key": key}));
+    assert!(verify.json().get("meta").is_none(), "{}", verify.body);
+}

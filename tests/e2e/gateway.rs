@@ -1,6 +1,6 @@
 //! The gateway's order of checks over HTTP, one request per row.
 
-use keygate_e2e::{Console, Value, gateway, json, request, shared};
+use keygate_e2e::{Console, Value, gateway, json, post_json, request, shared};
 use keygate_shared::{ApiKey, Environment};
 
 fn owner() -> &'static Console {
@@ -311,4 +311,84 @@ fn a_key_locked_to_its_organization_acts_for_no_other() {
     let unlocked = owner().call("PATCH", &format!("/keys/{locked_id}"), Some(&json!({"own_organization_only": false})));
     assert_eq!(unlocked.status, 200, "{}", unlocked.body);
     eventually("the unlocked key", || acting_for(&locked, &sister).status == 200);
+}
+
+/// Unkey's `remaining`: a key good for so many uses passes them (the gateway, verify), answers 429 `USAGE_EXCEEDED`
+/// once they are spent, and is topped up or freed through PATCH. A request refused for another reason uses nothing,
+/// and a spent key's 429s are not errors of the key.
+#[test]
+fn a_usage_limited_key_is_refused_once_its_uses_are_spent() {
+    let owner = Console::shared_owner();
+    let limit = json!({"uses": 3, "refill": {"amount": 3, "interval": "monthly"}});
+    let (key, id, created) = owner.create_key(&json!({
+        "name": "three uses", "environment": "live", "permissions": ["data:read"], "usage_limit": limit
+    }));
+    assert_eq!(created["record"]["usage_limit"], limit, "{created}");
+    assert_eq!(created["record"]["usage"]["remaining"], 3, "{created}");
+    let (service, _, _) =
+        owner.create_key(&json!({"name": "verifier", "environment": "live", "permissions": ["keys:verify"]}));
+    let auth = format!("Bearer {key}");
+    let get = || request("GET", &shared().url("/data/items"), &[("authorization", &auth)], None);
+    let verify = || {
+        let url = shared().url("/v1/verify");
+        post_json(&url, &[("authorization", &format!("Bearer {service}"))], &json!({"key": key})).json()
+    };
+    let forbidden = request("POST", &shared().url("/streams/s"), &[("authorization", &auth)], Some("{}"));
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    let first = get();
+    assert_eq!((first.status, first.header("keygate-remaining")), (200, Some("2")), "{}", first.body);
+    let verified = verify();
+    assert_eq!((verified["valid"].clone(), verified["remaining"].clone()), (json!(true), json!(1)), "{verified}");
+    assert_eq!(get().header("keygate-remaining"), Some("0"));
+    let spent = get();
+    spent.expect_problem(429, "USAGE_EXCEEDED");
+    assert_eq!(spent.header("keygate-remaining"), Some("0"));
+    let verified = verify();
+    assert_eq!((verified["code"].clone(), verified["remaining"].clone()), (json!("USAGE_EXCEEDED"), json!(0)));
+    assert_eq!(owner.call("GET", &format!("/keys/{id}"), None).json()["usage"]["remaining"], 0);
+
+    // Topped up: naming the limit starts its count again.
+    let topped = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"usage_limit": {"uses": 2}})));
+    assert_eq!(topped.status, 200, "{}", topped.body);
+    assert_eq!(topped.json()["usage"]["remaining"], 2, "{}", topped.body);
+    assert_eq!(get().header("keygate-remaining"), Some("1"));
+    // Freed: no limit, no count.
+    let freed = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"usage_limit": null})));
+    assert_eq!(freed.status, 200, "{}", freed.body);
+    let unlimited = get();
+    assert_eq!((unlimited.status, unlimited.header("keygate-remaining")), (200, None));
+    let errors = owner.call("GET", &format!("/keys/{id}/errors"), None).json();
+    let statuses: Vec<u64> = errors["errors"].as_array().unwrap().iter().filter_map(|e| e["status"].as_u64()).collect();
+    assert!(!statuses.contains(&429), "a spent key's refusals are not its errors: {errors}");
+}
+
+/// Instill's per-organization usage: requests a key makes for another of its owner's organizations (`Keygate-Org`)
+/// are counted for that organization, on the key's usage and in its organization's report (owners and admins).
+#[test]
+fn usage_is_reported_by_the_organization_each_request_acted_for() {
+    let home = owner().new_organization("Usage home");
+    let sister = owner().new_organization("Usage sister").acting_for.expect("an organization id");
+    let (key, id, _) = home.create_key(&json!({"name": "both", "environment": "live", "permissions": ["data:read"]}));
+    let home_id = home.acting_for.clone().expect("an organization id");
+    let url = shared().url("/data/x");
+    for org in [&sister, &sister, &home_id] {
+        let answer = request("GET", &url, &[("authorization", &format!("Bearer {key}")), ("keygate-org", org)], None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(gateway(&shared().base, "GET", "/data/x", &key).status, 200, "no Keygate-Org: the key's own");
+    // Most first; a tie in the organizations' order.
+    let mut expected = [(sister.clone(), 2), (home_id.clone(), 2)];
+    expected.sort();
+    let expected: Value = expected.iter().map(|(o, n)| json!({"organization": o, "requests": n})).collect();
+    let mut usage = Value::Null;
+    eventually("the key's usage by organization", || {
+        usage = home.call("GET", &format!("/keys/{id}/usage"), None).json();
+        usage["by_organization"] == expected
+    });
+    let mut report = Value::Null;
+    eventually("the organization's usage report", || {
+        report = home.call("GET", "/usage", None).json();
+        report["by_organization"] == expected
+    });
+    assert_eq!(usage["total"], 4, "{usage} {report}");
 }

@@ -21,6 +21,8 @@ pub const ORG_HEADER: &str = "keygate-org";
 pub const CUSTOMER_HEADER: &str = "keygate-customer";
 /// The client's address as Cloudflare reports it (it replaces any value the client sends), for IP allowlists.
 pub const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
+/// A usage-limited key's uses left, on its answers.
+pub const REMAINING_HEADER: &str = "keygate-remaining";
 
 /// A request that passed: who is calling, and the rate limit's state when the key has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +34,8 @@ pub struct Pass {
     pub counted: bool,
     /// The customer the request named and the key allows (forwarded as `Keygate-Customer`).
     pub customer: Option<String>,
+    /// A usage-limited key's uses left after this request.
+    pub remaining: Option<u64>,
 }
 
 /// A request the key's object did not see: the caller counts it in the isolate's usage batch.
@@ -51,7 +55,12 @@ impl Pass {
         demand: Demand<'_>,
     ) -> Self {
         let customer = demand.customer.map(str::to_owned);
-        Self { record, organization, rate: Some((policy, decision)), counted: false, customer }
+        Self { record, organization, rate: Some((policy, decision)), counted: false, customer, remaining: None }
+    }
+
+    /// `Keygate-Remaining` for a usage-limited key.
+    pub fn remaining_header(&self) -> Option<(String, String)> {
+        self.remaining.map(|n| (REMAINING_HEADER.to_owned(), n.to_string()))
     }
 
     pub fn uncounted(&self) -> Option<Uncounted> {
@@ -144,6 +153,7 @@ pub fn check_record(
             rate: None,
             counted: false,
             customer,
+            remaining: None,
         }));
     }
     Ok(Checked::Consult { record, organization: grant.organization })
@@ -173,8 +183,10 @@ pub async fn authenticate<S: Stores>(
         Checked::Pass(pass) => return Ok(pass),
         Checked::Consult { record, organization } => (record, organization),
     };
-    // 8, leased: an admission from this isolate's lease, with no object call.
-    let leased = record.rate_limit.filter(|p| p.leased() && consult == Consult::WhenRateLimited);
+    // 8, leased: an admission from this isolate's lease, with no object call (never for a usage-limited key: its
+    // object counts every use).
+    let leased =
+        record.rate_limit.filter(|p| p.leased() && consult == Consult::WhenRateLimited && record.usage_limit.is_none());
     if let Some(policy) = leased
         && let Some(decision) = lease_take(stores, &claim.id, &policy, now)
     {
@@ -200,6 +212,7 @@ pub async fn authenticate<S: Stores>(
             rate,
             record: authoritative,
             lease: granted,
+            remaining,
             ..
         }) => {
             if let Some((policy, decision)) = rate.as_ref().filter(|_| leased.is_some()) {
@@ -216,6 +229,7 @@ pub async fn authenticate<S: Stores>(
                 rate,
                 counted: true,
                 customer: demand.customer.map(str::to_owned),
+                remaining,
             })
         }
         GatewayReply::Authorized(Authorization { code, rate, .. }) => {
@@ -230,11 +244,14 @@ pub async fn authenticate<S: Stores>(
                     lease_keep(stores, claim.id, None);
                 }
             }
-            // A request refused for the rate limit is not logged as an error (Instrumental keeps only the failures
-            // of requests that were authenticated and not rate limited).
+            // A request refused for the rate limit (or for a spent usage limit) is not logged as an error
+            // (Instrumental keeps only the failures of requests that were authenticated and not rate limited).
             let mut refusal = Refusal::new(code, demand.access.permission());
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
-            if code != Code::RateLimited {
+            if code == Code::UsageExceeded {
+                refusal.reply.headers.push((REMAINING_HEADER.to_owned(), "0".to_owned()));
+            }
+            if !matches!(code, Code::RateLimited | Code::UsageExceeded) {
                 refusal.key = Some((claim, granted_organization));
             }
             Err(refusal)
@@ -294,6 +311,9 @@ pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
     if let Some(customer) = &pass.customer {
         headers.push(("keygate-customer".to_owned(), customer.clone()));
     }
+    if let Some(meta) = &r.meta {
+        headers.push((keygate_shared::meta::META_HEADER.to_owned(), meta.header_value()));
+    }
     headers
 }
 
@@ -307,6 +327,8 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         customer: Option<&'a str>,
         environment: keygate_shared::model::Environment,
         key_id: &'a keygate_shared::key::KeyId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        meta: Option<&'a keygate_shared::meta::KeyMeta>,
         method: &'a str,
         name: &'a str,
         note: &'a str,
@@ -321,6 +343,7 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         customer: pass.customer.as_deref(),
         environment: r.environment,
         key_id: &r.id,
+        meta: r.meta.as_ref(),
         method: &req.method,
         name: &r.name,
         note: "No ORIGIN_URL is configured, so Keygate answers with the identity it would forward.",
@@ -329,7 +352,9 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         permissions: &r.permissions,
         project: &r.project,
     };
-    Reply::json(200, &body).with_rate(pass.rate.as_ref())
+    let mut reply = Reply::json(200, &body).with_rate(pass.rate.as_ref());
+    reply.headers.extend(pass.remaining_header());
+    reply
 }
 
 /// A recent-error entry for a request of this key: the request line, the headers that are safe to show and a
@@ -421,6 +446,7 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
             uncounted.extend(pass.uncounted());
             let mut out = VerifyResponse::new(Code::Valid, Some(&pass.record));
             out.organization = Some(pass.organization);
+            out.remaining = pass.remaining;
             out.rate_limit = pass.rate.map(|(_, d)| RateLimitStatus {
                 limit: d.limit,
                 remaining: d.remaining,
@@ -454,8 +480,9 @@ pub async fn whoami<S: Stores>(
     {
         Ok(pass) => {
             let uncounted = pass.uncounted();
+            let remaining = pass.remaining_header();
             let r = &pass.record;
-            let reply = Reply::json(
+            let mut reply = Reply::json(
                 200,
                 &WhoAmI {
                     key_id: r.id,
@@ -463,9 +490,11 @@ pub async fn whoami<S: Stores>(
                     project: r.project.clone(),
                     environment: r.environment,
                     organization: pass.organization,
+                    meta: r.meta.clone(),
                 },
             )
             .with_rate(pass.rate.as_ref());
+            reply.headers.extend(remaining);
             (reply, uncounted)
         }
         Err(refusal) => (refusal.reply, None),

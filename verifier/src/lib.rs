@@ -72,12 +72,7 @@ mod entry {
 
     /// The gateway's second step, with the record the entry module read from KV (`None`: no such key).
     #[wasm_bindgen]
-    pub fn gate_record(
-        request: &web_sys::Request,
-        env: &Env,
-        ctx: Context,
-        record: Option<String>,
-    ) -> JsValue {
+    pub fn gate_record(request: &web_sys::Request, env: &Env, ctx: Context, record: Option<String>) -> JsValue {
         let (config, incoming, claim) = match claim(request, env) {
             Ok(found) => found,
             Err(step) => return step,
@@ -149,7 +144,9 @@ mod entry {
             Ok(Checked::Pass(pass)) if config.origin.is_none() => echo(&ctx, env, config, incoming, &pass, now),
             // A leased rate limit with a live lease in this isolate: admitted here, with no object call.
             Ok(Checked::Consult { record, organization }) if config.origin.is_none() => {
-                let Some(policy) = record.rate_limit.filter(|p| p.leased()) else { return JsValue::UNDEFINED };
+                // A usage-limited key's object counts every use: never admitted from a lease.
+                let leased = record.rate_limit.filter(|p| p.leased() && record.usage_limit.is_none());
+                let Some(policy) = leased else { return JsValue::UNDEFINED };
                 let Some(decision) = runtime::leases().borrow_mut().take(&claim.id, &policy, now) else {
                     return JsValue::UNDEFINED;
                 };
@@ -338,7 +335,8 @@ mod entry {
                 let identity = gateway::identity_headers(&pass);
                 // The origin's answer, with the key's rate-limit headers added.
                 let rate = pass.rate.iter().flat_map(|(p, d)| keygate_shared::http::rate_headers(p, d));
-                let added: Vec<(String, String)> = rate.chain(trace_header(&config, &pass)).collect();
+                let added: Vec<(String, String)> =
+                    rate.chain(trace_header(&config, &pass)).chain(pass.remaining_header()).collect();
                 // A copy of a small request body, read only if the origin fails (for the error's preview).
                 let kept = runtime::keep_for_preview(&req);
                 let (response, failure) = match runtime::forward(&req, &incoming, origin, &config, &identity, &added)

@@ -218,3 +218,42 @@ fn a_user_holds_a_bounded_number_of_sessions() {
     assert_eq!(evicted.len(), 3, "the oldest three are handed back to be signed out");
     assert_eq!(evicted[0], KeyId::parse("00000000000000").unwrap());
 }
+
+/// Instill's per-organization usage: each key's cumulative counts by acting organization are summed across the
+/// organization's keys by the difference each summary brings, so a repeated or late summary adds nothing; the
+/// uses-left column follows the latest summary.
+#[test]
+fn usage_by_acting_organization_sums_every_keys_latest_summary_once() {
+    use keygate_shared::api::{OrganizationUsage, UsageSummary};
+    use std::collections::BTreeMap;
+    let db = org_db("org_a");
+    let (a, b) = (ApiKey::generate(Environment::Live).unwrap().id, ApiKey::generate(Environment::Live).unwrap().id);
+    handle(
+        &db,
+        OrgRequest::KeyEvents {
+            events: vec![
+                KeyEvent::Committed { row: row(a, 1, "a", &[]), audit: None },
+                KeyEvent::Committed { row: row(b, 1, "b", &[]), audit: None },
+            ],
+        },
+    );
+    let usage = |id: KeyId, at: i64, counts: &[(&str, u64)]| KeyEvent::Usage {
+        id,
+        organization: "org_a".into(),
+        at: Timestamp(at),
+        last_used_at: Some(Timestamp(at)),
+        summary: UsageSummary { total: counts.iter().map(|(_, n)| n).sum(), ..UsageSummary::default() },
+        by_organization: counts.iter().map(|(o, n)| ((*o).to_owned(), *n)).collect::<BTreeMap<_, _>>(),
+    };
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage(a, 10, &[("org_a", 5), ("org_b", 2)])] });
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage(b, 11, &[("org_b", 3)])] });
+    // Key a's next summary (cumulative): 3 more for org_b; then the old summary arrives again and adds nothing.
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage(a, 20, &[("org_a", 5), ("org_b", 5)])] });
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage(a, 10, &[("org_a", 5), ("org_b", 2)])] });
+    let report = match handle(&db, OrgRequest::Usage { actor: "usr_owner".into() }) {
+        OrgReply::Usage { usage } => usage.by_organization,
+        _ => panic!("not usage"),
+    };
+    let org = |o: &str, n: u64| OrganizationUsage { organization: o.into(), requests: n };
+    assert_eq!(report, vec![org("org_b", 8), org("org_a", 5)]);
+}

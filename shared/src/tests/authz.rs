@@ -48,7 +48,9 @@ fn who_may_act_on_the_organization() {
         }
     }
     for settings in [open, kept] {
-        for action in [Invite, ManageInvitations, RemoveMember, ManageProjects, DescribePermissions, ReadAllAudit] {
+        let managers =
+            [Invite, ManageInvitations, RemoveMember, ManageProjects, DescribePermissions, ReadAllAudit, ViewUsage];
+        for action in managers {
             assert_eq!(may_act_on_org(Role::Admin, action, &settings), Ok(()));
             assert_eq!(may_act_on_org(Role::Member, action, &settings), Err(Denial::ManagersOnly));
         }

@@ -53,6 +53,8 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        meta: None,
+        usage_limit: None,
     }
 }
 

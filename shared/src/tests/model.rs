@@ -135,3 +135,54 @@ fn audit_action_names_are_serdes() {
         assert_eq!(crate::api::AuditAction::parse(action.as_str()), Some(action));
     }
 }
+
+/// A usage limit's count refills at the start of each UTC day or month, to the refill's amount (not added to what
+/// is left), and never without a refill.
+#[test]
+fn uses_refill_at_the_start_of_each_period() {
+    use crate::model::{Refill, RefillInterval, UsageLimit, UsesLeft};
+    use crate::time::Timestamp;
+    let at = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+    let monthly = UsageLimit { uses: 10, refill: Some(Refill { amount: 5, interval: RefillInterval::Monthly }) };
+    let start = UsesLeft::start(&monthly, at("2027-01-31T23:59:59Z"));
+    assert_eq!(start, UsesLeft { remaining: 10, period: Some(at("2027-01-01T00:00:00Z")) });
+    let spent = UsesLeft { remaining: 0, ..start };
+    assert_eq!(spent.at(&monthly, at("2027-01-31T23:59:59Z")).remaining, 0, "same month");
+    assert_eq!(spent.at(&monthly, at("2027-02-01T00:00:00Z")).remaining, 5, "next month");
+    assert_eq!(
+        UsesLeft { remaining: 7, ..start }.at(&monthly, at("2027-03-15T00:00:00Z")).remaining,
+        5,
+        "reset, not added"
+    );
+    let daily = UsageLimit { uses: 3, refill: Some(Refill { amount: 3, interval: RefillInterval::Daily }) };
+    let day = UsesLeft { remaining: 0, period: Some(at("2027-02-28T00:00:00Z")) };
+    assert_eq!(day.at(&daily, at("2027-02-28T23:00:00Z")).remaining, 0);
+    assert_eq!(
+        day.at(&daily, at("2027-03-01T00:00:01Z")),
+        UsesLeft { remaining: 3, period: Some(at("2027-03-01T00:00:00Z")) }
+    );
+    let once = UsageLimit { uses: 3, refill: None };
+    let none_left = UsesLeft { remaining: 0, period: None };
+    assert_eq!(none_left.at(&once, at("2030-01-01T00:00:00Z")).remaining, 0, "no refill, no more uses");
+    assert_eq!(at("2028-02-29T13:00:00Z").month_start(), at("2028-02-01T00:00:00Z"));
+    assert_eq!(at("1969-12-31T13:00:00Z").day_start(), at("1969-12-31T00:00:00Z"));
+}
+
+/// A created key's answer reads back with its metadata (raw JSON), single and pair alike.
+#[test]
+fn a_created_key_with_metadata_reads_back() {
+    use crate::api::{CreatedKey, KeyView};
+    use crate::meta::KeyMeta;
+    let mut record = record_for(&fresh(Environment::Live));
+    record.meta = Some(KeyMeta::from_value(&serde_json::json!({"plan": "pro"})).unwrap());
+    let view = KeyView::of(&record, NOW, None, Default::default());
+    for created in [
+        CreatedKey::Single { key: "kg_live_x".into(), record: view.clone() },
+        CreatedKey::Pair { api_key: "kg_live_x".into(), api_secret: "s".into(), record: view.clone() },
+    ] {
+        let text = serde_json::to_string(&created).unwrap();
+        assert_eq!(serde_json::from_str::<CreatedKey>(&text).unwrap(), created, "{text}");
+    }
+    let neither = serde_json::json!({"record": serde_json::to_value(&view).unwrap()}).to_string();
+    assert!(serde_json::from_str::<CreatedKey>(&neither).is_err());
+}

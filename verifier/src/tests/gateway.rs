@@ -46,6 +46,8 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        meta: None,
+        usage_limit: None,
     };
     edit(&mut record);
     let organizations = UserOrganizations { organizations: vec!["org_a".into(), "org_b".into()] };
@@ -624,5 +626,44 @@ fn rate_limited_refusals_are_not_logged_as_errors() {
         let forbidden = attempt("POST", "/streams/s").expect_err("no data:write");
         assert_eq!(forbidden.code, Some(keygate_shared::Code::InsufficientPermissions));
         assert!(forbidden.key.is_some(), "strict {strict_mode}: a missing permission is logged");
+    }
+}
+
+/// Unkey's `remaining`: a key good for 3 uses passes 3 times (every use asks the key's object, with or without a
+/// leased rate limit), then answers 429 `USAGE_EXCEEDED` (not logged as an error of the key); a request refused for
+/// another reason uses nothing; a daily refill starts again at midnight UTC.
+#[test]
+fn a_usage_limited_key_passes_its_uses_then_429_until_its_refill() {
+    use keygate_shared::Code;
+    use keygate_shared::model::{Refill, RefillInterval, UsageLimit};
+    for rate_limit in [None, Some(RateLimitPolicy::per(100, 60))] {
+        let h = Harness::new();
+        let key = stored(&h, Environment::Live, None, |r| {
+            r.rate_limit = rate_limit;
+            let refill = Refill { amount: 2, interval: RefillInterval::Daily };
+            r.usage_limit = Some(UsageLimit { uses: 3, refill: Some(refill) });
+        });
+        let auth = bearer(&key);
+        let attempt = |method: &str, path: &str| {
+            let req = request(method, path).header("authorization", &auth);
+            let demand = gateway_demand(&req, &h.config);
+            let presented = presented(&req, &h.config);
+            let endpoint = h.config.endpoint.clone();
+            block_on(gateway::authenticate(&h.memory, presented, &endpoint, demand, Consult::WhenRateLimited, h.now()))
+        };
+        let forbidden = attempt("POST", "/streams/s").expect_err("no data:write");
+        assert_eq!(forbidden.code, Some(Code::InsufficientPermissions));
+        for left in [2, 1, 0] {
+            let pass = attempt("GET", "/data/x").expect("a use left");
+            assert_eq!(pass.remaining, Some(left), "rate limit {rate_limit:?}");
+            assert!(pass.counted, "the key's object counted it");
+        }
+        let spent = attempt("GET", "/data/x").expect_err("no use left");
+        assert_eq!(spent.code, Some(Code::UsageExceeded));
+        assert_eq!(spent.reply.status, 429);
+        assert!(spent.key.is_none(), "a spent key's 429 is not an error of the key");
+        assert!(spent.reply.headers.contains(&("keygate-remaining".to_owned(), "0".to_owned())));
+        h.set_now(h.now().day_start().plus_millis(86_400_000));
+        assert_eq!(attempt("GET", "/data/x").expect("refilled").remaining, Some(1), "refilled to 2, one used");
     }
 }
