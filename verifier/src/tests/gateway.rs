@@ -602,6 +602,15 @@ fn the_gateway_knows_which_admin_requests_change_a_key() {
     }
 }
 
+/// Steps 1–8 for a gateway request with this `Authorization` header, at the harness's time.
+fn authenticate(h: &Harness, auth: &str, method: &str, path: &str) -> Result<gateway::Pass, gateway::Refusal> {
+    let req = request(method, path).header("authorization", auth);
+    let demand = gateway_demand(&req, &h.config);
+    let presented = presented(&req, &h.config);
+    let endpoint = h.config.endpoint.clone();
+    block_on(gateway::authenticate(&h.memory, presented, &endpoint, demand, Consult::WhenRateLimited, h.now()))
+}
+
 /// Instrumental keeps only the failures of requests that were authenticated and not rate limited: a 429 is not an
 /// error of the key, a missing permission is (leased and strict alike).
 #[test]
@@ -610,13 +619,7 @@ fn rate_limited_refusals_are_not_logged_as_errors() {
         let h = Harness::new();
         let key = if strict_mode { strict(&h) } else { limited(&h) };
         let auth = bearer(&key);
-        let attempt = |method: &str, path: &str| {
-            let req = request(method, path).header("authorization", &auth);
-            let demand = gateway_demand(&req, &h.config);
-            let presented = presented(&req, &h.config);
-            let endpoint = h.config.endpoint.clone();
-            block_on(gateway::authenticate(&h.memory, presented, &endpoint, demand, Consult::WhenRateLimited, h.now()))
-        };
+        let attempt = |method: &str, path: &str| authenticate(&h, &auth, method, path);
         for _ in 0..3 {
             assert!(attempt("GET", "/data/x").is_ok());
         }
@@ -644,13 +647,7 @@ fn a_usage_limited_key_passes_its_uses_then_429_until_its_refill() {
             r.usage_limit = Some(UsageLimit { uses: 3, refill: Some(refill) });
         });
         let auth = bearer(&key);
-        let attempt = |method: &str, path: &str| {
-            let req = request(method, path).header("authorization", &auth);
-            let demand = gateway_demand(&req, &h.config);
-            let presented = presented(&req, &h.config);
-            let endpoint = h.config.endpoint.clone();
-            block_on(gateway::authenticate(&h.memory, presented, &endpoint, demand, Consult::WhenRateLimited, h.now()))
-        };
+        let attempt = |method: &str, path: &str| authenticate(&h, &auth, method, path);
         let forbidden = attempt("POST", "/streams/s").expect_err("no data:write");
         assert_eq!(forbidden.code, Some(Code::InsufficientPermissions));
         for left in [2, 1, 0] {
