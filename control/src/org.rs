@@ -1340,18 +1340,18 @@ impl<S: Sql> Org<'_, S> {
                 }
                 // At most the key's 64 organizations (and "other"): a usage summary costs no more.
                 for (organization, requests) in by_organization.iter().take(MAX_USAGE_ORGANIZATIONS + 1) {
-                    let now = i64::try_from(*requests).unwrap_or(i64::MAX);
+                    let total = i64::try_from(*requests).unwrap_or(i64::MAX);
                     let before: Option<Counted> = self.db.first(
                         "SELECT requests FROM key_usage_by_org WHERE id = ? AND organization = ?",
                         params![id.as_str(), organization.as_str()],
                     )?;
-                    let added = now - before.map_or(0, |c| c.requests);
+                    let added = total - before.map_or(0, |c| c.requests);
                     if added <= 0 {
                         continue;
                     }
                     self.db.run(
                         "INSERT OR REPLACE INTO key_usage_by_org (id, organization, requests) VALUES (?, ?, ?)",
-                        params![id.as_str(), organization.as_str(), now],
+                        params![id.as_str(), organization.as_str(), total],
                     )?;
                     self.db.run(
                         "INSERT INTO usage_by_org (organization, requests) VALUES (?, ?) \

@@ -743,11 +743,15 @@ impl KeyObjectState {
         }
     }
 
+    /// A usage-limited key's count as of `now` (refilled if a new period began); `None` without a usage limit.
+    fn uses_at(&self, now: Timestamp) -> Option<UsesLeft> {
+        let limit = self.record.as_ref()?.usage_limit?;
+        Some(self.uses.unwrap_or_else(|| UsesLeft::start(&limit, now)).at(&limit, now))
+    }
+
     /// The key's usage summary, with a usage-limited key's uses left as of `now`.
     pub fn summary(&self, now: Timestamp, recent_errors: usize) -> UsageSummary {
-        let limit = self.record.as_ref().and_then(|r| r.usage_limit);
-        let remaining = limit.map(|l| self.uses.unwrap_or_else(|| UsesLeft::start(&l, now)).at(&l, now).remaining);
-        UsageSummary { remaining, ..self.usage.summary(now, recent_errors) }
+        UsageSummary { remaining: self.uses_at(now).map(|u| u.remaining), ..self.usage.summary(now, recent_errors) }
     }
 
     /// Queues a usage summary for the organization when usage changed and the last one is old enough.
@@ -796,11 +800,11 @@ impl KeyObjectState {
         {
             self.outbox.push(KeyEvent::Committed { row: KeyIndexRow::of(record, self.revision), audit });
         }
-        let remaining = self
-            .record
-            .as_ref()
-            .and_then(|r| r.usage_limit)
-            .and_then(|limit| self.uses.map(|u| at.map_or(u, |now| u.at(&limit, now)).remaining));
+        let left = match at {
+            Some(now) => self.uses_at(now),
+            None => self.uses.filter(|_| self.record.as_ref().is_some_and(|r| r.usage_limit.is_some())),
+        };
+        let remaining = left.map(|u| u.remaining);
         let reply =
             KeyReply::Committed { record: self.record.clone(), revision: self.revision, settled: false, remaining };
         (reply, Changes { state: true, errors: false })
@@ -920,8 +924,7 @@ impl KeyObjectState {
         };
         let Some(record) = self.record.as_ref() else { return (refused(Code::NotFound), Changes::default()) };
         // Uses left (refilled when a new period began): checked before the rate limit, spent only on a pass.
-        let uses =
-            record.usage_limit.map(|limit| self.uses.unwrap_or_else(|| UsesLeft::start(&limit, now)).at(&limit, now));
+        let uses = self.uses_at(now);
         if let Some(left) = uses.filter(|u| u.remaining == 0) {
             changed |= self.uses != Some(left);
             self.uses = Some(left);
