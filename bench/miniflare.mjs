@@ -34,6 +34,8 @@ export function gatewayWorker({ vars = {}, compatibility = compatibilityDate, en
       KEY_OBJECTS: { className: "KeyObject", scriptName: "keygate-control", useSQLite: true },
     },
     serviceBindings: { CONTROL: "keygate-control" },
+    // The request log's queue, as wrangler.toml binds it: every pass and refusal of a known key costs its line.
+    queueProducers: { REQUEST_LOG: "keygate-request-log" },
     bindings: {
       KEYGATE_ENVIRONMENT: "live",
       ORIGIN_URL: "",
@@ -61,6 +63,7 @@ export function controlWorker({ vars = {}, compatibility = compatibilityDate } =
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
     },
     ratelimits: { SIGN_IN_LIMITER: { simple: { limit: 20, period: 60 } } },
+    queueConsumers: { "keygate-request-log": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 10 } },
     bindings: { KEYGATE_ENVIRONMENT: "live", ...vars },
   };
 }

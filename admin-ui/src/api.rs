@@ -13,6 +13,7 @@ use keygate_shared::api::{
 };
 use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
+use keygate_shared::requestlog::RequestLogPage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -290,6 +291,42 @@ pub async fn create_session(label: &str) -> Result<NewSession, ApiError> {
 /// Signs a session out: `current` (this console's token) or one of the user's sessions by id.
 pub async fn end_session(id: &str) -> Result<(), ApiError> {
     call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/sessions/{id}"), None).await.map(|_| ())
+}
+
+/// Filters of the request log (`GET /requests`), as typed in the console; empty ones are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub key: String,
+    pub status: String,
+    pub code: String,
+    pub method: String,
+    pub path: String,
+}
+
+impl LogFilter {
+    pub fn to_query(&self, cursor: Option<&str>) -> String {
+        let filters = [
+            ("key", &self.key),
+            ("status", &self.status),
+            ("code", &self.code),
+            ("method", &self.method),
+            ("path", &self.path),
+        ];
+        let mut parts: Vec<String> = filters
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| format!("{k}={}", js_sys::encode_uri_component(v.trim())))
+            .collect();
+        if let Some(c) = cursor {
+            parts.push(format!("cursor={}", js_sys::encode_uri_component(c)));
+        }
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    }
+}
+
+/// A page of the request log.
+pub async fn requests(filter: &LogFilter, cursor: Option<&str>) -> Result<RequestLogPage, ApiError> {
+    call(Method::GET, &format!("/admin/v1/requests{}", filter.to_query(cursor)), None).await
 }
 
 pub async fn audit(cursor: Option<&str>) -> Result<AuditPage, ApiError> {

@@ -42,6 +42,7 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                 {link(Page::Projects, "Projects")}
                 {link(Page::Members, "Members")}
                 {link(Page::Sessions, "Sessions")}
+                {link(Page::Logs, "Logs")}
                 {link(Page::Audit, "Audit log")}
                 {link(Page::Whoami, "Which project?")}
             </nav>

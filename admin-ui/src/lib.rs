@@ -23,6 +23,7 @@ pub enum Page {
     Members,
     Sessions,
     Audit,
+    Logs,
     Whoami,
 }
 
@@ -35,6 +36,7 @@ impl Page {
             ["members"] => Page::Members,
             ["sessions"] => Page::Sessions,
             ["audit"] => Page::Audit,
+            ["logs"] => Page::Logs,
             ["whoami"] => Page::Whoami,
             _ => Page::Keys,
         }
@@ -48,6 +50,7 @@ impl Page {
             Page::Members => "/admin/members".into(),
             Page::Sessions => "/admin/sessions".into(),
             Page::Audit => "/admin/audit".into(),
+            Page::Logs => "/admin/logs".into(),
             Page::Whoami => "/admin/whoami".into(),
         }
     }
@@ -131,6 +134,7 @@ pub fn App() -> impl IntoView {
                     Page::Members => view! { <pages::MembersPage /> }.into_any(),
                     Page::Sessions => view! { <pages::SessionsPage /> }.into_any(),
                     Page::Audit => view! { <pages::AuditPage /> }.into_any(),
+                    Page::Logs => view! { <pages::LogsPage /> }.into_any(),
                     Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
                 }}
             </components::Shell>

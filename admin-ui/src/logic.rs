@@ -241,6 +241,12 @@ pub fn when(t: Option<Timestamp>) -> String {
     }
 }
 
+/// A time to the second, as the request log shows it.
+pub fn when_exactly(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    format!("{} {} UTC", &s[..10], &s[11..19])
+}
+
 /// Who did something, as the audit log shows it: their name, else their id, else that nobody was signed in.
 pub fn actor_label(name: Option<&str>, id: Option<&str>) -> String {
     match (name, id) {

@@ -721,6 +721,8 @@ pub fn KeyPage(id: String) -> impl IntoView {
                     })
             }}
         </Transition>
+        <h2>"Requests"</h2>
+        <RequestLog key=id.clone() />
         {move || {
             chosen
                 .get()
@@ -728,6 +730,118 @@ pub fn KeyPage(id: String) -> impl IntoView {
                     view! { <ActionDialog key=key action=action on_close=Callback::new(move |()| chosen.set(None)) /> }
                 })
         }}
+    }
+}
+
+/// The admin page's "Logs": the organization's request log (a member's: their own keys').
+#[component]
+pub fn LogsPage() -> impl IntoView {
+    view! {
+        <h1>"Logs"</h1>
+        <p class="muted">"Every request made with a key of this organization in the last 7 days (at most 1,000 per key), newest first: passes, refusals and origin errors. Requests with an unknown key or a wrong secret are not a key's and are not listed."</p>
+        <RequestLog />
+    }
+}
+
+/// A request log with its filters: one key's (`key`), or every key the viewer may see.
+#[component]
+fn RequestLog(#[prop(optional, into)] key: Option<String>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let one_key = key.is_some();
+    let (status, code, method, path, key_input) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    let fixed = key.clone();
+    let applied = RwSignal::new(api::LogFilter { key: key.unwrap_or_default(), ..api::LogFilter::default() });
+    let cursor = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    let page = LocalResource::new(move || {
+        ctx.refresh.track();
+        reload.track();
+        let (filter, cursor) = (applied.get(), cursor.get());
+        async move { api::requests(&filter, cursor.as_deref()).await }
+    });
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        cursor.set(None);
+        applied.set(api::LogFilter {
+            key: fixed.clone().unwrap_or_else(|| key_input.get()),
+            status: status.get(),
+            code: code.get(),
+            method: method.get(),
+            path: path.get(),
+        });
+    };
+    let input = move |label: &'static str, testid: &'static str, hint: &'static str, value: RwSignal<String>| {
+        view! {
+            <label>
+                {label}
+                <input data-testid=testid placeholder=hint prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+            </label>
+        }
+    };
+    view! {
+        <form class="filters" data-testid="log-filters" on:submit=apply>
+            {input("Status", "log-status", "4xx or 429", status)}
+            {input("Code", "log-code", "RATE_LIMITED", code)}
+            {input("Method", "log-method", "GET", method)}
+            {input("Path starts with", "log-path", "/data/", path)}
+            {(!one_key).then(|| input("Key id", "log-key", "7Q3M0T9ZK1XW2R", key_input))}
+            <button type="submit" data-testid="log-apply">"Filter"</button>
+            <button type="button" class="secondary" data-testid="log-refresh" on:click=move |_| {
+                cursor.set(None);
+                reload.update(|n| *n += 1);
+            }>"Refresh"</button>
+        </form>
+        <Transition fallback=loading>
+            {move || page.get().map(|r| match r {
+                Err(e) => error_view(e),
+                Ok(p) if p.requests.is_empty() => view! {
+                    <p class="empty" data-testid="log-empty">"No requests match. Requests appear here within seconds of being made."</p>
+                }.into_any(),
+                Ok(p) => {
+                    let next = p.next_cursor.clone();
+                    view! {
+                        <div class="table-wrap">
+                            <table data-testid="log-table">
+                                <thead><tr>
+                                    <th>"When"</th>
+                                    {(!one_key).then(|| view! { <th>"Key"</th> })}
+                                    <th>"Request"</th><th>"Status"</th><th>"Code"</th><th>"Latency"</th><th>"Client"</th><th>"Acting for"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {p.requests.into_iter().map(|l| {
+                                        let page = Page::Key(l.key_id.clone());
+                                        let failed = if l.status >= 400 { "failed" } else { "" };
+                                        let open = move |ev: leptos::ev::MouseEvent| {
+                                            ev.prevent_default();
+                                            ctx.navigate(page.clone());
+                                        };
+                                        view! {
+                                            <tr data-testid="log-line" class=failed>
+                                                <td>{logic::when_exactly(l.at)}</td>
+                                                {(!one_key).then(|| view! { <td><a href=Page::Key(l.key_id.clone()).path() on:click=open><code>{l.key_id.clone()}</code></a></td> })}
+                                                <td><code>{format!("{} {}", l.method, l.path)}</code></td>
+                                                <td data-testid="log-status-cell">{l.status}</td>
+                                                <td><code>{l.code.unwrap_or_default()}</code></td>
+                                                <td>{format!("{} ms", l.latency_ms)}</td>
+                                                <td>{l.client_ip.unwrap_or_default()}</td>
+                                                <td><code>{l.organization}</code></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        {next.map(|n| view! { <button class="secondary" data-testid="log-older" on:click=move |_| cursor.set(Some(n.clone()))>"Older requests"</button> })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
     }
 }
 

@@ -25,6 +25,7 @@ use keygate_shared::model::{
     KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User, new_id, valid_slug,
 };
 use keygate_shared::problem::Problem;
+use keygate_shared::requestlog::LogQuery;
 use keygate_shared::time::Timestamp;
 use serde::de::DeserializeOwned;
 
@@ -170,12 +171,14 @@ pub enum Route<'a> {
     KeyAction(&'a str, &'a str),
     KeyErrors(&'a str),
     KeyUsage(&'a str),
+    KeyRequests(&'a str),
     Audit,
     Settings,
     UpdateSettings,
     Permissions,
     DescribePermission(&'a str),
     Usage,
+    RequestLog,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
     Seed,
 }
@@ -212,12 +215,14 @@ impl<'a> Route<'a> {
             }
             ("GET", ["keys", id, "errors"]) => Route::KeyErrors(id),
             ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
+            ("GET", ["keys", id, "requests"]) => Route::KeyRequests(id),
             ("GET", ["audit"]) => Route::Audit,
             ("GET", ["organization", "settings"]) => Route::Settings,
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
             ("GET", ["permissions"]) => Route::Permissions,
             ("PUT", ["permissions", name]) => Route::DescribePermission(name),
             ("GET", ["usage"]) => Route::Usage,
+            ("GET", ["requests"]) => Route::RequestLog,
             ("POST", ["test", "seed"]) => Route::Seed,
             _ => return None,
         };
@@ -348,6 +353,8 @@ async fn signed_in<S: Stores>(
             _ => unexpected("the key"),
         },
         Route::Audit => audit(stores, req, actor, now).await,
+        Route::RequestLog => request_log(stores, req, actor, None, now).await,
+        Route::KeyRequests(id) => request_log(stores, req, actor, Some(key_id(id)?), now).await,
         Route::Settings => settings(stores, actor, now).await,
         Route::UpdateSettings => update_settings(stores, req, actor, now).await,
         Route::Permissions => permissions(stores, actor).await,
@@ -932,6 +939,25 @@ async fn audit<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now: Tim
     };
     match org(stores, &actor.organization, OrgRequest::Audit { actor: actor.user.clone(), cursor, now }).await? {
         OrgReply::Audit { page } => Ok(Reply::json(200, &page)),
+        _ => unexpected("the organization"),
+    }
+}
+
+/// `GET /requests` and `GET /keys/{id}/requests`: a page of the request log, filtered
+/// (`keygate_shared::requestlog::LogQuery`).
+async fn request_log<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    actor: &SignedIn,
+    key: Option<KeyId>,
+    now: Timestamp,
+) -> Handled {
+    let mut query = LogQuery::parse(|name| req.query_param(name)).map_err(problem)?;
+    if let Some(id) = key {
+        query.key = Some(id.to_string());
+    }
+    match org(stores, &actor.organization, OrgRequest::RequestLog { actor: actor.user.clone(), query, now }).await? {
+        OrgReply::RequestLog { page } => Ok(Reply::json(200, &page)),
         _ => unexpected("the organization"),
     }
 }

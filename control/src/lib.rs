@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod config;
 #[cfg(target_arch = "wasm32")]
 mod key_object;
+pub mod logs;
 pub mod openapi;
 pub mod org;
 #[cfg(target_arch = "wasm32")]
@@ -36,7 +37,7 @@ mod entry {
 
     use keygate_shared::http::{Incoming, Reply, canonical_path, is_under, split_url};
     use keygate_shared::problem::Problem;
-    use worker::{Context, Env, Request, Response, Result, event};
+    use worker::{Context, Env, MessageBatch, Request, Response, Result, event};
 
     use crate::config::Config;
     use crate::runtime::{self, WorkerStores};
@@ -112,6 +113,38 @@ mod entry {
         }
         let stores = WorkerStores { env: env.clone() };
         to_response(crate::admin::route(&stores, &incoming, &config, now).await)
+    }
+
+    /// The request log's queue (`keygate-request-log`): each organization's lines go to its object; messages with
+    /// lines an object did not take are retried (stored lines are ignored the second time), unreadable ones dropped.
+    #[event(queue)]
+    async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+        use worker::MessageExt;
+        let now = runtime::now();
+        let messages: Vec<_> = batch.raw_iter().collect();
+        let mut parsed = Vec::with_capacity(messages.len());
+        for message in &messages {
+            match message.body().as_string().as_deref().and_then(crate::logs::parse) {
+                Some(lines) => parsed.push(lines),
+                None => {
+                    worker::console_error!("keygate: unreadable request-log message {}", message.id());
+                    parsed.push(keygate_shared::requestlog::LogBatch::default());
+                }
+            }
+        }
+        let stores = WorkerStores { env };
+        let failed = crate::logs::store(&stores, &parsed, now).await;
+        for (organization, why) in &failed {
+            worker::console_error!("keygate: request log of {organization} not stored, retrying: {why}");
+        }
+        for (message, lines) in messages.iter().zip(&parsed) {
+            if lines.lines.iter().any(|(organization, _)| failed.contains_key(organization)) {
+                message.retry();
+            } else {
+                message.ack();
+            }
+        }
+        Ok(())
     }
 
     /// The console's single-page app: files come from the assets; any other `/admin/...` path is the app's page.

@@ -225,6 +225,21 @@ mod generator {
                 response_preview: "{…}".into(),
             }],
         };
+        let log_page = keygate_shared::requestlog::RequestLogPage {
+            requests: vec![keygate_shared::requestlog::LoggedRequest {
+                id: "7Q3M0T9ZK1XW2R-1f".into(),
+                at: ts(),
+                key_id: example_id().to_string(),
+                method: "GET".into(),
+                path: "/data/items".into(),
+                status: 429,
+                code: Some("RATE_LIMITED".into()),
+                latency_ms: 3,
+                client_ip: Some("203.0.113.9".into()),
+                organization: "org_7Q3M0T9ZK1XW2R".into(),
+            }],
+            next_cursor: Some("1795000000000.7Q3M0T9ZK1XW2R-1f".into()),
+        };
         let mut verify = VerifyResponse::new(Code::Valid, None);
         verify.key_id = Some(example_id());
         verify.name = Some("Main Website Integration".into());
@@ -473,6 +488,22 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/keys/{id}/requests",
+                "The key's request log, newest first (at most 1,000 lines, 7 days); the filters of /admin/v1/requests.",
+                None,
+                200,
+                schema(&log_page),
+            ),
+            (
+                "get",
+                "/admin/v1/requests",
+                "The request log of the organization's keys (a member's: their own keys'), newest first; query: key, method, status (429 or 4xx), code, path (a prefix), cursor, limit (1-100, default 50).",
+                None,
+                200,
+                schema(&log_page),
+            ),
+            (
+                "get",
                 "/admin/v1/audit",
                 "Who did what to which key, newest first; cursor paging.",
                 None,
@@ -667,6 +698,8 @@ mod tests {
             ("POST", "/keys/{id}/regenerate"),
             ("GET", "/keys/{id}/errors"),
             ("GET", "/keys/{id}/usage"),
+            ("GET", "/keys/{id}/requests"),
+            ("GET", "/requests"),
             ("GET", "/audit"),
             ("GET", "/organization/settings"),
             ("PATCH", "/organization/settings"),

@@ -10,10 +10,11 @@ use keygate_shared::api::{
     AuditAction, AuditEvent, AuditPage, InvitationView, KeyFilter, KeyList, KeyView, MAX_USAGE_REPORT_ROWS, MemberView,
     OrganizationUsage, OrganizationUsageReport, OrganizationView, PermissionInfo, UpdateSettingsRequest, UsageSummary,
 };
-use keygate_shared::authz::{Denial, OrgAction, may_act_on_org};
+use keygate_shared::authz::{Denial, KeyAction, KeyFacts, OrgAction, may_act_on_key, may_act_on_org};
 use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{KeyEvent, KeyIndexRow, MAX_USAGE_ORGANIZATIONS};
 use keygate_shared::model::{KeyCreation, KeyState, KeyStatus, Organization, OrganizationSettings, Project, Role};
+use keygate_shared::requestlog::{LogQuery, LoggedRequest, RequestLogPage};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +72,13 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS permission_descriptions (name TEXT PRIMARY KEY, description TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, \
      message TEXT NOT NULL)",
+    // The request log of this organization's keys (`keygate_shared::requestlog`), newest by time then id; `seq`
+    // is the order of arrival, which bounds the table in constant time.
+    "CREATE TABLE IF NOT EXISTS request_log (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, \
+     key_id TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, code TEXT, \
+     latency_ms INTEGER NOT NULL, client_ip TEXT, organization TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS request_log_by_time ON request_log (at, id)",
+    "CREATE INDEX IF NOT EXISTS request_log_by_key ON request_log (key_id, at, id)",
 ];
 
 /// Creates the tables on an object's first use (each statement is a no-op afterwards).
@@ -221,6 +229,17 @@ pub enum OrgRequest {
         audit_id: String,
         now: Timestamp,
     },
+    /// Lines of the request log, from the queue (a line already stored changes nothing).
+    LogRequests {
+        lines: Vec<LoggedRequest>,
+        now: Timestamp,
+    },
+    /// A page of the request log: every key's for owners and admins, a member's own keys' for a member.
+    RequestLog {
+        actor: String,
+        query: LogQuery,
+        now: Timestamp,
+    },
     /// Events from key objects, in order.
     KeyEvents {
         events: Vec<KeyEvent>,
@@ -299,6 +318,9 @@ pub enum OrgReply {
     },
     Usage {
         usage: OrganizationUsageReport,
+    },
+    RequestLog {
+        page: RequestLogPage,
     },
     Members {
         members: Vec<MemberView>,
@@ -527,6 +549,8 @@ impl<S: Sql> Org<'_, S> {
             OrgRequest::SignInFailed { target, detail, audit_id, now } => {
                 self.sign_in_failed(&target, &detail, audit_id, now)
             }
+            OrgRequest::LogRequests { lines, now } => self.log_requests(&lines, now),
+            OrgRequest::RequestLog { actor, query, now } => self.request_log(&actor, &query, now),
             OrgRequest::KeyEvents { events } => {
                 for event in events {
                     self.key_event(event)?;
@@ -1190,6 +1214,148 @@ impl<S: Sql> Org<'_, S> {
         }
         let next_cursor = if more { last.map(|seq| seq.to_string()) } else { None };
         Ok(OrgReply::Audit { page: AuditPage { events, next_cursor } })
+    }
+
+    /// Stores lines of the request log, then keeps the bounds: per key (for the keys in this batch), in all (by
+    /// order of arrival, in constant time), and in age.
+    fn log_requests(&self, lines: &[LoggedRequest], now: Timestamp) -> Answer {
+        use keygate_shared::requestlog::{MAX_PER_KEY, MAX_PER_ORGANIZATION, RETENTION_MS};
+        if self.organization()?.is_none() {
+            return Ok(OrgReply::Done);
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        for line in lines {
+            let line = line.clone().bounded();
+            if line.at.millis() < now.millis() - RETENTION_MS {
+                continue;
+            }
+            self.db.run(
+                "INSERT OR IGNORE INTO request_log (id, at, key_id, method, path, status, code, latency_ms, client_ip, \
+                 organization) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    line.id.as_str(),
+                    line.at,
+                    line.key_id.as_str(),
+                    line.method.as_str(),
+                    line.path.as_str(),
+                    u32::from(line.status),
+                    line.code.clone(),
+                    line.latency_ms,
+                    line.client_ip.clone(),
+                    line.organization.as_str()
+                ],
+            )?;
+            keys.insert(line.key_id);
+        }
+        #[derive(Deserialize)]
+        struct Edge {
+            at: i64,
+            id: String,
+        }
+        for key in keys {
+            // The newest line past the key's bound, if there is one: it and everything older go.
+            let edge: Option<Edge> = self.db.first(
+                "SELECT at, id FROM request_log WHERE key_id = ? ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?",
+                params![key.as_str(), MAX_PER_KEY],
+            )?;
+            if let Some(edge) = edge {
+                self.db.run(
+                    "DELETE FROM request_log WHERE key_id = ? AND (at, id) <= (?, ?)",
+                    params![key.as_str(), edge.at, edge.id],
+                )?;
+            }
+        }
+        let newest = self.db.count("SELECT max(seq) AS n FROM request_log", &[])?;
+        self.db.run("DELETE FROM request_log WHERE seq <= ?", params![newest - MAX_PER_ORGANIZATION])?;
+        self.db.run("DELETE FROM request_log WHERE at < ?", params![now.millis() - RETENTION_MS])?;
+        Ok(OrgReply::Done)
+    }
+
+    /// A page of the request log. A member sees their own keys' lines; naming a key they may not see is 404.
+    fn request_log(&self, actor: &str, query: &LogQuery, now: Timestamp) -> Answer {
+        use keygate_shared::requestlog::{Cursor, RETENTION_MS};
+        let role = self.role(actor)?;
+        let mut sql = String::from(
+            "SELECT id, at, key_id, method, path, status, code, latency_ms, client_ip, organization \
+             FROM request_log WHERE at >= ?",
+        );
+        let mut args: Vec<SqlValue> = vec![(now.millis() - RETENTION_MS).into()];
+        if let Some(key) = &query.key {
+            #[derive(Deserialize)]
+            struct Owner {
+                owner: String,
+            }
+            let owner: Option<Owner> = self.db.first("SELECT owner FROM keys WHERE id = ?", params![key.as_str()])?;
+            let facts = owner.as_ref().map(|o| KeyFacts { owner: &o.owner, revoked_by: None });
+            if facts.is_none_or(|facts| may_act_on_key(role, actor, facts, KeyAction::View).is_err()) {
+                return Err(OrgRefusal::NotFound { what: "key".into() }.into());
+            }
+            sql.push_str(" AND key_id = ?");
+            args.push(key.into());
+        } else if !role.manages_all_keys() {
+            sql.push_str(" AND key_id IN (SELECT id FROM keys WHERE owner = ?)");
+            args.push(actor.into());
+        }
+        if let Some(method) = &query.method {
+            sql.push_str(" AND method = ?");
+            args.push(method.into());
+        }
+        if let Some(status) = query.status {
+            let (low, high) = status.range();
+            sql.push_str(" AND status BETWEEN ? AND ?");
+            args.push(u32::from(low).into());
+            args.push(u32::from(high).into());
+        }
+        if let Some(code) = &query.code {
+            sql.push_str(" AND code = ?");
+            args.push(code.into());
+        }
+        if let Some(path) = &query.path {
+            // A prefix match on the bytes (`LIKE` would read `%` and `_` in the prefix as wildcards).
+            sql.push_str(" AND substr(path, 1, length(?)) = ?");
+            args.push(path.into());
+            args.push(path.into());
+        }
+        if let Some(Cursor { at, id }) = &query.cursor {
+            sql.push_str(" AND (at, id) < (?, ?)");
+            args.push((*at).into());
+            args.push(id.into());
+        }
+        sql.push_str(" ORDER BY at DESC, id DESC LIMIT ?");
+        args.push(i64::try_from(query.limit + 1).unwrap_or(i64::MAX).into());
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            at: i64,
+            key_id: String,
+            method: String,
+            path: String,
+            status: i64,
+            code: Option<String>,
+            latency_ms: i64,
+            client_ip: Option<String>,
+            organization: String,
+        }
+        let rows: Vec<Row> = self.db.all(&sql, &args)?;
+        let more = rows.len() > query.limit;
+        let requests: Vec<LoggedRequest> = rows
+            .into_iter()
+            .take(query.limit)
+            .map(|r| LoggedRequest {
+                id: r.id,
+                at: Timestamp(r.at),
+                key_id: r.key_id,
+                method: r.method,
+                path: r.path,
+                status: u16::try_from(r.status).unwrap_or(0),
+                code: r.code,
+                latency_ms: u32::try_from(r.latency_ms).unwrap_or(u32::MAX),
+                client_ip: r.client_ip,
+                organization: r.organization,
+            })
+            .collect();
+        let next_cursor = if more { requests.last().map(Cursor::of) } else { None };
+        Ok(OrgReply::RequestLog { page: RequestLogPage { requests, next_cursor } })
     }
 
     fn sign_in_failed(&self, target: &str, detail: &str, audit_id: String, now: Timestamp) -> Answer {

@@ -22,6 +22,7 @@ pub mod path;
 pub mod preview;
 pub mod problem;
 pub mod ratelimit;
+pub mod requestlog;
 pub mod routes;
 pub mod time;
 

@@ -517,6 +517,42 @@ describe('console', () => {
     await page.getByRole('link', { name: 'API keys' }).click();
   });
 
+  test('logs: a key\'s requests are listed within seconds, filtered by status, and on the key page', async () => {
+    const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Logged', environment: 'live', permissions: ['data:read'] });
+    assert.equal(made.status, 201);
+    const { key, record: { id } } = made.body;
+    const auth = { authorization: `Bearer ${key}`, 'cf-connecting-ip': '203.0.113.50' };
+    assert.equal((await fetch(`${base}/data/logged?secret=x`, { headers: auth })).status, 200);
+    assert.equal((await fetch(`${base}/streams/logged`, { method: 'POST', headers: auth })).status, 403);
+    await page.getByRole('link', { name: 'Logs' }).click();
+    await page.getByTestId('log-filters').waitFor();
+    await page.getByTestId('log-key').fill(id);
+    await page.getByTestId('log-apply').click();
+    const lines = page.getByTestId('log-line');
+    await waitFor(async () => {
+      await page.getByTestId('log-refresh').click();
+      await page.waitForTimeout(300);
+      return (await lines.count()) === 2;
+    }, 'two logged requests');
+    const text = await page.getByTestId('log-table').textContent();
+    assert.match(text, /GET \/data\/logged/);
+    assert.doesNotMatch(text, /secret=x/, 'no query string is kept');
+    assert.match(text, /POST \/streams\/logged/);
+    assert.match(text, /INSUFFICIENT_PERMISSIONS/);
+    assert.match(text, /203\.0\.113\.50/);
+    await page.getByTestId('log-status').fill('4xx');
+    await page.getByTestId('log-apply').click();
+    await waitFor(async () => (await lines.count()) === 1, 'the 4xx filter');
+    assert.equal(await page.getByTestId('log-status-cell').textContent(), '403');
+    await shot('logs');
+    await lines.first().locator('a').click();
+    await page.getByTestId('key-title').waitFor();
+    assert.equal(await page.getByTestId('key-title').textContent(), 'Logged');
+    await waitFor(async () => (await page.getByTestId('log-line').count()) === 2, 'the key page\'s requests');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
   test('readable at 390 px wide', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'API keys' }).click();

@@ -483,3 +483,34 @@ fn a_member_or_a_stranger_reading_the_organizations_usage_is_refused() {
     peeking.call("GET", "/usage", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
     request("GET", &format!("{}/admin/v1/usage", owner.base), &[], None).expect_problem(401, "MISSING_CREDENTIAL");
 }
+
+/// The request log shows a member only their own keys' lines; another member's key, a key of another organization
+/// and an anonymous caller get nothing (404 for a key id the caller may not see, so ids do not leak).
+#[test]
+fn a_member_or_a_stranger_reading_anothers_request_log_is_refused() {
+    let owner = Console::shared_owner();
+    let member = owner.invite("log-reader@acme.test", "member");
+    let spec = json!({"name": "logged", "environment": "live", "permissions": ["data:read"]});
+    let (owners_key, owners_id, _) = owner.create_key(&spec);
+    let (members_key, members_id, _) = member.create_key(&spec);
+    assert_eq!(gateway(&shared().base, "GET", "/data/owner", &owners_key).status, 200);
+    assert_eq!(gateway(&shared().base, "GET", "/data/member", &members_key).status, 200);
+    keygate_e2e::eventually("the member's line", || {
+        member.call("GET", "/requests", None).json()["requests"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    keygate_e2e::eventually("the owner's line", || {
+        owner.call("GET", &format!("/keys/{owners_id}/requests"), None).json()["requests"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let seen = member.call("GET", "/requests?limit=100", None).json();
+    let ids: Vec<&str> = seen["requests"].as_array().unwrap().iter().map(|l| l["key_id"].as_str().unwrap()).collect();
+    assert!(ids.iter().all(|id| *id == members_id), "a member sees only their own keys' lines: {ids:?}");
+    member.call("GET", &format!("/keys/{owners_id}/requests"), None).expect_problem(404, "NOT_FOUND");
+    member.call("GET", &format!("/requests?key={owners_id}"), None).expect_problem(404, "NOT_FOUND");
+    let elsewhere = member.new_organization("Member's own");
+    elsewhere.call("GET", &format!("/keys/{owners_id}/requests"), None).expect_problem(404, "NOT_FOUND");
+    let theirs = elsewhere.call("GET", "/requests", None).json();
+    assert_eq!(theirs["requests"].as_array().map(Vec::len), Some(0), "another organization's log is its own");
+    request("GET", &shared().url("/admin/v1/requests"), &[], None).expect_problem(401, "MISSING_CREDENTIAL");
+}

@@ -63,6 +63,19 @@ fn origin_errors_are_passed_through_and_logged() {
     }
     assert_eq!(errors["errors"][0]["status"], 500, "{errors}");
     assert_eq!(errors["errors"][0]["code"], "ORIGIN_ERROR");
+    // The request log has it too, with the time the origin took.
+    let mut lines = Vec::new();
+    keygate_e2e::eventually("the request-log line", || {
+        lines = console.call("GET", &format!("/keys/{id}/requests"), None).json()["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        !lines.is_empty()
+    });
+    assert_eq!(lines[0]["status"], 500);
+    assert_eq!(lines[0]["code"], "ORIGIN_ERROR");
+    assert_eq!(lines[0]["path"], "/data/fail/now");
+    assert!(lines[0]["latency_ms"].is_u64());
 }
 
 /// A forwarded answer is the origin's, plus the key's rate-limit headers (the origin's own headers are immutable in

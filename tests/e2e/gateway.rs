@@ -1,6 +1,6 @@
 //! The gateway's order of checks over HTTP, one request per row.
 
-use keygate_e2e::{Console, Value, gateway, json, post_json, request, shared};
+use keygate_e2e::{Console, Value, eventually, gateway, json, post_json, request, shared};
 use keygate_shared::{ApiKey, Environment};
 
 fn owner() -> &'static Console {
@@ -230,17 +230,6 @@ fn oversized_credential_headers_are_refused_early() {
 #[test]
 fn console_tokens_do_not_pass_the_gateway() {
     gateway(&shared().base, "GET", "/data/x", &owner().token).expect_problem(401, "WRONG_PROJECT");
-}
-
-/// Polls `check` for up to the revocation bound of the shared Worker (its isolate cache and KV), 10 s at most.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("{what}: not within 10 s");
 }
 
 /// Unkey's and Zuplo's IP allowlist: a key limited to address ranges passes only for clients in them, as Cloudflare

@@ -7,6 +7,7 @@ mod console;
 mod forwarding;
 mod gateway;
 mod health;
+mod logs;
 mod panics;
 mod ratelimit;
 mod restart;

@@ -385,6 +385,18 @@ impl Console {
     }
 }
 
+/// Polls `check` every 100 ms for up to 10 s (the shared Worker's revocation bound: its isolate cache and KV; the
+/// request log's queue delay).
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what}: not within 10 s");
+}
+
 /// Calls the gateway with `key` as a Bearer token.
 pub fn gateway(base: &str, method: &str, path: &str, key: &str) -> Answer {
     request(method, &format!("{base}{path}"), &[("authorization", &format!("Bearer {key}"))], None)

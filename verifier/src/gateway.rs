@@ -10,6 +10,7 @@ use keygate_shared::keyobject::{Authorization, Authorize, GatewayReply, GatewayR
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
 use keygate_shared::ratelimit::RateDecision;
+use keygate_shared::requestlog::LoggedRequest;
 use keygate_shared::time::Timestamp;
 
 use crate::config::Config;
@@ -76,15 +77,68 @@ pub struct Refusal {
     pub reply: Reply,
     /// Set when the caller proved it holds the key (the error goes to the key's recent errors).
     pub key: Option<(Claim, String)>,
+    /// Set when the secret matched, whatever the refusal (rate limits too): the request goes to the key's log.
+    pub logged: Option<Subject>,
+}
+
+/// A key that proved itself on a request: the request goes to its log, kept by `owner`, its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub id: KeyId,
+    pub owner: String,
+    /// The organization the request acted for.
+    pub acting: String,
+}
+
+impl Subject {
+    /// Console tokens are not keys of the console's lists: their requests are not logged.
+    fn of(record: &KeyRecord, acting: &str) -> Option<Self> {
+        (record.project.as_deref() != Some(keygate_shared::decision::CONSOLE_PROJECT)).then(|| Self {
+            id: record.id,
+            owner: record.organization.clone(),
+            acting: acting.to_owned(),
+        })
+    }
+}
+
+impl Pass {
+    /// Whose log this request goes to.
+    pub fn subject(&self) -> Option<Subject> {
+        Subject::of(&self.record, &self.organization)
+    }
+}
+
+/// A request-log line (`keygate_shared::requestlog`): the request line without its query, what was answered, and
+/// how long it took since `started`.
+pub fn log_line(
+    req: &Incoming,
+    subject: &Subject,
+    status: u16,
+    code: Option<&str>,
+    started: Timestamp,
+    now: Timestamp,
+) -> LoggedRequest {
+    LoggedRequest {
+        id: String::new(),
+        at: started,
+        key_id: subject.id.to_string(),
+        method: req.method.clone(),
+        path: req.path.clone(),
+        status,
+        code: code.map(str::to_owned),
+        latency_ms: u32::try_from(now.millis().saturating_sub(started.millis())).unwrap_or(u32::MAX),
+        client_ip: req.header(CLIENT_IP_HEADER).map(str::to_owned),
+        organization: subject.acting.clone(),
+    }
 }
 
 impl Refusal {
     fn new(code: Code, required: Option<&Permission>) -> Self {
-        Self { code: Some(code), reply: Reply::refusal(code, required), key: None }
+        Self { code: Some(code), reply: Reply::refusal(code, required), key: None, logged: None }
     }
 
     fn storage(_: StoreError) -> Self {
-        Self { code: None, reply: Reply::unavailable(), key: None }
+        Self { code: None, reply: Reply::unavailable(), key: None, logged: None }
     }
 }
 
@@ -128,6 +182,12 @@ pub fn check_record(
         Ok(grant) => grant,
         Err(code) => {
             let mut refusal = Refusal::new(code, demand.access.permission());
+            // Every code but NOT_FOUND is decided after the secret matched.
+            if code != Code::NotFound
+                && let Some(r) = &record
+            {
+                refusal.logged = Subject::of(r, demand.organization.unwrap_or(&r.organization));
+            }
             if matches!(
                 code,
                 Code::ForbiddenOrganization
@@ -247,6 +307,7 @@ pub async fn authenticate<S: Stores>(
             // A request refused for the rate limit (or for a spent usage limit) is not logged as an error
             // (Instrumental keeps only the failures of requests that were authenticated and not rate limited).
             let mut refusal = Refusal::new(code, demand.access.permission());
+            refusal.logged = Subject::of(&record, &granted_organization);
             refusal.reply = refusal.reply.with_rate(rate.as_ref());
             if code == Code::UsageExceeded {
                 refusal.reply.headers.push((REMAINING_HEADER.to_owned(), "0".to_owned()));

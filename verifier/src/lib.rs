@@ -139,6 +139,7 @@ mod entry {
             Err(refusal) if refusal.key.is_some() && runtime::has_body(&incoming.method) => JsValue::UNDEFINED,
             Err(refusal) => {
                 refused(&ctx, env, config, incoming, &refusal, "", now);
+                log_refusal(&ctx, env, incoming, &refusal, now);
                 answer(&refusal.reply, true)
             }
             Ok(Checked::Pass(pass)) if config.origin.is_none() => echo(&ctx, env, config, incoming, &pass, now),
@@ -170,7 +171,29 @@ mod entry {
         if let Some(request) = pass.uncounted() {
             count(ctx, env, config.cache_ttl_ms, now, &request);
         }
+        log(ctx, env, incoming, pass.subject(), 200, None, now);
         answer(&echo_reply(config, incoming, pass), false)
+    }
+
+    /// A request of a key that proved itself goes to the key's request log (`started`: when it arrived).
+    fn log(
+        ctx: &Context,
+        env: &Env,
+        incoming: &Incoming,
+        subject: Option<gateway::Subject>,
+        status: u16,
+        code: Option<&str>,
+        started: Timestamp,
+    ) {
+        if let Some(subject) = subject {
+            let line = gateway::log_line(incoming, &subject, status, code, started, runtime::now());
+            runtime::log_request(ctx, env, &subject.owner, line);
+        }
+    }
+
+    fn log_refusal(ctx: &Context, env: &Env, incoming: &Incoming, refusal: &gateway::Refusal, started: Timestamp) {
+        let code = refusal.code.map(keygate_shared::Code::as_str);
+        log(ctx, env, incoming, refusal.logged.clone(), refusal.reply.status, code, started);
     }
 
     /// The identity echo of a pass (it carries the rate-limit headers), and the trace header when asked.
@@ -324,6 +347,7 @@ mod entry {
                     String::new()
                 };
                 refused(&ctx, &env, &config, &incoming, &refusal, &body, now);
+                log_refusal(&ctx, &env, &incoming, &refusal, now);
                 return to_response(refusal.reply);
             }
         };
@@ -365,6 +389,8 @@ mod entry {
                 (response, error)
             }
         };
+        let status = response.status();
+        log(&ctx, &env, &incoming, pass.subject(), status, error.as_ref().map(|e| e.code.as_str()), now);
         if usage.is_some() || error.is_some() {
             report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
         }

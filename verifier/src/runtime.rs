@@ -10,6 +10,7 @@ use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{GatewayEnvelope, GatewayReply, GatewayRequest, UsageBatch};
 use keygate_shared::model::{KeyRecord, UserOrganizations};
+use keygate_shared::requestlog::{Flush, LogBuffer, LoggedRequest};
 use keygate_shared::time::Timestamp;
 use wasm_bindgen::prelude::*;
 use web_sys::{Headers, Response};
@@ -63,6 +64,8 @@ thread_local! {
     static USAGE: RefCell<UsageBuffer> = RefCell::new(UsageBuffer::default());
     /// Users' organizations recently read from KV, per isolate.
     static MEMBERSHIPS: RefCell<IsolateCache<String, UserOrganizations>> = RefCell::new(IsolateCache::default());
+    /// Request-log lines of this isolate, until its batch goes to the queue (`None` until the first line).
+    static LOG: RefCell<Option<LogBuffer>> = const { RefCell::new(None) };
     /// Leases of leased rate limits held by this isolate (one table for the isolate's life).
     static LEASES: &'static RefCell<crate::lease::Leases> = Box::leak(Box::new(RefCell::new(crate::lease::Leases::default())));
 }
@@ -102,6 +105,58 @@ pub fn parse_record(id: &KeyId, text: &str) -> Result<KeyRecord, StoreError> {
 /// Batches of this isolate that are due.
 pub fn due_usage(now: Timestamp) -> Vec<(KeyId, UsageBatch)> {
     USAGE.with(|u| u.borrow_mut().due(now))
+}
+
+/// The request log's queue (`keygate-request-log`, consumed by the control plane).
+pub const REQUEST_LOG: &str = "REQUEST_LOG";
+
+/// Keeps a request-log line of a key of `owner`'s; the isolate's batch goes to the queue a second after its first
+/// line (the invocation that made that line waits for it: `waitUntil`), or at once when it is full. A gateway with
+/// no queue bound (the benchmark's Worker alone) logs nothing.
+pub fn log_request(ctx: &Context, env: &Env, owner: &str, line: LoggedRequest) {
+    let Ok(queue) = js::binding::<js::Queue>(env, REQUEST_LOG) else { return };
+    let flush = LOG.with(|log| {
+        let mut log = log.borrow_mut();
+        // Line ids are this isolate's random prefix and a counter (a queue may deliver a message twice).
+        let buffer =
+            log.get_or_insert_with(|| LogBuffer::new(KeyId::generate().map(|id| id.to_string()).unwrap_or_default()));
+        buffer.push(owner, line)
+    });
+    let batch = match flush {
+        Flush::Pending => return,
+        Flush::Now(batch) => Some(batch),
+        Flush::Schedule => None,
+    };
+    wait_until(ctx, async move {
+        let batch = match batch {
+            Some(batch) => batch,
+            None => {
+                sleep(crate::usage::USAGE_FLUSH_MS).await;
+                LOG.with(|log| log.borrow_mut().as_mut().map(LogBuffer::take).unwrap_or_default())
+            }
+        };
+        if batch.lines.is_empty() {
+            return;
+        }
+        let sent = match serde_json::to_string(&batch) {
+            Ok(body) => match queue.send(&body) {
+                Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(JsValue::from_str(&e.to_string())),
+        };
+        if let Err(e) = sent {
+            keygate_glue::log_error(&format!("keygate: {} request-log lines not queued: {e:?}", batch.lines.len()));
+        }
+    });
+}
+
+/// A promise that settles after `ms` (the invocation's `waitUntil` keeps it alive; no CPU is spent waiting).
+async fn sleep(ms: i64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        js::set_timeout(&resolve, i32::try_from(ms).unwrap_or(i32::MAX));
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// The configuration, read from the environment once per isolate.
@@ -365,6 +420,14 @@ mod js {
         pub type Kv;
         #[wasm_bindgen(method, catch)]
         pub fn get(this: &Kv, key: &str) -> Result<js_sys::Promise, JsValue>;
+
+        /// A queue producer binding.
+        pub type Queue;
+        #[wasm_bindgen(method, catch)]
+        pub fn send(this: &Queue, body: &str) -> Result<js_sys::Promise, JsValue>;
+
+        #[wasm_bindgen(js_name = setTimeout)]
+        pub fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
 
         /// The global `fetch` (to the origin).
         #[wasm_bindgen(catch, js_name = fetch)]

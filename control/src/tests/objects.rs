@@ -9,8 +9,10 @@ use keygate_shared::time::Timestamp;
 
 use super::NOW;
 use crate::org::{NewMember, Org, OrgError, OrgReply, OrgRequest, limits};
+use crate::sql::SqlExt;
 use crate::sql::memory::MemorySql;
 use crate::user::{MAX_SESSIONS, User, UserReply, UserRequest};
+use keygate_shared::requestlog::{LogQuery, RequestLogPage};
 
 fn org_db(id: &str) -> MemorySql {
     let db = MemorySql::default();
@@ -256,4 +258,121 @@ fn usage_by_acting_organization_sums_every_keys_latest_summary_once() {
     };
     let org = |o: &str, n: u64| OrganizationUsage { organization: o.into(), requests: n };
     assert_eq!(report, vec![org("org_b", 8), org("org_a", 5)]);
+}
+
+fn logged(key: KeyId, n: u32, at: i64, status: u16) -> keygate_shared::requestlog::LoggedRequest {
+    keygate_shared::requestlog::LoggedRequest {
+        id: format!("iso-{key}-{n:x}"),
+        at: Timestamp(at),
+        key_id: key.to_string(),
+        method: if status == 200 { "GET" } else { "POST" }.into(),
+        path: format!("/data/{n}"),
+        status,
+        code: (status != 200).then(|| "RATE_LIMITED".to_owned()),
+        latency_ms: 1,
+        client_ip: Some("203.0.113.9".into()),
+        organization: "org_a".into(),
+    }
+}
+
+fn log_page(db: &MemorySql, actor: &str, pairs: &[(&str, &str)]) -> Result<RequestLogPage, OrgError> {
+    let query = LogQuery::parse(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())).unwrap();
+    let request = OrgRequest::RequestLog { actor: actor.into(), query, now: NOW };
+    match db.transaction(|db| Org { db }.handle(request))? {
+        OrgReply::RequestLog { page } => Ok(page),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Lines delivered twice are stored once; a key keeps its newest 1,000; nothing older than seven days is kept or
+/// shown; filters and pages; a member sees only their own keys' lines, and another's key answers 404.
+#[test]
+fn the_request_log_is_bounded_filtered_and_shown_to_whom_it_belongs() {
+    use keygate_shared::requestlog::{MAX_PER_KEY, RETENTION_MS};
+    let db = org_db("org_a");
+    let (mine, theirs) =
+        (ApiKey::generate(Environment::Live).unwrap().id, ApiKey::generate(Environment::Live).unwrap().id);
+    let mut their_row = row(theirs, 1, "theirs", &[]);
+    their_row.owner = "usr_member".into();
+    handle(
+        &db,
+        OrgRequest::KeyEvents {
+            events: vec![
+                KeyEvent::Committed { row: row(mine, 1, "mine", &[]), audit: None },
+                KeyEvent::Committed { row: their_row, audit: None },
+            ],
+        },
+    );
+    db.run(
+        "INSERT INTO members (user_id, email, name, role, joined_at) VALUES ('usr_member', 'm@example.com', 'M', 'member', 0)",
+        &[],
+    )
+    .unwrap();
+    let t0 = NOW.millis() - 60_000;
+    let lines: Vec<_> =
+        (0..1_010).map(|n| logged(mine, n, t0 + i64::from(n), if n % 10 == 0 { 429 } else { 200 })).collect();
+    handle(&db, OrgRequest::LogRequests { lines: lines.clone(), now: NOW });
+    handle(&db, OrgRequest::LogRequests { lines: lines[1_000..].to_vec(), now: NOW });
+    let stale = logged(theirs, 1, NOW.millis() - RETENTION_MS - 1, 200);
+    handle(&db, OrgRequest::LogRequests { lines: vec![logged(theirs, 2, t0, 200), stale], now: NOW });
+    let count = |key: KeyId| {
+        db.count("SELECT count(*) AS n FROM request_log WHERE key_id = ?", crate::params![key.as_str()]).unwrap()
+    };
+    assert_eq!(count(mine), MAX_PER_KEY, "the newest 1,000 of 1,010 (the repeated ten stored once)");
+    assert_eq!(count(theirs), 1, "the line older than seven days is not kept");
+
+    let page = log_page(&db, "usr_owner", &[("key", &mine.to_string()), ("limit", "100")]).unwrap();
+    assert_eq!(page.requests.len(), 100);
+    assert_eq!(page.requests[0].path, "/data/1009", "newest first");
+    let cursor = page.next_cursor.expect("more pages");
+    let next =
+        log_page(&db, "usr_owner", &[("key", &mine.to_string()), ("limit", "100"), ("cursor", &cursor)]).unwrap();
+    assert_eq!(next.requests[0].path, "/data/909");
+    let limited = log_page(&db, "usr_owner", &[("status", "4xx"), ("method", "POST"), ("limit", "100")]).unwrap();
+    assert_eq!(limited.requests.len(), 100);
+    assert!(limited.requests.iter().all(|r| r.status == 429 && r.code.as_deref() == Some("RATE_LIMITED")));
+    let by_path = log_page(&db, "usr_owner", &[("path", "/data/100")]).unwrap();
+    let paths: Vec<_> = by_path.requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/data/1009",
+            "/data/1008",
+            "/data/1007",
+            "/data/1006",
+            "/data/1005",
+            "/data/1004",
+            "/data/1003",
+            "/data/1002",
+            "/data/1001",
+            "/data/1000",
+            "/data/100"
+        ]
+    );
+
+    let member = log_page(&db, "usr_member", &[]).unwrap();
+    assert_eq!(member.requests.len(), 1, "a member sees their own key's lines only");
+    assert_eq!(member.requests[0].key_id, theirs.to_string());
+    assert!(matches!(log_page(&db, "usr_member", &[("key", &mine.to_string())]), Err(OrgError::Refused(_))));
+    assert!(matches!(log_page(&db, "usr_stranger", &[]), Err(OrgError::Refused(_))));
+    assert_eq!(log_page(&db, "usr_owner", &[]).unwrap().requests.len(), 50, "owners see every key's lines");
+}
+
+/// However many keys send lines, the organization keeps at most its bound, the newest arrivals.
+#[test]
+fn an_organizations_request_log_is_bounded_in_all() {
+    use keygate_shared::requestlog::MAX_PER_ORGANIZATION;
+    let db = org_db("org_a");
+    let keys: Vec<KeyId> = (0..120).map(|_| ApiKey::generate(Environment::Live).unwrap().id).collect();
+    let t0 = NOW.millis() - 3_600_000;
+    let per_batch = 1_000;
+    let total = MAX_PER_ORGANIZATION as usize + 2 * per_batch;
+    for start in (0..total).step_by(per_batch) {
+        let lines =
+            (start..start + per_batch).map(|n| logged(keys[n % keys.len()], n as u32, t0 + n as i64, 200)).collect();
+        handle(&db, OrgRequest::LogRequests { lines, now: NOW });
+    }
+    assert_eq!(db.count("SELECT count(*) AS n FROM request_log", &[]).unwrap(), MAX_PER_ORGANIZATION);
+    let oldest = db.count("SELECT min(at) AS n FROM request_log", &[]).unwrap();
+    assert_eq!(oldest, t0 + 2 * per_batch as i64, "the oldest arrivals went");
 }

@@ -11,6 +11,7 @@ mod net;
 mod path;
 mod preview;
 mod ratelimit;
+mod requestlog;
 mod routes;
 mod time;
 

@@ -1,0 +1,101 @@
+//! The request log's pure parts: the query a page is asked with, the line's bounds, and the isolate's buffer.
+
+use crate::requestlog::{
+    Cursor, Flush, LogBuffer, LogQuery, LoggedRequest, MAX_BATCH, MAX_PATH, PAGE_DEFAULT, StatusFilter,
+};
+use crate::tests::NOW;
+
+fn line(status: u16, code: Option<&str>, path: &str) -> LoggedRequest {
+    LoggedRequest {
+        id: String::new(),
+        at: NOW,
+        key_id: "F854DS4QEVHXS4".into(),
+        method: "GET".into(),
+        path: path.into(),
+        status,
+        code: code.map(str::to_owned),
+        latency_ms: 3,
+        client_ip: Some("203.0.113.9".into()),
+        organization: "org_a".into(),
+    }
+}
+
+fn query(pairs: &[(&str, &str)]) -> Result<LogQuery, crate::problem::Problem> {
+    LogQuery::parse(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+}
+
+#[test]
+fn statuses_are_exact_or_a_class() {
+    assert_eq!(StatusFilter::parse("429"), Some(StatusFilter::Exact(429)));
+    assert_eq!(StatusFilter::parse("4xx"), Some(StatusFilter::Class(4)));
+    assert!(StatusFilter::Class(4).matches(404) && !StatusFilter::Class(4).matches(500));
+    for bad in ["", "42", "4290", "6xx", "0xx", "xx", "44xx", "abc", "99", "600"] {
+        assert_eq!(StatusFilter::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_query_reads_its_filters_and_refuses_bad_ones_by_name() {
+    let q = query(&[("status", "4xx"), ("method", "post"), ("code", "rate_limited"), ("path", "/data")]).unwrap();
+    assert_eq!(q.method.as_deref(), Some("POST"));
+    assert_eq!(q.code.as_deref(), Some("RATE_LIMITED"));
+    assert_eq!(q.limit, PAGE_DEFAULT);
+    assert!(q.matches(&LoggedRequest { method: "POST".into(), ..line(429, Some("RATE_LIMITED"), "/data/x") }));
+    assert!(!q.matches(&LoggedRequest { method: "POST".into(), ..line(200, None, "/data/x") }));
+    assert!(!q.matches(&LoggedRequest { method: "POST".into(), ..line(429, Some("RATE_LIMITED"), "/streams") }));
+    for (name, value) in [
+        ("key", "not-a-key"),
+        ("method", "G E T"),
+        ("status", "2"),
+        ("code", "a;DROP TABLE"),
+        ("path", "data"),
+        ("cursor", "x"),
+        ("cursor", "12.a'b"),
+        ("limit", "0"),
+        ("limit", "101"),
+    ] {
+        let problem = query(&[(name, value)]).expect_err(value);
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.field.as_deref(), Some(name), "{value}");
+    }
+    assert_eq!(query(&[("status", " ")]).unwrap(), LogQuery { limit: PAGE_DEFAULT, ..LogQuery::default() });
+}
+
+#[test]
+fn a_cursor_is_the_last_lines_time_and_id() {
+    let mut last = line(200, None, "/");
+    last.id = "ab12cd-1f".into();
+    let cursor = Cursor::of(&last);
+    assert_eq!(Cursor::parse(&cursor), Some(Cursor { at: NOW, id: "ab12cd-1f".into() }));
+}
+
+#[test]
+fn a_hostile_line_is_cut_to_its_bounds() {
+    let long = format!("/{}", "a".repeat(10_000));
+    let bounded =
+        LoggedRequest { client_ip: Some("x".repeat(500)), ..line(200, Some(&"C".repeat(500)), &long) }.bounded();
+    assert!(bounded.path.chars().count() <= MAX_PATH);
+    assert!(bounded.code.unwrap().chars().count() <= 64);
+    assert!(bounded.client_ip.unwrap().chars().count() <= 64);
+}
+
+/// The first line schedules one flush; later ones wait for it; a full batch goes out at once; ids are unique.
+#[test]
+fn the_isolate_buffer_schedules_one_flush_and_sends_full_batches_at_once() {
+    let mut buffer = LogBuffer::new("a1b2".into());
+    assert_eq!(buffer.push("org_a", line(200, None, "/")), Flush::Schedule);
+    assert_eq!(buffer.push("org_a", line(200, None, "/")), Flush::Pending);
+    let batch = buffer.take();
+    assert_eq!(batch.lines.len(), 2);
+    assert_eq!(batch.lines[0].1.id, "a1b2-1");
+    assert_eq!(batch.lines[1].1.id, "a1b2-2");
+    assert_eq!(buffer.push("org_b", line(200, None, "/")), Flush::Schedule, "the next line schedules again");
+    let mut full = None;
+    for _ in 1..MAX_BATCH {
+        if let Flush::Now(batch) = buffer.push("org_b", line(200, None, "/")) {
+            full = Some(batch);
+        }
+    }
+    assert_eq!(full.expect("a full batch goes out at once").lines.len(), MAX_BATCH);
+    assert!(buffer.take().lines.is_empty());
+}
