@@ -18,8 +18,10 @@ pub const MAX_PER_KEY: i64 = 1_000;
 pub const MAX_PER_ORGANIZATION: i64 = 100_000;
 /// …and none older than seven days.
 pub const RETENTION_MS: i64 = 7 * 86_400_000;
-/// Lines one isolate sends in one queue message, at most (a full batch goes out at once).
-pub const MAX_BATCH: usize = 200;
+/// Lines one isolate sends in one queue message, at most (a full batch goes out at once). A line is at most about
+/// 1,400 bytes of JSON (its fields are bounded in bytes, and JSON may escape each one), so a message stays under a
+/// queue message's 128 KB.
+pub const MAX_BATCH: usize = 80;
 /// A page of the log, at most, and by default.
 pub const PAGE_MAX: usize = 100;
 pub const PAGE_DEFAULT: usize = 50;
@@ -53,9 +55,10 @@ pub struct LoggedRequest {
 }
 
 impl LoggedRequest {
-    /// The line with every field cut to its bound (so a hostile path or header cannot grow what is stored).
+    /// The line with every field cut to its bound in bytes (so a hostile path or header cannot grow what is stored
+    /// or what a queue message carries).
     pub fn bounded(mut self) -> Self {
-        use crate::preview::cut;
+        self.key_id = cut(&self.key_id, MAX_ID);
         self.id = cut(&self.id, MAX_ID);
         self.method = cut(&self.method, MAX_METHOD);
         self.path = cut(&self.path, MAX_PATH);
@@ -64,6 +67,15 @@ impl LoggedRequest {
         self.organization = cut(&self.organization, MAX_ORGANIZATION);
         self
     }
+}
+
+/// `text`, cut to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 /// One queue message: lines of one isolate, each with the organization that owns its key (where it is stored).

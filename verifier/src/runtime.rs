@@ -138,15 +138,22 @@ pub fn log_request(ctx: &Context, env: &Env, owner: &str, line: LoggedRequest) {
         if batch.lines.is_empty() {
             return;
         }
-        let sent = match serde_json::to_string(&batch) {
-            Ok(body) => match queue.send(&body) {
+        let Ok(body) = serde_json::to_string(&batch) else { return };
+        // A send that fails is tried again a second later, then reported (the lines are lost with this isolate's
+        // invocation; the log is a record of traffic, not of state).
+        for attempt in 1..=2 {
+            let sent = match queue.send(&body) {
                 Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()),
                 Err(e) => Err(e),
-            },
-            Err(e) => Err(JsValue::from_str(&e.to_string())),
-        };
-        if let Err(e) = sent {
-            keygate_glue::log_error(&format!("keygate: {} request-log lines not queued: {e:?}", batch.lines.len()));
+            };
+            match sent {
+                Ok(()) => return,
+                Err(e) if attempt == 2 => {
+                    let lines = batch.lines.len();
+                    keygate_glue::log_error(&format!("keygate: {lines} request-log lines not queued: {e:?}"));
+                }
+                Err(_) => sleep(crate::usage::USAGE_FLUSH_MS).await,
+            }
         }
     });
 }

@@ -1,7 +1,7 @@
 //! The request log's pure parts: the query a page is asked with, the line's bounds, and the isolate's buffer.
 
 use crate::requestlog::{
-    Cursor, Flush, LogBuffer, LogQuery, LoggedRequest, MAX_BATCH, MAX_PATH, PAGE_DEFAULT, StatusFilter,
+    Cursor, Flush, LogBatch, LogBuffer, LogQuery, LoggedRequest, MAX_BATCH, MAX_PATH, PAGE_DEFAULT, StatusFilter,
 };
 use crate::tests::NOW;
 
@@ -74,9 +74,30 @@ fn a_hostile_line_is_cut_to_its_bounds() {
     let long = format!("/{}", "a".repeat(10_000));
     let bounded =
         LoggedRequest { client_ip: Some("x".repeat(500)), ..line(200, Some(&"C".repeat(500)), &long) }.bounded();
-    assert!(bounded.path.chars().count() <= MAX_PATH);
-    assert!(bounded.code.unwrap().chars().count() <= 64);
-    assert!(bounded.client_ip.unwrap().chars().count() <= 64);
+    assert!(bounded.path.len() <= MAX_PATH);
+    assert!(bounded.code.unwrap().len() <= 64);
+    assert!(bounded.client_ip.unwrap().len() <= 64);
+    let multibyte = LoggedRequest { organization: "é".repeat(100), ..line(200, None, "/") }.bounded();
+    assert_eq!(multibyte.organization, "é".repeat(32), "cut on a character boundary, in bytes");
+}
+
+/// A full batch of the largest lines JSON can make (every field at its bound, every byte escaped) is still a queue
+/// message (at most 128 KB).
+#[test]
+fn a_full_batch_of_the_largest_lines_fits_a_queue_message() {
+    let worst = |n: usize| "\"".repeat(n);
+    let line = LoggedRequest {
+        id: worst(100),
+        key_id: worst(100),
+        method: worst(100),
+        organization: worst(1_000),
+        client_ip: Some(worst(1_000)),
+        latency_ms: u32::MAX,
+        ..line(599, Some(&worst(1_000)), &worst(10_000))
+    };
+    let batch = LogBatch { lines: vec![(worst(64), line.bounded()); MAX_BATCH] };
+    let size = serde_json::to_string(&batch).unwrap().len();
+    assert!(size < 128_000, "{size} bytes");
 }
 
 /// The first line schedules one flush; later ones wait for it; a full batch goes out at once; ids are unique.

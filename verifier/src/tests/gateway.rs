@@ -664,3 +664,43 @@ fn a_usage_limited_key_passes_its_uses_then_429_until_its_refill() {
         assert_eq!(attempt("GET", "/data/x").expect("refilled").remaining, Some(1), "refilled to 2, one used");
     }
 }
+
+/// The request log takes every request of a key that proved itself — passes, refusals after the secret matched and
+/// 429s alike — under the key's organization, with the organization it acted for; a wrong secret, an unknown key
+/// and a console token give no line. The line never holds the query string.
+#[test]
+fn the_request_log_takes_what_a_key_proved_it_did_and_nothing_else() {
+    use keygate_shared::Code;
+    let h = Harness::new();
+    let key = limited(&h);
+    let auth = bearer(&key);
+    let attempt = |auth: &str, method: &str, path: &str| authenticate(&h, auth, method, path);
+    let pass = attempt(&auth, "GET", "/data/x").expect("a pass");
+    let subject = pass.subject().expect("a pass is logged");
+    assert_eq!((subject.id, subject.owner.as_str(), subject.acting.as_str()), (pass.record.id, "org_a", "org_a"));
+    let forbidden = attempt(&auth, "POST", "/streams/s").expect_err("no data:write");
+    assert_eq!(forbidden.logged.as_ref().map(|s| s.id), Some(pass.record.id));
+    for _ in 0..3 {
+        let _ = attempt(&auth, "GET", "/data/x");
+    }
+    let limited = attempt(&auth, "GET", "/data/x").expect_err("over the limit");
+    assert_eq!(limited.code, Some(Code::RateLimited));
+    assert!(limited.key.is_none() && limited.logged.is_some(), "a 429 is logged, though not as an error");
+
+    let mut forged: ApiKey = key.parse().unwrap();
+    forged.secret = ApiKey::generate(Environment::Live).unwrap().secret;
+    let wrong = attempt(&bearer(&forged.expose()), "GET", "/data/x").expect_err("a wrong secret");
+    assert_eq!(wrong.code, Some(Code::NotFound));
+    assert!(wrong.logged.is_none(), "a wrong secret proves nothing");
+    let unknown = attempt(&bearer(&ApiKey::generate(Environment::Live).unwrap().expose()), "GET", "/data/x");
+    assert!(unknown.expect_err("unknown").logged.is_none());
+    let console =
+        stored(&h, Environment::Live, None, |r| r.project = Some(keygate_shared::decision::CONSOLE_PROJECT.into()));
+    let token = attempt(&bearer(&console), "GET", "/data/x").expect_err("a console token");
+    assert!(token.logged.is_none(), "console tokens are not keys of the lists");
+
+    let req = request("GET", "/data/x?token=hunter2").header("cf-connecting-ip", "203.0.113.9");
+    let line = gateway::log_line(&req, &subject, 200, None, h.now(), h.now().plus_millis(12));
+    assert_eq!((line.path.as_str(), line.latency_ms, line.client_ip.as_deref()), ("/data/x", 12, Some("203.0.113.9")));
+    assert!(!serde_json::to_string(&line).unwrap().contains("hunter2"));
+}
