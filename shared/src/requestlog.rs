@@ -117,17 +117,12 @@ impl StatusFilter {
         }
     }
 
-    /// The statuses it covers, inclusive.
+    /// The statuses it covers, inclusive (the organization's object filters by this range).
     pub fn range(self) -> (u16, u16) {
         match self {
             Self::Exact(s) => (s, s),
             Self::Class(d) => (d * 100, d * 100 + 99),
         }
-    }
-
-    pub fn matches(self, status: u16) -> bool {
-        let (low, high) = self.range();
-        (low..=high).contains(&status)
     }
 }
 
@@ -216,15 +211,6 @@ impl LogQuery {
             None => PAGE_DEFAULT,
         };
         Ok(Self { key, method, status, code, path, cursor, limit })
-    }
-
-    /// Whether `line` is one this query asks for (filters only; the cursor and limit page).
-    pub fn matches(&self, line: &LoggedRequest) -> bool {
-        self.key.as_ref().is_none_or(|k| *k == line.key_id)
-            && self.method.as_ref().is_none_or(|m| *m == line.method)
-            && self.status.is_none_or(|s| s.matches(line.status))
-            && self.code.as_ref().is_none_or(|c| line.code.as_ref() == Some(c))
-            && self.path.as_ref().is_none_or(|p| line.path.starts_with(p.as_str()))
     }
 }
 
