@@ -7,9 +7,9 @@ use gloo_net::http::{Method, RequestBuilder};
 use keygate_shared::api::{
     AcceptInvitationRequest, AuditPage, CreateKeyRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey,
     DescribePermissionRequest, InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList,
-    KeyView, MemberList, MemberView, NewSession, OrganizationView, PermissionInfo, ProjectList, RecentErrors,
-    RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, SessionInfo,
-    SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
+    KeyView, MemberList, MemberView, NewSession, OrganizationView, PermissionInfo, ProjectList, PutRoleRequest,
+    RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest,
+    RoleInfo, SessionInfo, SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
 };
 use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
@@ -237,6 +237,18 @@ pub async fn describe_permission(name: &str, description: &str) -> Result<Permis
     let segment = String::from(js_sys::encode_uri_component(name)).replace("%3A", ":");
     let path = format!("/admin/v1/permissions/{segment}");
     call(Method::PUT, &path, Some(&json(&request))).await
+}
+
+/// Defines a role or replaces its definition (owners and admins).
+pub async fn put_role(name: &str, request: &PutRoleRequest) -> Result<RoleInfo, ApiError> {
+    let segment = String::from(js_sys::encode_uri_component(name));
+    call(Method::PUT, &format!("/admin/v1/roles/{segment}"), Some(&json(request))).await
+}
+
+/// Deletes a role no key holds (owners and admins).
+pub async fn delete_role(name: &str) -> Result<(), ApiError> {
+    let segment = String::from(js_sys::encode_uri_component(name));
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/roles/{segment}"), None).await.map(|_| ())
 }
 
 /// Changes the organization's settings (owners).

@@ -293,6 +293,7 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let name = RwSignal::new(key.name.clone());
     let form = logic::EditForm::of(&key);
     let permissions = RwSignal::new(form.permissions);
+    let roles = RwSignal::new(form.roles);
     let customers = RwSignal::new(form.customers);
     let requests = RwSignal::new(form.requests);
     let window = RwSignal::new(form.window);
@@ -312,6 +313,7 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
         // Only what changed is sent: an edit keeps what the dialog does not show (a limit's burst and mode).
         let edit = logic::EditForm {
             permissions: permissions.get_untracked(),
+            roles: roles.get_untracked(),
             customers: customers.get_untracked(),
             requests: requests.get_untracked(),
             window: window.get_untracked(),
@@ -377,6 +379,13 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
             <label for="edit-permissions">"Permissions (comma separated)"</label>
             <input id="edit-permissions" prop:value=move || permissions.get() on:input=move |ev| permissions.set(event_target_value(&ev)) />
             {field_error("permissions")}
+            <label for="edit-roles">"Roles (comma separated)"</label>
+            <input id="edit-roles" data-testid="edit-roles" prop:value=move || roles.get() on:input=move |ev| roles.set(event_target_value(&ev)) />
+            {move || {
+                let defined: Vec<String> = ctx.session.get().and_then(Result::ok).map(|s| s.roles.into_iter().map(|r| r.name).collect()).unwrap_or_default();
+                (!defined.is_empty()).then(|| view! { <p class="muted">{format!("Defined: {}", defined.join(", "))}</p> })
+            }}
+            {field_error("roles")}
             <label for="edit-customers">"Customers (empty: any)"</label>
             <input id="edit-customers" prop:value=move || customers.get() on:input=move |ev| customers.set(event_target_value(&ev)) />
             {field_error("customers")}

@@ -176,6 +176,15 @@ pub fn permissions_summary(permissions: &[Permission]) -> String {
     }
 }
 
+/// What a key may do, for the list: its permissions, then the roles it holds.
+pub fn access_summary(permissions: &[Permission], roles: &[String]) -> String {
+    match (permissions.is_empty(), roles.is_empty()) {
+        (_, true) => permissions_summary(permissions),
+        (true, false) => format!("Roles: {}", roles.join(", ")),
+        (false, false) => format!("{} · roles: {}", permissions_summary(permissions), roles.join(", ")),
+    }
+}
+
 /// The usage-limit fields as sent: empty uses is no limit; a refill of an empty amount refills to the uses. Text
 /// that is not a number is sent as 0, for the API's own error to name the field.
 pub fn usage_limit_field(uses: &str, interval: &str, amount: &str) -> Option<UsageLimit> {
@@ -307,6 +316,8 @@ pub fn split_list(text: &str) -> Vec<String> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditForm {
     pub permissions: String,
+    /// The roles the key holds, comma separated.
+    pub roles: String,
     pub customers: String,
     pub requests: String,
     pub window: String,
@@ -325,6 +336,7 @@ impl EditForm {
     pub fn of(key: &KeyView) -> Self {
         Self {
             permissions: key.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
+            roles: key.roles.join(", "),
             customers: key.customers.join(", "),
             requests: key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default(),
             window: key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()),
@@ -351,6 +363,10 @@ impl EditForm {
         let permissions = split_list(&self.permissions);
         if permissions != split_list(&before.permissions) {
             update.permissions = Some(permissions);
+        }
+        let roles = split_list(&self.roles);
+        if roles != split_list(&before.roles) {
+            update.roles = Some(roles);
         }
         let customers = split_list(&self.customers);
         if customers != split_list(&before.customers) {

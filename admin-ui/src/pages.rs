@@ -1,6 +1,8 @@
 //! The console's pages.
 
-use keygate_shared::api::{CreateKeyRequest, InviteMemberRequest, KeyView, SessionInfo, UpdateSettingsRequest};
+use keygate_shared::api::{
+    CreateKeyRequest, InviteMemberRequest, KeyView, PutRoleRequest, SessionInfo, UpdateSettingsRequest,
+};
 use keygate_shared::model::{Environment, KeyCreation, KeyKind, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
 use leptos::prelude::*;
@@ -313,7 +315,7 @@ fn KeyTable(keys: Vec<KeyView>, chosen: WriteSignal<Option<(KeyView, KeyAction)>
                                     <td><code>{k.start.clone()}</code></td>
                                     <td>{k.environment.title()}</td>
                                     <td>{k.project.clone().unwrap_or_else(|| "All projects".into())}</td>
-                                    <td>{logic::permissions_summary(&k.permissions)}</td>
+                                    <td>{logic::access_summary(&k.permissions, &k.roles)}</td>
                                     <td>{logic::rate_limit_text(k.rate_limit.as_ref())}</td>
                                     <td><StatusBadge status=k.status /></td>
                                     <td>{k.owner_name.clone().unwrap_or_else(|| k.owner.clone())}</td>
@@ -348,6 +350,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
     let environment = RwSignal::new(Environment::Live);
     let project = RwSignal::new(String::new());
     let checked = RwSignal::new(Vec::<String>::new());
+    let chosen_roles = RwSignal::new(Vec::<String>::new());
     let extra = RwSignal::new(String::new());
     let customers = RwSignal::new(String::new());
     let requests = RwSignal::new(String::new());
@@ -415,6 +418,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                 &refill.get_untracked(),
                 &refill_amount.get_untracked(),
             ),
+            roles: chosen_roles.get_untracked(),
         });
     };
     let error = move || create.value().get().and_then(Result::err);
@@ -497,6 +501,44 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                     <input id="key-extra" data-testid="key-extra-permissions" placeholder="reports:read" prop:value=move || extra.get() on:input=move |ev| extra.set(event_target_value(&ev)) />
                     {field_error("permissions")}
                 </fieldset>
+                {move || {
+                    let roles = ctx.session.get().and_then(Result::ok).map(|s| s.roles).unwrap_or_default();
+                    (!roles.is_empty()).then(|| view! {
+                        <fieldset>
+                            <legend>"Roles"</legend>
+                            {roles.into_iter().map(|r| {
+                                let value = r.name.clone();
+                                let granted: Vec<&str> = r.permissions.iter().map(|p| p.as_str()).collect();
+                                let detail = match &r.description {
+                                    Some(d) => format!(" — {d} ({})", granted.join(", ")),
+                                    None => format!(" — {}", granted.join(", ")),
+                                };
+                                view! {
+                                    <label class="check">
+                                        <input
+                                            type="checkbox"
+                                            data-role=r.name.clone()
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                let value = value.clone();
+                                                chosen_roles.update(|c| {
+                                                    c.retain(|x| *x != value);
+                                                    if on {
+                                                        c.push(value);
+                                                    }
+                                                });
+                                            }
+                                        />
+                                        " "
+                                        {r.name.clone()}
+                                        <span class="muted">{detail}</span>
+                                    </label>
+                                }
+                            }).collect_view()}
+                            {field_error("roles")}
+                        </fieldset>
+                    })
+                }}
                 <label for="key-customers">"Restrict to customers (comma separated, optional)"</label>
                 <input id="key-customers" prop:value=move || customers.get() on:input=move |ev| customers.set(event_target_value(&ev)) />
                 {field_error("customers")}
@@ -628,6 +670,8 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                                 .join(", ")
                                         }}
                                     </dd>
+                                    <dt>"Roles"</dt>
+                                    <dd data-testid="key-roles">{if k.roles.is_empty() { "No roles".to_owned() } else { k.roles.join(", ") }}</dd>
                                     <dt>"Customers"</dt>
                                     <dd>{if k.customers.is_empty() { "Any".to_owned() } else { k.customers.join(", ") }}</dd>
                                     <dt>"Rate limit"</dt>
@@ -987,6 +1031,7 @@ pub fn ProjectsPage() -> impl IntoView {
             }}
         </Transition>
         <PermissionCatalog />
+        <RoleCatalog />
     }
 }
 
@@ -1043,6 +1088,102 @@ fn PermissionCatalog() -> impl IntoView {
                                     <td>{p.description.clone().unwrap_or_default()}</td>
                                     <td>{p.keys}</td>
                                 </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })
+        }}
+    }
+}
+
+/// The organization's roles (Unkey's roles): named permission sets keys hold; owners and admins define, change and
+/// delete them, and a change reaches every key that holds the role.
+#[component]
+fn RoleCatalog() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let permissions = RwSignal::new(String::new());
+    let save = Action::new_local(move |(name, description, permissions): &(String, String, String)| {
+        let name = name.clone();
+        let request =
+            PutRoleRequest { description: Some(description.clone()), permissions: logic::split_list(permissions) };
+        async move { api::put_role(&name, &request).await }
+    });
+    let delete = Action::new_local(move |name: &String| {
+        let name = name.clone();
+        async move { api::delete_role(&name).await }
+    });
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) {
+            name.set(String::new());
+            description.set(String::new());
+            permissions.set(String::new());
+            ctx.changed();
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(delete.value().get(), Some(Ok(()))) {
+            ctx.changed();
+        }
+    });
+    view! {
+        <h2>"Roles"</h2>
+        <p class="muted">"A role is a named set of permissions keys hold together. Changing a role changes every key that holds it, within seconds."</p>
+        <Show when=move || is_manager(&ctx)>
+            <form class="inline-form" data-testid="role-form" on:submit=move |ev| {
+                ev.prevent_default();
+                save.dispatch((name.get_untracked(), description.get_untracked(), permissions.get_untracked()));
+            }>
+                <input aria-label="Role" data-testid="role-name" placeholder="billing" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <input aria-label="Description" data-testid="role-description" placeholder="Invoices and refunds" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev)) />
+                <input aria-label="Permissions (comma separated)" data-testid="role-permissions" placeholder="invoices:read, refunds:*" prop:value=move || permissions.get() on:input=move |ev| permissions.set(event_target_value(&ev)) />
+                <button type="submit" class="secondary" data-testid="role-save" disabled=move || save.pending().get()>"Save role"</button>
+            </form>
+            {move || save.value().get().and_then(Result::err).map(error_view)}
+            {move || delete.value().get().and_then(Result::err).map(error_view)}
+        </Show>
+        {move || {
+            ctx.session.get().and_then(Result::ok).map(|session| {
+                if session.roles.is_empty() {
+                    return view! { <p class="empty" data-testid="roles-empty">"No roles yet."</p> }.into_any();
+                }
+                view! {
+                    <table data-testid="role-catalog">
+                        <thead><tr><th>"Role"</th><th>"Description"</th><th>"Permissions"</th><th>"Keys"</th><th></th></tr></thead>
+                        <tbody>
+                            {session.roles.into_iter().map(|r| {
+                                let granted = r.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+                                let (edit_name, edit_description, edit_permissions) =
+                                    (r.name.clone(), r.description.clone().unwrap_or_default(), granted.clone());
+                                let gone = r.name.clone();
+                                view! {
+                                    <tr data-testid="role-row" data-role=r.name.clone()>
+                                        <td><code>{r.name.clone()}</code></td>
+                                        <td>{r.description.clone().unwrap_or_default()}</td>
+                                        <td data-testid="role-granted">{granted}</td>
+                                        <td data-testid="role-keys">{r.keys}</td>
+                                        <td>
+                                            <Show when=move || is_manager(&ctx)>
+                                                <button type="button" class="secondary" data-testid="role-edit" on:click={
+                                                    let (n, d, p) = (edit_name.clone(), edit_description.clone(), edit_permissions.clone());
+                                                    move |_| {
+                                                        name.set(n.clone());
+                                                        description.set(d.clone());
+                                                        permissions.set(p.clone());
+                                                    }
+                                                }>"Edit"</button>
+                                                <button type="button" class="danger" data-testid="role-delete" on:click={
+                                                    let gone = gone.clone();
+                                                    move |_| {
+                                                        delete.dispatch(gone.clone());
+                                                    }
+                                                }>"Delete"</button>
+                                            </Show>
+                                        </td>
+                                    </tr>
+                                }
                             }).collect_view()}
                         </tbody>
                     </table>

@@ -34,6 +34,7 @@ fn view_of(status: KeyStatus) -> KeyView {
         own_organization_only: false,
         meta: None,
         usage_limit: None,
+        roles: vec!["billing".into()],
     }
 }
 
@@ -205,6 +206,13 @@ fn an_edit_keeps_what_it_does_not_change() {
     let permissions = permissions.update(&key).unwrap();
     assert_eq!(permissions.permissions, Some(vec!["data:read".to_owned(), "data:write".to_owned()]));
     assert_eq!(permissions.rate_limit, None);
+
+    assert_eq!(permissions.roles, None, "the roles were not touched");
+
+    let roles = logic::EditForm { roles: "billing, support".into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(roles.roles, Some(vec!["billing".to_owned(), "support".to_owned()]));
+    assert_eq!((roles.permissions, roles.rate_limit), (None, None));
+    assert_eq!(logic::access_summary(&key.permissions, &key.roles), "data:read · roles: billing");
 
     let expiry = logic::EditForm { expiry: "2027-02-01T00:00".into(), ..opened }.update(&key).unwrap();
     assert_eq!(expiry.expires_at, Some(Timestamp::parse_rfc3339("2027-02-01T00:00:00Z")));

@@ -10,9 +10,9 @@ use keygate_shared::api::{
     AcceptInvitationRequest, BootstrapRequest as BootstrapBody, BootstrapResponse, CreateKeyRequest,
     CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey, DescribePermissionRequest,
     InviteMemberRequest, InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES, MemberList, NewSession,
-    PermissionList, ProjectList, RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest,
-    RenameProjectRequest, SessionInfo, SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest,
-    validate_email, validate_name,
+    PermissionList, ProjectList, PutRoleRequest, RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse,
+    RegenerateKeyRequest, RenameProjectRequest, RoleList, SessionInfo, SessionList, SessionView, UpdateKeyRequest,
+    UpdateSettingsRequest, held_roles, validate_email, validate_name, validate_role_names,
 };
 use keygate_shared::authz::{Denial, OrgAction};
 use keygate_shared::credential;
@@ -22,7 +22,8 @@ use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::key::{ApiKey, KeyId, Secret};
 use keygate_shared::keyobject::{Actor, Authorization, Authorize, KeyChange, KeyRefusal, KeyReply, KeyRequest};
 use keygate_shared::model::{
-    KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User, new_id, valid_slug,
+    HeldRole, KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User, new_id,
+    valid_slug,
 };
 use keygate_shared::problem::Problem;
 use keygate_shared::requestlog::LogQuery;
@@ -177,6 +178,9 @@ pub enum Route<'a> {
     UpdateSettings,
     Permissions,
     DescribePermission(&'a str),
+    Roles,
+    PutRole(&'a str),
+    DeleteRole(&'a str),
     Usage,
     RequestLog,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
@@ -221,6 +225,9 @@ impl<'a> Route<'a> {
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
             ("GET", ["permissions"]) => Route::Permissions,
             ("PUT", ["permissions", name]) => Route::DescribePermission(name),
+            ("GET", ["roles"]) => Route::Roles,
+            ("PUT", ["roles", name]) => Route::PutRole(name),
+            ("DELETE", ["roles", name]) => Route::DeleteRole(name),
             ("GET", ["usage"]) => Route::Usage,
             ("GET", ["requests"]) => Route::RequestLog,
             ("POST", ["test", "seed"]) => Route::Seed,
@@ -340,7 +347,7 @@ async fn signed_in<S: Stores>(
             if update.is_empty() {
                 return Err(problem(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change.")));
             }
-            change_key(stores, actor, id, KeyChange::Update { update }, now).await
+            change_key(stores, actor, id, KeyChange::Update { update, roles: vec![] }, now).await
         }
         Route::DeleteKey(id) => delete_key(stores, actor, id, now).await,
         Route::KeyAction(id, action) => key_action(stores, req, actor, id, action, now).await,
@@ -359,6 +366,21 @@ async fn signed_in<S: Stores>(
         Route::UpdateSettings => update_settings(stores, req, actor, now).await,
         Route::Permissions => permissions(stores, actor).await,
         Route::DescribePermission(name) => describe_permission(stores, req, actor, name, now).await,
+        Route::Roles => {
+            match org(stores, &actor.organization, OrgRequest::Roles { actor: actor.user.clone() }).await? {
+                OrgReply::Roles { roles } => Ok(Reply::json(200, &RoleList { roles })),
+                _ => unexpected("the organization"),
+            }
+        }
+        Route::PutRole(name) => put_role(stores, req, actor, name, now).await,
+        Route::DeleteRole(name) => {
+            let request =
+                OrgRequest::DeleteRole { actor: actor.user.clone(), name: name.to_owned(), audit_id: audit_id()?, now };
+            match org(stores, &actor.organization, request).await? {
+                OrgReply::Done => Ok(Reply::empty(204)),
+                _ => unexpected("the organization"),
+            }
+        }
         Route::Usage => {
             match org(stores, &actor.organization, OrgRequest::Usage { actor: actor.user.clone() }).await? {
                 OrgReply::Usage { usage } => Ok(Reply::json(200, &usage)),
@@ -636,9 +658,11 @@ async fn sign_in_refused<S: Stores>(
 
 /// Who the user is (their object), and what they are in the organization they act for (its object).
 async fn session<S: Stores>(stores: &S, actor: &SignedIn, now: Timestamp) -> Handled {
-    let (organization, permissions, settings) =
+    let (organization, permissions, settings, roles) =
         match org(stores, &actor.organization, OrgRequest::Session { actor: actor.user.clone() }).await? {
-            OrgReply::Session { organization, permissions, settings } => (organization, permissions, settings),
+            OrgReply::Session { organization, permissions, settings, roles } => {
+                (organization, permissions, settings, roles)
+            }
             _ => return unexpected("the organization"),
         };
     let (profile, mut organizations, sessions) =
@@ -665,6 +689,7 @@ async fn session<S: Stores>(stores: &S, actor: &SignedIn, now: Timestamp) -> Han
         token,
         token_expires_at: actor.token_expires_at,
         settings,
+        roles,
     };
     Ok(Reply::json(200, &view))
 }
@@ -692,7 +717,7 @@ async fn create_session<S: Stores>(
     org(
         stores,
         &actor.organization,
-        OrgRequest::Authorize { actor: actor.user.clone(), action: OrgAction::ListMembers, key: None },
+        OrgRequest::Authorize { actor: actor.user.clone(), action: OrgAction::ListMembers, key: None, roles: vec![] },
     )
     .await?;
     let (console_token, session) =
@@ -927,6 +952,17 @@ async fn describe_permission<S: Stores>(
     }
 }
 
+/// Defines a role or changes it (owners and admins); the keys that hold it take the change within seconds.
+async fn put_role<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, name: &str, now: Timestamp) -> Handled {
+    let request: PutRoleRequest = body(req)?;
+    let (role, description) = request.validate(name).map_err(problem)?;
+    let request = OrgRequest::PutRole { actor: actor.user.clone(), role, description, audit_id: audit_id()?, now };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Roles { roles } if roles.len() == 1 => Ok(Reply::json(200, &roles[0])),
+        _ => unexpected("the organization"),
+    }
+}
+
 async fn audit<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now: Timestamp) -> Handled {
     let cursor = match req.query_param("cursor") {
         None => None,
@@ -973,8 +1009,20 @@ async fn role<S: Stores>(
     action: OrgAction,
     key: Option<KeyId>,
 ) -> Result<(Role, Option<String>), Reply> {
-    match org(stores, &actor.organization, OrgRequest::Authorize { actor: actor.user.clone(), action, key }).await? {
-        OrgReply::Role { role, owner_name } => Ok((role, owner_name)),
+    authorize(stores, actor, action, key, vec![]).await.map(|(role, owner_name, _)| (role, owner_name))
+}
+
+/// [`role`], with the organization's definitions of the roles `roles` names (a name it does not define is 400).
+async fn authorize<S: Stores>(
+    stores: &S,
+    actor: &SignedIn,
+    action: OrgAction,
+    key: Option<KeyId>,
+    roles: Vec<String>,
+) -> Result<(Role, Option<String>, Vec<HeldRole>), Reply> {
+    let request = OrgRequest::Authorize { actor: actor.user.clone(), action, key, roles };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Role { role, owner_name, roles } => Ok((role, owner_name, roles)),
         _ => unexpected("the organization"),
     }
 }
@@ -1024,7 +1072,7 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
     // (2) Parse and validate everything before writing anything.
     let request: CreateKeyRequest = body(req)?;
     let settings = request.validate(now).map_err(problem)?;
-    let (_, _) = role(stores, actor, OrgAction::CreateKey, None).await?;
+    let (_, _, roles) = authorize(stores, actor, OrgAction::CreateKey, None, settings.roles.clone()).await?;
     if let Some(slug) = &request.project {
         let projects =
             match org(stores, &actor.organization, OrgRequest::Projects { actor: actor.user.clone() }).await? {
@@ -1050,6 +1098,7 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
         own_organization_only: settings.own_organization_only,
         meta: settings.meta,
         usage_limit: settings.usage_limit,
+        roles: held_roles(&settings.roles, &roles).map_err(problem)?,
         kind: request.kind,
         ..KeyRecord::issued(&fresh, &actor.organization, &actor.user, settings.name, settings.permissions, now)
     };
@@ -1096,9 +1145,25 @@ async fn snapshot<S: Stores>(
     }
 }
 
-async fn change_key<S: Stores>(stores: &S, actor: &SignedIn, id: &str, change: KeyChange, now: Timestamp) -> Handled {
+async fn change_key<S: Stores>(
+    stores: &S,
+    actor: &SignedIn,
+    id: &str,
+    mut change: KeyChange,
+    now: Timestamp,
+) -> Handled {
     let id = key_id(id)?;
-    let (role, owner_name) = role(stores, actor, OrgAction::ListMembers, Some(id)).await?;
+    // An edit naming roles carries the organization's definitions of them to the key's object.
+    let names = match &change {
+        KeyChange::Update { update: UpdateKeyRequest { roles: Some(names), .. }, .. } => {
+            validate_role_names(names).map_err(problem)?
+        }
+        _ => vec![],
+    };
+    let (role, owner_name, defined) = authorize(stores, actor, OrgAction::ListMembers, Some(id), names).await?;
+    if let KeyChange::Update { roles, .. } = &mut change {
+        *roles = defined;
+    }
     let request = KeyRequest::Change { actor: key_actor(actor, role), change, audit_id: audit_id()?, now };
     match key(stores, &id, request).await? {
         // The change is committed: the answer says so even if KV or the organization learn it a little later.

@@ -108,6 +108,17 @@ mod generator {
             own_organization_only: true,
             meta: Some(meta()),
             usage_limit: Some(usage_limit()),
+            roles: vec!["billing".into()],
+        }
+    }
+
+    fn role_info() -> RoleInfo {
+        RoleInfo {
+            name: "billing".into(),
+            description: Some("Invoices and refunds".into()),
+            permissions: vec![permission("invoices:read"), permission("refunds:*")],
+            keys: 2,
+            updated_at: ts(),
         }
     }
 
@@ -195,6 +206,7 @@ mod generator {
             own_organization_only: true,
             meta: Some(json!({"plan": "pro", "tenant": "acme"})),
             usage_limit: Some(usage_limit()),
+            roles: vec!["billing".into()],
         };
         let update = UpdateKeyRequest {
             name: Some("Website".into()),
@@ -206,6 +218,7 @@ mod generator {
             own_organization_only: Some(true),
             meta: Some(Some(json!({"plan": "pro", "tenant": "acme"}))),
             usage_limit: Some(Some(usage_limit())),
+            roles: Some(vec!["billing".into()]),
         };
         let usage = UsageReport {
             hourly: vec![UsagePoint { start: ts(), requests: 3 }],
@@ -249,6 +262,7 @@ mod generator {
         verify.remaining = Some(999);
         verify.organization = Some("org_7Q3M0T9ZK1XW2R".into());
         verify.permissions = Some(vec![permission("data:read")]);
+        verify.roles = Some(vec!["billing".into()]);
         verify.expires_at = Some(ts());
         verify.rate_limit = Some(RateLimitStatus { limit: 100, remaining: 99, reset_seconds: 60 });
         let session_info = SessionInfo {
@@ -275,6 +289,7 @@ mod generator {
             token: Some(session_info.clone()),
             token_expires_at: Some(ts()),
             settings: restricted,
+            roles: vec![role_info()],
         };
         let invitation = InvitationView {
             id: "inv_7Q3M0T9ZK1XW2R".into(),
@@ -536,6 +551,34 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/roles",
+                "The organization's roles: named permission sets keys hold, with how many keys hold each (any member).",
+                None,
+                200,
+                schema(&RoleList { roles: vec![role_info()] }),
+            ),
+            (
+                "put",
+                "/admin/v1/roles/{id}",
+                "Define a role or replace its definition (owners and admins). Every key that holds it takes the new \
+                 permissions within seconds, and the gateway within its revocation bound.",
+                Some(schema(&PutRoleRequest {
+                    description: Some("Invoices and refunds".into()),
+                    permissions: vec!["invoices:read".into(), "refunds:*".into()],
+                })),
+                200,
+                schema(&role_info()),
+            ),
+            (
+                "delete",
+                "/admin/v1/roles/{id}",
+                "Delete a role (owners and admins); 409 ROLE_IN_USE while any key holds it.",
+                None,
+                204,
+                json!({}),
+            ),
+            (
+                "get",
                 "/admin/v1/organization/settings",
                 "The organization's settings (any member).",
                 None,
@@ -705,6 +748,9 @@ mod tests {
             ("PATCH", "/organization/settings"),
             ("GET", "/permissions"),
             ("PUT", "/permissions/{id}"),
+            ("GET", "/roles"),
+            ("PUT", "/roles/{id}"),
+            ("DELETE", "/roles/{id}"),
             ("GET", "/usage"),
         ];
         for (method, path) in routes {

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use keygate_shared::key::KeyId;
-use keygate_shared::keyobject::{KeyEnvelope, KeyEvent, KeyReply, KeyRequest};
+use keygate_shared::keyobject::{KeyEnvelope, KeyEvent, KeyRefusal, KeyReply, KeyRequest};
 use keygate_shared::model::KeyRecord;
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -162,6 +162,8 @@ pub struct OrgObject {
     state: State,
     env: Env,
     failures: RefCell<u32>,
+    /// Role changes owed to keys are being delivered by the alarm (so a request does not set it again).
+    syncing: RefCell<bool>,
 }
 
 impl OrgObject {
@@ -204,9 +206,66 @@ impl OrgObject {
     }
 }
 
+/// What a round of role deliveries left owed.
+enum Owed {
+    Nothing,
+    /// Progress was made; more is owed.
+    More,
+    /// Nothing could be delivered (a key's object failed or is backed up): try again later.
+    Stuck,
+}
+
+impl OrgObject {
+    /// Sends keys their roles as they now are, a batch at a time, for at most a few batches (the alarm comes back
+    /// at once for the rest, later after a batch that made no progress).
+    async fn sync_roles(&self) -> worker::Result<Owed> {
+        let state = &self.state;
+        for _ in 0..4 {
+            let owed = transaction(state, |db| Org { db }.role_syncs())?
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            if owed.is_empty() {
+                return Ok(Owed::Nothing);
+            }
+            let mut done = Vec::with_capacity(owed.len());
+            for sync in owed {
+                let request =
+                    KeyRequest::SyncRoles { revision: u64::try_from(sync.revision).unwrap_or(0), roles: sync.roles };
+                let envelope = KeyEnvelope { id: sync.key, request };
+                match call::<_, KeyReply>(&self.env, KEY_OBJECTS, sync.key.as_str(), "/", &envelope).await {
+                    // A key with too much owed to the organization takes the change on a later round.
+                    Ok(KeyReply::Refused { refusal: KeyRefusal::Backlog }) => {}
+                    Ok(_) => done.push((sync.key.to_string(), sync.revision)),
+                    Err(e) => worker::console_error!("keygate: roles of {} failed, retrying: {e}", sync.key),
+                }
+            }
+            if done.is_empty() {
+                return Ok(Owed::Stuck);
+            }
+            let synced = OrgRequest::RolesSynced { done };
+            transaction(state, move |db| Org { db }.handle(synced))?
+                .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        }
+        Ok(Owed::More)
+    }
+
+    /// Sets the alarm to deliver role changes, unless it is already on it.
+    async fn schedule_role_sync(&self) -> worker::Result<()> {
+        if *self.syncing.borrow() {
+            return Ok(());
+        }
+        let owed = transaction(&self.state, |db| Org { db }.roles_owed())?
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if owed {
+            *self.syncing.borrow_mut() = true;
+            self.state.storage().set_alarm(std::time::Duration::from_millis(0)).await?;
+        }
+        Ok(())
+    }
+}
+
 impl DurableObject for OrgObject {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, failures: RefCell::new(0) }
+        Self { state, env, failures: RefCell::new(0), syncing: RefCell::new(false) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -225,11 +284,30 @@ impl DurableObject for OrgObject {
         if let Err(e) = self.deliver().await {
             worker::console_error!("keygate: organization outbox: {e}");
         }
+        // Keys learn role changes from the alarm, so this answer does not wait for them.
+        if let Err(e) = self.schedule_role_sync().await {
+            worker::console_error!("keygate: role changes: {e}");
+        }
         json_response(&answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        *self.syncing.borrow_mut() = true;
+        let synced = self.sync_roles().await;
         self.deliver().await?;
+        let again = match synced {
+            Ok(Owed::Nothing) => None,
+            Ok(Owed::More) => Some(50),
+            Ok(Owed::Stuck) => Some(5_000),
+            Err(e) => {
+                worker::console_error!("keygate: role changes: {e}");
+                Some(5_000)
+            }
+        };
+        match again {
+            None => *self.syncing.borrow_mut() = false,
+            Some(ms) => self.state.storage().set_alarm(std::time::Duration::from_millis(ms)).await?,
+        }
         Response::ok("ok")
     }
 }

@@ -33,6 +33,7 @@ fn record(key: &ApiKey) -> KeyRecord {
         own_organization_only: false,
         meta: None,
         usage_limit: None,
+        roles: vec![],
     }
 }
 

@@ -7,8 +7,8 @@ use crate::decision::Code;
 use crate::key::{KeyId, is_project_slug};
 use crate::meta::KeyMeta;
 use crate::model::{
-    Environment, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission, Project,
-    RateLimitPolicy, Role, UsageLimit, User,
+    Environment, HeldRole, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission,
+    Project, RateLimitPolicy, Role, UsageLimit, User, is_role_name,
 };
 use crate::net::IpRange;
 use crate::problem::Problem;
@@ -18,6 +18,8 @@ use crate::time::Timestamp;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const NAME_MAX_CHARS: usize = 100;
 pub const MAX_PERMISSIONS: usize = 64;
+/// Roles one key holds, at most.
+pub const MAX_ROLES_PER_KEY: usize = 16;
 pub const MAX_CUSTOMERS: usize = 256;
 pub const CUSTOMER_MAX_LEN: usize = 128;
 pub const MAX_GRACE_SECONDS: u32 = 7 * 86_400;
@@ -182,6 +184,49 @@ pub struct PermissionList {
     pub permissions: Vec<PermissionInfo>,
 }
 
+/// A role of the organization: a named set of permissions keys hold together. Changing it changes every key that
+/// holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub permissions: Vec<Permission>,
+    /// Keys that hold it (revoked and deactivated ones too, until they are deleted).
+    pub keys: u64,
+    pub updated_at: Timestamp,
+}
+
+/// `GET /roles`: the organization's roles, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleList {
+    pub roles: Vec<RoleInfo>,
+}
+
+/// `PUT /roles/{name}`: defines a role, or replaces its definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRoleRequest {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+impl PutRoleRequest {
+    /// The role's name checked, the description trimmed (`None`: none), the permissions checked (at most 64).
+    pub fn validate(&self, name: &str) -> Result<(HeldRole, Option<String>), Problem> {
+        if !is_role_name(name) {
+            return Err(Problem::invalid_field(
+                "name",
+                "a role name is 1-64 characters of a-z, 0-9, `_`, `.` and `-`, starting with a letter",
+            ));
+        }
+        let description = validate_description(self.description.as_deref().unwrap_or_default())?;
+        let permissions = validate_permissions(&self.permissions)?;
+        Ok((HeldRole { name: name.to_owned(), permissions }, description))
+    }
+}
+
 /// `PUT /permissions/{name}`: what a permission means (owners and admins); an empty description removes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,15 +240,21 @@ impl DescribePermissionRequest {
     /// The permission's name checked, and the description trimmed (`None`: remove it).
     pub fn validate(&self, name: &str) -> Result<(Permission, Option<String>), Problem> {
         let permission = Permission::try_from(name).map_err(|e| Problem::invalid_field("name", e.to_string()))?;
-        let description = self.description.trim();
-        if description.chars().count() > Self::MAX_CHARS {
-            return Err(Problem::invalid_field("description", "must be at most 200 characters"));
-        }
-        if description.chars().any(char::is_control) {
-            return Err(Problem::invalid_field("description", "must not contain control characters"));
-        }
-        Ok((permission, (!description.is_empty()).then(|| description.to_owned())))
+        Ok((permission, validate_description(&self.description)?))
     }
+}
+
+/// A description for people: trimmed, at most [`DescribePermissionRequest::MAX_CHARS`] characters, no control
+/// characters; blank is none.
+fn validate_description(text: &str) -> Result<Option<String>, Problem> {
+    let description = text.trim();
+    if description.chars().count() > DescribePermissionRequest::MAX_CHARS {
+        return Err(Problem::invalid_field("description", "must be at most 200 characters"));
+    }
+    if description.chars().any(char::is_control) {
+        return Err(Problem::invalid_field("description", "must not contain control characters"));
+    }
+    Ok((!description.is_empty()).then(|| description.to_owned()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +276,9 @@ pub struct SessionView {
     /// The organization's settings (who may create keys).
     #[serde(default)]
     pub settings: OrganizationSettings,
+    /// The organization's roles, for the console's create and edit dialogs.
+    #[serde(default)]
+    pub roles: Vec<RoleInfo>,
 }
 
 /// `PATCH /organization/settings`: the settings to change (owners only); what is left out stays.
@@ -304,6 +358,9 @@ pub struct CreateKeyRequest {
     /// A number of uses, optionally refilled daily or monthly (Unkey's `remaining`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<UsageLimit>,
+    /// Roles of the organization (`GET /roles`) the key holds; their permissions add to `permissions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// A create request that passed validation.
@@ -318,6 +375,8 @@ pub struct ValidKeySettings {
     pub own_organization_only: bool,
     pub meta: Option<KeyMeta>,
     pub usage_limit: Option<UsageLimit>,
+    /// Role names, checked for form; the organization's object checks they exist.
+    pub roles: Vec<String>,
 }
 
 impl CreateKeyRequest {
@@ -338,6 +397,7 @@ impl CreateKeyRequest {
             own_organization_only: self.own_organization_only,
             meta: validate_meta(self.meta.as_ref())?,
             usage_limit: validate_usage_limit(self.usage_limit)?,
+            roles: validate_role_names(&self.roles)?,
         })
     }
 }
@@ -367,6 +427,9 @@ pub struct UpdateKeyRequest {
     /// Sets the usage limit and starts its count again (tops the key up); `null` removes it.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<Option<UsageLimit>>,
+    /// Replaces the roles the key holds (`[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl UpdateKeyRequest {
@@ -374,8 +437,9 @@ impl UpdateKeyRequest {
         *self == Self::default()
     }
 
-    /// Validates and applies the changes to a copy of `record`'s settings; `record` itself is untouched.
-    pub fn apply_to(&self, record: &KeyRecord, now: Timestamp) -> Result<KeyRecord, Problem> {
+    /// Validates and applies the changes to a copy of `record`'s settings; `record` itself is untouched. `roles`
+    /// holds the organization's definitions of the roles `self.roles` names (each must be there).
+    pub fn apply_to(&self, record: &KeyRecord, roles: &[HeldRole], now: Timestamp) -> Result<KeyRecord, Problem> {
         if self.is_empty() {
             return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change."));
         }
@@ -406,6 +470,9 @@ impl UpdateKeyRequest {
         }
         if let Some(limit) = self.usage_limit {
             next.usage_limit = validate_usage_limit(limit)?;
+        }
+        if let Some(names) = &self.roles {
+            next.roles = held_roles(&validate_role_names(names)?, roles)?;
         }
         next.updated_at = now;
         Ok(next)
@@ -489,6 +556,9 @@ pub struct KeyView {
     /// The usage limit as set; the uses left are in `usage.remaining`.
     #[serde(default)]
     pub usage_limit: Option<UsageLimit>,
+    /// The organization's roles the key holds (their permissions add to `permissions`).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl KeyView {
@@ -516,6 +586,7 @@ impl KeyView {
             own_organization_only: record.own_organization_only,
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
+            roles: record.role_names(),
         }
     }
 }
@@ -693,10 +764,13 @@ pub enum AuditAction {
     RemoveMember,
     ChangeSettings,
     DescribePermission,
+    /// A role was defined or its definition changed.
+    ChangeRole,
+    DeleteRole,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 22] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -717,6 +791,8 @@ impl AuditAction {
         Self::RemoveMember,
         Self::ChangeSettings,
         Self::DescribePermission,
+        Self::ChangeRole,
+        Self::DeleteRole,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -742,6 +818,8 @@ impl AuditAction {
             Self::RemoveMember => "remove_member",
             Self::ChangeSettings => "change_settings",
             Self::DescribePermission => "describe_permission",
+            Self::ChangeRole => "change_role",
+            Self::DeleteRole => "delete_role",
         }
     }
 
@@ -824,6 +902,9 @@ pub struct VerifyResponse {
     /// A usage-limited key's uses left after this request (0 with `USAGE_EXCEEDED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<u64>,
+    /// The roles the key holds, when it holds some (their permissions are in `permissions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl VerifyResponse {
@@ -842,6 +923,7 @@ impl VerifyResponse {
             rate_limit: None,
             meta: None,
             remaining: (code == Code::UsageExceeded).then_some(0),
+            roles: None,
         };
         if let Some(r) = record {
             out.key_id = Some(r.id);
@@ -849,7 +931,8 @@ impl VerifyResponse {
             out.project = r.project.clone();
             out.environment = Some(r.environment);
             out.organization = Some(r.organization.clone());
-            out.permissions = Some(r.permissions.clone());
+            out.permissions = Some(r.effective_permissions().cloned().collect());
+            out.roles = (!r.roles.is_empty()).then(|| r.role_names());
             out.expires_at = r.expires_at;
             out.meta = r.meta.clone();
         }
@@ -907,6 +990,38 @@ pub fn validate_permissions(raw: &[String]) -> Result<Vec<Permission>, Problem> 
     }
     out.sort();
     Ok(out)
+}
+
+/// Role names as sent: at most [`MAX_ROLES_PER_KEY`], each well formed; duplicates collapse, order is kept.
+pub fn validate_role_names(raw: &[String]) -> Result<Vec<String>, Problem> {
+    if raw.len() > MAX_ROLES_PER_KEY {
+        return Err(Problem::invalid_field("roles", "at most 16 roles per key"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, name) in raw.iter().enumerate() {
+        if !is_role_name(name) {
+            return Err(Problem::invalid_field(
+                &format!("roles[{i}]"),
+                "a role name is 1-64 characters of a-z, 0-9, `_`, `.` and `-`, starting with a letter",
+            ));
+        }
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The roles `names` with their definitions from `defined`; a name the organization does not define is refused.
+pub fn held_roles(names: &[String], defined: &[HeldRole]) -> Result<Vec<HeldRole>, Problem> {
+    names
+        .iter()
+        .map(|name| {
+            defined.iter().find(|r| &r.name == name).cloned().ok_or_else(|| {
+                Problem::invalid_field("roles", format!("no role `{name}` in this organization (see GET /roles)"))
+            })
+        })
+        .collect()
 }
 
 /// Metadata as sent: an object within the bound; `{}` (or no object) is none.

@@ -45,6 +45,8 @@ pub enum OrgAction {
     ManageProjects,
     /// Describe the organization's permissions (its catalog).
     DescribePermissions,
+    /// Define, change and delete the organization's roles (a change reaches every key that holds the role).
+    ManageRoles,
     /// Read the audit log of everything in the organization (members read their own actions and keys).
     ReadAllAudit,
     /// See the organization's usage by the organization each request acted for.
@@ -100,11 +102,13 @@ pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSett
         (CreateKey, Role::Member) if settings.key_creation == KeyCreation::OwnersAndAdmins => Err(Denial::ManagersOnly),
         (CreateKey | ListMembers, _) => Ok(()),
         (
-            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit | ViewUsage,
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
+            | ReadAllAudit | ViewUsage,
             Role::Owner | Role::Admin,
         ) => Ok(()),
         (
-            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ReadAllAudit | ViewUsage,
+            Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
+            | ReadAllAudit | ViewUsage,
             Role::Member,
         ) => Err(Denial::ManagersOnly),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Owner) => Ok(()),
@@ -144,6 +148,7 @@ pub const TABLE: &[Row] = &[
     Row { what: "remove an owner (never the last)", rule: Rule::Org(OrgAction::RemoveOwner) },
     Row { what: "create and rename projects", rule: Rule::Org(OrgAction::ManageProjects) },
     Row { what: "describe permissions (the catalog)", rule: Rule::Org(OrgAction::DescribePermissions) },
+    Row { what: "define, change and delete roles", rule: Rule::Org(OrgAction::ManageRoles) },
     Row { what: "read the whole audit log (members: their own)", rule: Rule::Org(OrgAction::ReadAllAudit) },
     Row { what: "see the organization's usage by acting organization", rule: Rule::Org(OrgAction::ViewUsage) },
     Row { what: "change organization settings", rule: Rule::Org(OrgAction::ChangeSettings) },

@@ -27,8 +27,8 @@ use crate::decision::{Access, CONSOLE_PROJECT, Claim, Code, Demand, Endpoint, de
 use crate::hash::SecretHash;
 use crate::key::KeyId;
 use crate::model::{
-    Environment, GraceSecret, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission, RateLimitPolicy, Role,
-    Transition, UsesLeft,
+    Environment, GraceSecret, HeldRole, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission, RateLimitPolicy,
+    Role, Transition, UsesLeft,
 };
 use crate::problem::Problem;
 use crate::ratelimit::{Lease, RateDecision, RateLimitState};
@@ -101,9 +101,12 @@ pub enum KeyChange {
         #[serde(default)]
         grace_until: Option<Timestamp>,
     },
-    /// Settings: absent fields stay as they are.
+    /// Settings: absent fields stay as they are. `roles`: the organization's definitions of the roles
+    /// `update.roles` names, as its object gave them when it authorized the change.
     Update {
         update: UpdateKeyRequest,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<HeldRole>,
     },
 }
 
@@ -114,7 +117,7 @@ impl KeyChange {
             Self::Activate => (KeyAction::Activate, LifecycleAction::Activate, AuditAction::Activate),
             Self::Deactivate => (KeyAction::Deactivate, LifecycleAction::Deactivate, AuditAction::Deactivate),
             Self::Regenerate { .. } => (KeyAction::Regenerate, LifecycleAction::Regenerate, AuditAction::Regenerate),
-            Self::Update { update } => {
+            Self::Update { update, .. } => {
                 let rename_only = update.name.is_some()
                     && *update == UpdateKeyRequest { name: update.name.clone(), ..UpdateKeyRequest::default() };
                 let audit = if rename_only { AuditAction::Rename } else { AuditAction::Update };
@@ -228,6 +231,14 @@ pub enum KeyRequest {
     /// The alarm: queue a usage summary if one is due.
     Tick {
         now: Timestamp,
+    },
+    /// From the organization's object: the roles of its key as they now are, at the organization's roles revision
+    /// `revision` (only a newer revision than the last one applied changes anything, so a late message never undoes
+    /// a later one). A role the key holds takes the permissions given; `None`: the role is gone and the key drops
+    /// it. A role the message does not name is left as it is.
+    SyncRoles {
+        revision: u64,
+        roles: Vec<(String, Option<Vec<Permission>>)>,
     },
 }
 
@@ -360,6 +371,8 @@ pub struct KeyIndexRow {
     pub meta: Option<crate::meta::KeyMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<crate::model::UsageLimit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<HeldRole>,
     pub revision: u64,
 }
 
@@ -385,6 +398,7 @@ impl KeyIndexRow {
             own_organization_only: record.own_organization_only,
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
+            roles: record.roles.clone(),
             revision,
         }
     }
@@ -572,6 +586,9 @@ pub struct KeyObjectState {
     /// When usage last changed (while `usage_dirty`).
     #[serde(default)]
     pub usage_changed_at: Option<Timestamp>,
+    /// The organization's roles revision last applied ([`KeyRequest::SyncRoles`]).
+    #[serde(default)]
+    pub roles_revision: u64,
 }
 
 /// What a message changed, so the runtime writes and delivers only that.
@@ -740,7 +757,39 @@ impl KeyObjectState {
                 let queued = self.queue_usage(now, errors.len());
                 (KeyReply::Done, Changes { state: queued, errors: false })
             }
+            KeyRequest::SyncRoles { revision, roles } => self.sync_roles(revision, &roles),
         }
+    }
+
+    /// Applies the organization's roles as of `revision` to the record (see [`KeyRequest::SyncRoles`]). A change is
+    /// committed like any other (KV and the organization's index learn it), without an audit event of its own: the
+    /// organization's log holds the role change that caused it.
+    fn sync_roles(&mut self, revision: u64, roles: &[(String, Option<Vec<Permission>>)]) -> (KeyReply, Changes) {
+        let Some(record) = self.record.as_ref().filter(|_| revision > self.roles_revision) else {
+            return (KeyReply::Done, Changes::default());
+        };
+        if self.outbox.events.len() >= MAX_OUTBOX {
+            return refused(KeyRefusal::Backlog);
+        }
+        let held: Vec<HeldRole> = record
+            .roles
+            .iter()
+            .filter_map(|role| match roles.iter().find(|(name, _)| *name == role.name) {
+                None => Some(role.clone()),
+                Some((_, None)) => None,
+                Some((name, Some(permissions))) => {
+                    Some(HeldRole { name: name.clone(), permissions: permissions.clone() })
+                }
+            })
+            .collect();
+        self.roles_revision = revision;
+        if held == record.roles {
+            return (KeyReply::Done, Changes { state: true, errors: false });
+        }
+        let mut next = record.clone();
+        next.roles = held;
+        self.record = Some(next);
+        self.commit(None)
     }
 
     /// A usage-limited key's count as of `now` (refilled if a new period began); `None` without a usage limit.
@@ -853,7 +902,7 @@ impl KeyObjectState {
             return refused(KeyRefusal::Backlog);
         }
         let mut next = match &change {
-            KeyChange::Update { update } => match update.apply_to(record, now) {
+            KeyChange::Update { update, roles } => match update.apply_to(record, roles, now) {
                 Ok(next) => next,
                 Err(problem) => return refused(KeyRefusal::Invalid { problem }),
             },
@@ -875,7 +924,7 @@ impl KeyObjectState {
             self.rate = None;
         }
         // Naming a usage limit (even the same one) starts its count again: that is how uses are topped up.
-        if let KeyChange::Update { update } = &change
+        if let KeyChange::Update { update, .. } = &change
             && update.usage_limit.is_some()
         {
             self.uses = next.usage_limit.map(|limit| UsesLeft::start(&limit, now));

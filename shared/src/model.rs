@@ -539,6 +539,25 @@ pub struct KeyRecord {
     /// A number of uses (Unkey's `remaining`), counted in the key's object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<UsageLimit>,
+    /// The organization's roles the key holds, each with the permissions it grants as the organization last said
+    /// (a changed role reaches every key that holds it: see `control/src/org.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<HeldRole>,
+}
+
+/// A role of keys (Unkey's roles): a named set of permissions an organization defines once and gives to many keys.
+/// A key holds it by name, with the permissions it grants, so the gateway checks a key from its record alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRole {
+    pub name: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// Whether `s` can name a role: 1-64 characters of `a-z`, `0-9`, `_`, `.` and `-`, starting with a letter.
+pub fn is_role_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl KeyRecord {
@@ -574,6 +593,7 @@ impl KeyRecord {
             own_organization_only: false,
             meta: None,
             usage_limit: None,
+            roles: vec![],
         }
     }
 
@@ -597,8 +617,28 @@ impl KeyRecord {
         current | previous
     }
 
+    /// Whether the key's own permissions or one of its roles grant `required`.
     pub fn has_permission(&self, required: &Permission) -> bool {
-        self.permissions.iter().any(|p| p.grants(required))
+        let from_roles = self.roles.iter().flat_map(|r| r.permissions.iter());
+        self.permissions.iter().chain(from_roles).any(|p| p.grants(required))
+    }
+
+    /// The key's own permissions, then its roles', each once.
+    pub fn effective_permissions(&self) -> impl Iterator<Item = &Permission> {
+        let from_roles = self.roles.iter().flat_map(|r| r.permissions.iter());
+        let mut seen: Vec<&Permission> = Vec::new();
+        self.permissions.iter().chain(from_roles).filter(move |p| {
+            let new = !seen.contains(p);
+            if new {
+                seen.push(p);
+            }
+            new
+        })
+    }
+
+    /// The names of the roles the key holds.
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.name.clone()).collect()
     }
 
     pub fn allows_customer(&self, customer: &str) -> bool {

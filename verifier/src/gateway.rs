@@ -358,7 +358,7 @@ pub fn gateway_demand<'a>(req: &'a Incoming, config: &'a Config) -> Demand<'a> {
 /// Identity headers added to a forwarded request (and shown by the echo).
 pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
     let r = &pass.record;
-    let permissions: Vec<&str> = r.permissions.iter().map(Permission::as_str).collect();
+    let permissions: Vec<&str> = r.effective_permissions().map(Permission::as_str).collect();
     let mut headers = vec![
         ("keygate-key-id".to_owned(), r.id.to_string()),
         ("keygate-project".to_owned(), r.project.clone().unwrap_or_else(|| "*".into())),
@@ -368,6 +368,9 @@ pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
     ];
     if !r.customers.is_empty() {
         headers.push(("keygate-customers".to_owned(), r.customers.join(",")));
+    }
+    if !r.roles.is_empty() {
+        headers.push(("keygate-roles".to_owned(), r.role_names().join(",")));
     }
     if let Some(customer) = &pass.customer {
         headers.push(("keygate-customer".to_owned(), customer.clone()));
@@ -395,8 +398,10 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         note: &'a str,
         organization: &'a str,
         path: &'a str,
-        permissions: &'a [Permission],
+        permissions: Vec<&'a Permission>,
         project: &'a Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
     }
     let r = &pass.record;
     let body = Echo {
@@ -410,8 +415,9 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         note: "No ORIGIN_URL is configured, so Keygate answers with the identity it would forward.",
         organization: &pass.organization,
         path: &req.path,
-        permissions: &r.permissions,
+        permissions: r.effective_permissions().collect(),
         project: &r.project,
+        roles: r.role_names(),
     };
     let mut reply = Reply::json(200, &body).with_rate(pass.rate.as_ref());
     reply.headers.extend(pass.remaining_header());

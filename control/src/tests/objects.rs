@@ -4,11 +4,11 @@
 use keygate_shared::api::{AuditAction, AuditEvent, KeyFilter};
 use keygate_shared::key::{ApiKey, KeyId};
 use keygate_shared::keyobject::{KeyEvent, KeyIndexRow};
-use keygate_shared::model::{Environment, KeyRecord, KeyState, Organization, Permission, Role};
+use keygate_shared::model::{Environment, HeldRole, KeyRecord, KeyState, Organization, Permission, Role};
 use keygate_shared::time::Timestamp;
 
 use super::NOW;
-use crate::org::{NewMember, Org, OrgError, OrgReply, OrgRequest, limits};
+use crate::org::{NewMember, Org, OrgError, OrgRefusal, OrgReply, OrgRequest, limits};
 use crate::sql::SqlExt;
 use crate::sql::memory::MemorySql;
 use crate::user::{MAX_SESSIONS, User, UserReply, UserRequest};
@@ -375,4 +375,125 @@ fn an_organizations_request_log_is_bounded_in_all() {
     assert_eq!(db.count("SELECT count(*) AS n FROM request_log", &[]).unwrap(), MAX_PER_ORGANIZATION);
     let oldest = db.count("SELECT min(at) AS n FROM request_log", &[]).unwrap();
     assert_eq!(oldest, t0 + 2 * per_batch as i64, "the oldest arrivals went");
+}
+
+fn perms(list: &[&str]) -> Vec<Permission> {
+    list.iter().map(|p| Permission::try_from(*p).unwrap()).collect()
+}
+
+fn put_role(db: &MemorySql, name: &str, permissions: &[&str]) {
+    let role = HeldRole { name: name.into(), permissions: perms(permissions) };
+    let put = OrgRequest::PutRole {
+        actor: "usr_owner".into(),
+        role,
+        description: None,
+        audit_id: format!("evt_{name}_{}", permissions.len()),
+        now: NOW,
+    };
+    handle(db, put);
+}
+
+fn holding(id: KeyId, revision: u64, roles: &[(&str, &[&str])]) -> KeyEvent {
+    let mut row = row(id, revision, "k", &[]);
+    row.roles = roles.iter().map(|(name, p)| HeldRole { name: (*name).into(), permissions: perms(p) }).collect();
+    KeyEvent::Committed { row, audit: None }
+}
+
+fn owed(db: &MemorySql) -> Vec<(KeyId, i64, Vec<(String, Option<Vec<Permission>>)>)> {
+    db.transaction(|db| Org { db }.role_syncs()).unwrap().into_iter().map(|s| (s.key, s.revision, s.roles)).collect()
+}
+
+/// A role's keys are counted from the index; changing the role owes every key that holds it the new definition
+/// (and no other key); a delivery acknowledged at an older revision than a later change leaves the key owed.
+#[test]
+fn a_changed_role_is_owed_to_every_key_that_holds_it_and_no_other() {
+    let db = org_db("org_a");
+    let (a, b, c) = (
+        KeyId::parse("AAAAAAAAAAAAAA").unwrap(),
+        KeyId::parse("BBBBBBBBBBBBBB").unwrap(),
+        KeyId::parse("CCCCCCCCCCCCCC").unwrap(),
+    );
+    put_role(&db, "billing", &["invoices:read"]);
+    put_role(&db, "support", &["tickets:read"]);
+    let events = vec![
+        holding(a, 1, &[("billing", &["invoices:read"])]),
+        holding(b, 1, &[("billing", &["invoices:read"]), ("support", &["tickets:read"])]),
+        holding(c, 1, &[("support", &["tickets:read"])]),
+    ];
+    handle(&db, OrgRequest::KeyEvents { events });
+    assert!(owed(&db).is_empty(), "keys that hold the roles as defined are owed nothing");
+    let counts = |db: &MemorySql| match handle(db, OrgRequest::Roles { actor: "usr_owner".into() }) {
+        OrgReply::Roles { roles } => roles.into_iter().map(|r| (r.name, r.keys)).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(counts(&db), [("billing".to_owned(), 2), ("support".to_owned(), 2)]);
+
+    put_role(&db, "billing", &["invoices:read", "invoices:write"]);
+    let due = owed(&db);
+    let keys: Vec<KeyId> = due.iter().map(|(k, _, _)| *k).collect();
+    assert_eq!(keys, [a, b], "only the holders of billing");
+    let wider = Some(perms(&["invoices:read", "invoices:write"]));
+    assert_eq!(
+        due[1].2,
+        vec![("billing".to_owned(), wider.clone()), ("support".to_owned(), Some(perms(&["tickets:read"])))]
+    );
+    let first = due[0].1;
+
+    // `a` is delivered; then billing changes again before `b`'s acknowledgement of the older revision arrives.
+    handle(&db, OrgRequest::RolesSynced { done: vec![(a.to_string(), first)] });
+    put_role(&db, "billing", &["invoices:*"]);
+    handle(&db, OrgRequest::RolesSynced { done: vec![(b.to_string(), first)] });
+    let keys: Vec<KeyId> = owed(&db).iter().map(|(k, _, _)| *k).collect();
+    assert_eq!(keys, [a, b], "both still owe the newest definition");
+    assert!(owed(&db).iter().all(|(_, revision, _)| *revision > first));
+
+    // The keys take it: their index rows now match, and nothing more is owed once acknowledged.
+    let due = owed(&db);
+    handle(&db, OrgRequest::RolesSynced { done: due.iter().map(|(k, r, _)| (k.to_string(), *r)).collect() });
+    assert!(owed(&db).is_empty());
+    // A role held by keys cannot be deleted; once no key holds it, it can.
+    let delete = |name: &str| {
+        db.transaction(|db| {
+            Org { db }.handle(OrgRequest::DeleteRole {
+                actor: "usr_owner".into(),
+                name: name.into(),
+                audit_id: format!("evt_del_{name}"),
+                now: NOW,
+            })
+        })
+    };
+    assert!(
+        matches!(delete("support"), Err(OrgError::Refused(OrgRefusal::Conflict { code, .. })) if code == "ROLE_IN_USE")
+    );
+    handle(
+        &db,
+        OrgRequest::KeyEvents { events: vec![holding(b, 2, &[("billing", &["invoices:*"])]), holding(c, 2, &[])] },
+    );
+    assert_eq!(counts(&db), [("billing".to_owned(), 2), ("support".to_owned(), 0)]);
+    assert!(matches!(delete("support"), Ok(OrgReply::Done)));
+    assert!(matches!(delete("support"), Err(OrgError::Refused(OrgRefusal::NotFound { .. }))));
+}
+
+/// A key given a role's definition that changed (or was deleted) while the change was on its way is owed the
+/// definition as it now is, at a newer revision than any sent before.
+#[test]
+fn a_key_committed_with_a_stale_role_is_owed_the_current_one() {
+    let db = org_db("org_a");
+    let a = KeyId::parse("AAAAAAAAAAAAAA").unwrap();
+    put_role(&db, "billing", &["invoices:read", "invoices:write"]);
+    handle(
+        &db,
+        OrgRequest::KeyEvents { events: vec![holding(a, 1, &[("billing", &["invoices:read"]), ("gone", &["x:y"])])] },
+    );
+    let due = owed(&db);
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].2,
+        vec![("billing".to_owned(), Some(perms(&["invoices:read", "invoices:write"]))), ("gone".to_owned(), None)]
+    );
+    // Deleting the key drops what it was owed.
+    let deleted =
+        KeyEvent::Deleted { id: a, organization: "org_a".into(), owner: "usr_owner".into(), revision: 2, audit: None };
+    handle(&db, OrgRequest::KeyEvents { events: vec![deleted] });
+    assert!(owed(&db).is_empty());
 }

@@ -269,6 +269,36 @@ fn wildcard_permissions_grant_under_their_prefix() {
 }
 
 #[test]
+fn a_roles_permissions_grant_as_the_keys_own_do() {
+    let key = fresh(Environment::Live);
+    let role = crate::model::HeldRole { name: "billing".into(), permissions: perms(&["invoices:*"]) };
+    let record = KeyRecord { permissions: perms(&["data:read"]), roles: vec![role], ..record_for(&key) };
+    let invoices = Permission::try_from("invoices:write").unwrap();
+    let data_read = Permission::try_from("data:read").unwrap();
+    let refunds = Permission::try_from("refunds:write").unwrap();
+    let e = live();
+    let grant = |record: &KeyRecord, p| {
+        decide(
+            &Claim::of(&key),
+            Some(record),
+            &e,
+            Demand { access: Access::Permission(p), ..Demand::default() },
+            &[],
+            NOW,
+        )
+        .map(|_| ())
+    };
+    assert_eq!(grant(&record, &invoices), Ok(()));
+    assert_eq!(grant(&record, &data_read), Ok(()));
+    assert_eq!(grant(&record, &refunds), Err(Code::InsufficientPermissions));
+    // Without the role, only the key's own permissions remain.
+    let plain = KeyRecord { roles: vec![], ..record.clone() };
+    assert_eq!(grant(&plain, &invoices), Err(Code::InsufficientPermissions));
+    let listed: Vec<&str> = record.effective_permissions().map(Permission::as_str).collect();
+    assert_eq!(listed, ["data:read", "invoices:*"]);
+}
+
+#[test]
 fn rate_limited_keys_are_flagged_for_their_object() {
     let key = fresh(Environment::Live);
     let record = KeyRecord { rate_limit: Some(RateLimitPolicy::per(5, 60)), ..record_for(&key) };

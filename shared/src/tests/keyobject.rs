@@ -10,7 +10,7 @@ use crate::decision::CONSOLE_PROJECT;
 use crate::keyobject::{
     Actor, KeyChange, KeyEvent, KeyObjectState, KeyRefusal, KeyReply, KeyRequest, MAX_OUTBOX, Report, UsageBatch,
 };
-use crate::model::{Environment, KeyState, Role};
+use crate::model::{Environment, HeldRole, KeyState, Permission, Role};
 
 fn owner() -> Actor {
     Actor { user: "usr_1".into(), role: Role::Member, organization: "org_a".into() }
@@ -35,7 +35,10 @@ fn change(state: &mut KeyObjectState, actor: Actor, change: KeyChange) -> KeyRep
 }
 
 fn rename(name: &str) -> KeyChange {
-    KeyChange::Update { update: UpdateKeyRequest { name: Some(name.into()), ..UpdateKeyRequest::default() } }
+    KeyChange::Update {
+        update: UpdateKeyRequest { name: Some(name.into()), ..UpdateKeyRequest::default() },
+        roles: vec![],
+    }
 }
 
 /// Two admin changes racing: each is applied to the record as it is when it arrives, so a rename that reached the
@@ -215,4 +218,72 @@ fn recent_errors_keep_100_per_key_for_14_days() {
         .handle(&mut errors, KeyRequest::Report(Report { now: later, usage: None, error: Some(error(999, later)) }));
     assert_eq!(errors.len(), 1, "entries older than 14 days are gone");
     assert_eq!(ERROR_RETENTION_MS, 14 * 86_400_000);
+}
+
+fn role(name: &str, permissions: &[&str]) -> HeldRole {
+    HeldRole { name: name.into(), permissions: permissions.iter().map(|p| Permission::try_from(*p).unwrap()).collect() }
+}
+
+fn give_roles(state: &mut KeyObjectState, names: &[&str], defined: &[HeldRole]) -> KeyReply {
+    let update =
+        UpdateKeyRequest { roles: Some(names.iter().map(|n| (*n).to_owned()).collect()), ..Default::default() };
+    change(state, owner(), KeyChange::Update { update, roles: defined.to_vec() })
+}
+
+/// A key takes a role with the definition its organization gave; naming one the organization did not define is
+/// refused and changes nothing.
+#[test]
+fn a_key_holds_the_roles_its_organization_defined_and_no_other() {
+    let mut state = created();
+    let billing = role("billing", &["invoices:read", "invoices:write"]);
+    let reply = give_roles(&mut state, &["billing"], std::slice::from_ref(&billing));
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    assert_eq!(state.record.as_ref().unwrap().roles, std::slice::from_ref(&billing));
+    let revision = state.revision;
+    let reply = give_roles(&mut state, &["billing", "ghost"], std::slice::from_ref(&billing));
+    assert!(
+        matches!(&reply, KeyReply::Refused { refusal: KeyRefusal::Invalid { problem } } if problem.field.as_deref() == Some("roles")),
+        "{reply:?}"
+    );
+    assert_eq!(state.revision, revision, "a refused change commits nothing");
+    assert_eq!(state.record.as_ref().unwrap().roles, [billing]);
+}
+
+/// The organization's role changes reach the key in revision order: a newer definition replaces the held one, a
+/// deleted role is dropped, a late (older) message changes nothing, and each change is committed (KV and the index
+/// learn it) without an audit event of its own.
+#[test]
+fn role_changes_apply_in_revision_order_and_a_late_one_changes_nothing() {
+    let mut state = created();
+    let _ = give_roles(
+        &mut state,
+        &["billing", "support"],
+        &[role("billing", &["invoices:read"]), role("support", &["tickets:read"])],
+    );
+    let before = state.revision;
+    let sync = |state: &mut KeyObjectState, revision: u64, roles: Vec<(String, Option<Vec<Permission>>)>| {
+        state.handle(&mut VecDeque::new(), KeyRequest::SyncRoles { revision, roles }).0
+    };
+    let wider = role("billing", &["invoices:read", "invoices:write"]);
+    let reply = sync(&mut state, 5, vec![("billing".into(), Some(wider.permissions.clone()))]);
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    assert_eq!(state.revision, before + 1);
+    assert!(state.kv_owed);
+    match state.outbox.events.back() {
+        Some((_, KeyEvent::Committed { row, audit: None })) => assert_eq!(row.roles[0], wider),
+        other => panic!("expected an index row without audit, got {other:?}"),
+    }
+    // A message of an older revision arrives late: nothing changes.
+    let reply = sync(&mut state, 4, vec![("billing".into(), Some(vec![]))]);
+    assert_eq!(reply, KeyReply::Done);
+    assert_eq!(state.record.as_ref().unwrap().roles[0], wider);
+    // The support role is deleted: the key drops it, and keeps billing (not named: left as it is).
+    let reply = sync(&mut state, 6, vec![("support".into(), None)]);
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    assert_eq!(state.record.as_ref().unwrap().roles, [wider]);
+    // The same definition again: the revision is remembered, nothing is committed.
+    let revision = state.revision;
+    let same = state.record.as_ref().unwrap().roles[0].permissions.clone();
+    assert_eq!(sync(&mut state, 7, vec![("billing".into(), Some(same))]), KeyReply::Done);
+    assert_eq!((state.revision, state.roles_revision), (revision, 7));
 }

@@ -56,6 +56,7 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         own_organization_only: false,
         meta: None,
         usage_limit: None,
+        roles: vec![],
     }
 }
 
