@@ -517,6 +517,53 @@ describe('console', () => {
     await page.getByRole('link', { name: 'API keys' }).click();
   });
 
+  test('roles: the owner defines one, gives it to a key in the create dialog, widens it, and the gateway follows', async () => {
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByTestId('roles-empty').waitFor();
+    await page.getByTestId('role-name').fill('reader');
+    await page.getByTestId('role-description').fill('Reads data');
+    await page.getByTestId('role-permissions').fill('data:read');
+    await page.getByTestId('role-save').click();
+    const roleRow = page.locator('[data-testid=role-row][data-role=reader]');
+    await roleRow.waitFor();
+    assert.equal(await roleRow.getByTestId('role-granted').textContent(), 'data:read');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+    await page.getByTestId('create-key').click();
+    assert.match(await page.locator('[data-role=reader]').locator('..').textContent(), /Reads data \(data:read\)/);
+    await page.getByTestId('key-name').fill('Role holder');
+    await page.locator('[data-role=reader]').check();
+    await page.getByTestId('submit-key').click();
+    const key = (await page.getByTestId('new-key').textContent()).trim();
+    const id = key.slice(8, 22);
+    await page.getByTestId('close-new-key').click();
+    assert.match(await row(page, id).textContent(), /Roles: reader/);
+    assert.equal(await gateway(key), 200, 'the role grants data:read');
+    const write = () => fetch(`${base}/streams/s`, { method: 'POST', headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+    assert.equal(await write(), 403);
+    // Widen the role from its row's Edit button: the key may write within seconds.
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await roleRow.getByTestId('role-edit').click();
+    assert.equal(await page.getByTestId('role-permissions').inputValue(), 'data:read');
+    await page.getByTestId('role-permissions').fill('data:read, data:write');
+    await page.getByTestId('role-save').click();
+    await waitFor(async () => (await roleRow.getByTestId('role-granted').textContent()) === 'data:read, data:write', 'the widened role');
+    assert.equal(await roleRow.getByTestId('role-keys').textContent(), '1');
+    await waitFor(async () => (await write()) === 200, 'the key holding the role may write');
+    await shot('roles');
+    // Deleting a role a key holds is refused with the reason.
+    allowHttpErrors = true;
+    await roleRow.getByTestId('role-delete').click();
+    await page.getByText(/1 key holds this role/).waitFor();
+    allowHttpErrors = false;
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+    await row(page, id).locator('a').first().click();
+    assert.equal(await page.getByTestId('key-roles').textContent(), 'reader');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
   test('logs: a key\'s requests are listed within seconds, filtered by status, and on the key page', async () => {
     const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Logged', environment: 'live', permissions: ['data:read'] });
     assert.equal(made.status, 201);

@@ -514,3 +514,37 @@ fn a_member_or_a_stranger_reading_anothers_request_log_is_refused() {
     assert_eq!(theirs["requests"].as_array().map(Vec::len), Some(0), "another organization's log is its own");
     request("GET", &shared().url("/admin/v1/requests"), &[], None).expect_problem(401, "MISSING_CREDENTIAL");
 }
+
+/// Roles widen every key that holds them, so defining one is an owner's or admin's act: a member, an anonymous
+/// client and another organization's owner are refused, and a role of one organization means nothing in another.
+#[test]
+fn a_member_or_a_stranger_rewriting_the_organizations_roles_is_refused() {
+    let (owner, admin, member) = settings_org();
+    let name = format!("guarded-{}", std::process::id());
+    let path = format!("/roles/{name}");
+    let narrow = json!({"permissions": ["data:read"]});
+    assert_eq!(owner.call("PUT", &path, Some(&narrow)).status, 200);
+    let admin_here = Console { acting_for: owner.acting_for.clone(), ..admin.clone() };
+    let member_here = Console { acting_for: owner.acting_for.clone(), ..member.clone() };
+    let wide = json!({"permissions": ["data:*", "admin:*"]});
+    member_here.call("PUT", &path, Some(&wide)).expect_problem(403, "FORBIDDEN");
+    member_here.call("PUT", &format!("/roles/{name}-2"), Some(&wide)).expect_problem(403, "FORBIDDEN");
+    member_here.call("DELETE", &path, None).expect_problem(403, "FORBIDDEN");
+    let url = format!("{}/admin/v1{path}", owner.base);
+    request("PUT", &url, &[("content-type", "application/json")], Some(r#"{"permissions":["data:*"]}"#))
+        .expect_problem(401, "MISSING_CREDENTIAL");
+    let stranger = Console::shared_owner().invite(&format!("roles-stranger-{}@x.test", std::process::id()), "owner");
+    let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger.clone() };
+    peeking.call("PUT", &path, Some(&wide)).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    peeking.call("GET", "/roles", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    // The stranger's own organization does not know the role: a key cannot borrow it.
+    let borrowing = json!({"name": "borrower", "environment": "live", "roles": [name]});
+    let refused = stranger.call("POST", "/keys", Some(&borrowing)).expect_problem(422, "VALIDATION_FAILED");
+    assert_eq!(refused["field"], "roles");
+    // An admin may; the member's attempts changed nothing.
+    assert_eq!(admin_here.call("PUT", &path, Some(&json!({"permissions": ["data:read", "data:write"]}))).status, 200);
+    let listed = owner.call("GET", "/roles", None).json();
+    let role = listed["roles"].as_array().unwrap().iter().find(|r| r["name"] == name.as_str()).cloned().unwrap();
+    assert_eq!(role["permissions"], json!(["data:read", "data:write"]));
+    assert!(!listed.to_string().contains(&format!("{name}-2")));
+}

@@ -11,4 +11,5 @@ mod logs;
 mod panics;
 mod ratelimit;
 mod restart;
+mod roles;
 mod verify;
