@@ -5,11 +5,12 @@ use std::fmt;
 
 use gloo_net::http::{Method, RequestBuilder};
 use keygate_shared::api::{
-    AcceptInvitationRequest, AuditPage, CreateKeyRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey,
-    DescribePermissionRequest, InvitationList, InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList,
-    KeyView, MemberList, MemberView, NewSession, OrganizationView, PermissionInfo, ProjectList, PutRoleRequest,
-    RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest,
-    RoleInfo, SessionInfo, SessionList, SessionView, UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
+    AcceptInvitationRequest, AuditPage, CreateIdentityRequest, CreateKeyRequest, CreateProjectRequest,
+    CreateSessionRequest, CreatedKey, DescribePermissionRequest, IdentityList, IdentityView, InvitationList,
+    InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList, KeyView, MemberList, MemberView, NewSession,
+    OrganizationView, PermissionInfo, ProjectList, PutRoleRequest, RecentErrors, RedeemInvitationRequest,
+    RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, RoleInfo, SessionInfo, SessionList,
+    SessionView, UpdateIdentityRequest, UpdateKeyRequest, UpdateSettingsRequest, UsageReport, WhoAmI,
 };
 use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
@@ -243,6 +244,27 @@ pub async fn describe_permission(name: &str, description: &str) -> Result<Permis
 pub async fn put_role(name: &str, request: &PutRoleRequest) -> Result<RoleInfo, ApiError> {
     let segment = String::from(js_sys::encode_uri_component(name));
     call(Method::PUT, &format!("/admin/v1/roles/{segment}"), Some(&json(request))).await
+}
+
+/// A page of the organization's identities (customers), by external id.
+pub async fn identities(cursor: Option<String>) -> Result<IdentityList, ApiError> {
+    let path = match cursor {
+        Some(c) => format!("/admin/v1/identities?cursor={}", String::from(js_sys::encode_uri_component(&c))),
+        None => "/admin/v1/identities".to_owned(),
+    };
+    call(Method::GET, &path, None).await
+}
+
+pub async fn create_identity(request: &CreateIdentityRequest) -> Result<IdentityView, ApiError> {
+    call(Method::POST, "/admin/v1/identities", Some(&json(request))).await
+}
+
+pub async fn update_identity(id: &str, request: &UpdateIdentityRequest) -> Result<IdentityView, ApiError> {
+    call(Method::PATCH, &format!("/admin/v1/identities/{id}"), Some(&json(request))).await
+}
+
+pub async fn delete_identity(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/identities/{id}"), None).await.map(|_| ())
 }
 
 /// Deletes a role no key holds (owners and admins).

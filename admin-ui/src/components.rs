@@ -40,6 +40,7 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
             <nav aria-label="Main">
                 {link(Page::Keys, "API keys")}
                 {link(Page::Projects, "Projects")}
+                {link(Page::Identities, "Identities")}
                 {link(Page::Members, "Members")}
                 {link(Page::Sessions, "Sessions")}
                 {link(Page::Logs, "Logs")}
@@ -294,6 +295,14 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
     let form = logic::EditForm::of(&key);
     let permissions = RwSignal::new(form.permissions);
     let roles = RwSignal::new(form.roles);
+    let identity = RwSignal::new(form.identity);
+    let identities = LocalResource::new(move || async move {
+        if action == KeyAction::Edit {
+            api::identities(None).await.map(|l| l.identities).unwrap_or_default()
+        } else {
+            vec![]
+        }
+    });
     let customers = RwSignal::new(form.customers);
     let requests = RwSignal::new(form.requests);
     let window = RwSignal::new(form.window);
@@ -314,6 +323,7 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
         let edit = logic::EditForm {
             permissions: permissions.get_untracked(),
             roles: roles.get_untracked(),
+            identity: identity.get_untracked(),
             customers: customers.get_untracked(),
             requests: requests.get_untracked(),
             window: window.get_untracked(),
@@ -386,6 +396,20 @@ pub fn ActionDialog(key: KeyView, action: KeyAction, on_close: Callback<()>) -> 
                 (!defined.is_empty()).then(|| view! { <p class="muted">{format!("Defined: {}", defined.join(", "))}</p> })
             }}
             {field_error("roles")}
+            <label for="edit-identity">"Identity"</label>
+            <select id="edit-identity" data-testid="edit-identity" prop:value=move || identity.get() on:change=move |ev| identity.set(event_target_value(&ev))>
+                <option value="">"None"</option>
+                {move || {
+                    let current = identity.get_untracked();
+                    identities
+                        .get()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|i| view! { <option value=i.id.clone() selected=i.id == current>{logic::identity_label(&i.name, &i.external_id)}</option> })
+                        .collect_view()
+                }}
+            </select>
+            {field_error("identity")}
             <label for="edit-customers">"Customers (empty: any)"</label>
             <input id="edit-customers" prop:value=move || customers.get() on:input=move |ev| customers.set(event_target_value(&ev)) />
             {field_error("customers")}

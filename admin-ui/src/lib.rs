@@ -24,6 +24,7 @@ pub enum Page {
     Sessions,
     Audit,
     Logs,
+    Identities,
     Whoami,
 }
 
@@ -37,6 +38,7 @@ impl Page {
             ["sessions"] => Page::Sessions,
             ["audit"] => Page::Audit,
             ["logs"] => Page::Logs,
+            ["identities"] => Page::Identities,
             ["whoami"] => Page::Whoami,
             _ => Page::Keys,
         }
@@ -51,6 +53,7 @@ impl Page {
             Page::Sessions => "/admin/sessions".into(),
             Page::Audit => "/admin/audit".into(),
             Page::Logs => "/admin/logs".into(),
+            Page::Identities => "/admin/identities".into(),
             Page::Whoami => "/admin/whoami".into(),
         }
     }
@@ -135,6 +138,7 @@ pub fn App() -> impl IntoView {
                     Page::Sessions => view! { <pages::SessionsPage /> }.into_any(),
                     Page::Audit => view! { <pages::AuditPage /> }.into_any(),
                     Page::Logs => view! { <pages::LogsPage /> }.into_any(),
+                    Page::Identities => view! { <pages::IdentitiesPage /> }.into_any(),
                     Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
                 }}
             </components::Shell>

@@ -176,6 +176,33 @@ pub fn permissions_summary(permissions: &[Permission]) -> String {
     }
 }
 
+/// An identity as a choice in a list: its name and external id.
+pub fn identity_label(name: &str, external_id: &str) -> String {
+    if name == external_id { external_id.to_owned() } else { format!("{name} ({external_id})") }
+}
+
+/// A key's identity as its page shows it: who, and the limit its keys share.
+pub fn key_identity_text(identity: Option<&keygate_shared::model::KeyIdentity>) -> String {
+    match identity {
+        None => "None".into(),
+        Some(i) => match &i.rate_limit {
+            Some(limit) => {
+                format!("{} · shared limit {}", identity_label(&i.name, &i.external_id), rate_limit_text(Some(limit)))
+            }
+            None => identity_label(&i.name, &i.external_id),
+        },
+    }
+}
+
+/// An identity's shared-limit fields as sent: empty requests is no limit; a value that is not a number is sent as
+/// 0, for the API's own error to name the field.
+pub fn shared_limit_field(requests: &str, window: &str) -> Option<RateLimitPolicy> {
+    match requests.trim() {
+        "" => None,
+        r => Some(RateLimitPolicy::per(r.parse().unwrap_or(0), window.trim().parse().unwrap_or(60))),
+    }
+}
+
 /// What a key may do, for the list: its permissions, then the roles it holds.
 pub fn access_summary(permissions: &[Permission], roles: &[String]) -> String {
     match (permissions.is_empty(), roles.is_empty()) {
@@ -318,6 +345,8 @@ pub struct EditForm {
     pub permissions: String,
     /// The roles the key holds, comma separated.
     pub roles: String,
+    /// The id of the identity the key belongs to (empty: none).
+    pub identity: String,
     pub customers: String,
     pub requests: String,
     pub window: String,
@@ -337,6 +366,7 @@ impl EditForm {
         Self {
             permissions: key.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
             roles: key.roles.join(", "),
+            identity: key.identity.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
             customers: key.customers.join(", "),
             requests: key.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default(),
             window: key.rate_limit.map(|p| p.window_seconds.to_string()).unwrap_or_else(|| "60".into()),
@@ -367,6 +397,9 @@ impl EditForm {
         let roles = split_list(&self.roles);
         if roles != split_list(&before.roles) {
             update.roles = Some(roles);
+        }
+        if self.identity.trim() != before.identity.trim() {
+            update.identity = Some(Some(self.identity.trim().to_owned()).filter(|i| !i.is_empty()));
         }
         let customers = split_list(&self.customers);
         if customers != split_list(&before.customers) {

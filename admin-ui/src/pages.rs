@@ -1,7 +1,8 @@
 //! The console's pages.
 
 use keygate_shared::api::{
-    CreateKeyRequest, InviteMemberRequest, KeyView, PutRoleRequest, SessionInfo, UpdateSettingsRequest,
+    CreateIdentityRequest, CreateKeyRequest, InviteMemberRequest, KeyView, PutRoleRequest, SessionInfo,
+    UpdateIdentityRequest, UpdateSettingsRequest,
 };
 use keygate_shared::model::{Environment, KeyCreation, KeyKind, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
@@ -351,6 +352,8 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
     let project = RwSignal::new(String::new());
     let checked = RwSignal::new(Vec::<String>::new());
     let chosen_roles = RwSignal::new(Vec::<String>::new());
+    let identity = RwSignal::new(String::new());
+    let identities = LocalResource::new(|| api::identities(None));
     let extra = RwSignal::new(String::new());
     let customers = RwSignal::new(String::new());
     let requests = RwSignal::new(String::new());
@@ -419,6 +422,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                 &refill_amount.get_untracked(),
             ),
             roles: chosen_roles.get_untracked(),
+            identity: Some(identity.get_untracked()).filter(|i| !i.is_empty()),
         });
     };
     let error = move || create.value().get().and_then(Result::err);
@@ -539,6 +543,21 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
                         </fieldset>
                     })
                 }}
+                <label for="key-identity">"Identity (its keys share its name, metadata and rate limit)"</label>
+                <select id="key-identity" data-testid="key-identity" on:change=move |ev| identity.set(event_target_value(&ev))>
+                    <option value="">"None"</option>
+                    {move || {
+                        identities
+                            .get()
+                            .and_then(Result::ok)
+                            .map(|list| list.identities)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|i| view! { <option value=i.id.clone()>{logic::identity_label(&i.name, &i.external_id)}</option> })
+                            .collect_view()
+                    }}
+                </select>
+                {field_error("identity")}
                 <label for="key-customers">"Restrict to customers (comma separated, optional)"</label>
                 <input id="key-customers" prop:value=move || customers.get() on:input=move |ev| customers.set(event_target_value(&ev)) />
                 {field_error("customers")}
@@ -670,6 +689,8 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                                 .join(", ")
                                         }}
                                     </dd>
+                                    <dt>"Identity"</dt>
+                                    <dd data-testid="key-identity">{logic::key_identity_text(k.identity.as_ref())}</dd>
                                     <dt>"Roles"</dt>
                                     <dd data-testid="key-roles">{if k.roles.is_empty() { "No roles".to_owned() } else { k.roles.join(", ") }}</dd>
                                     <dt>"Customers"</dt>
@@ -1094,6 +1115,148 @@ fn PermissionCatalog() -> impl IntoView {
                 }.into_any()
             })
         }}
+    }
+}
+
+/// The organization's identities (Unkey's identities, Zuplo's consumers): customers whose keys share a name,
+/// metadata and one rate limit. Any member reads them; owners and admins create, change and delete them.
+#[component]
+pub fn IdentitiesPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let version = RwSignal::new(0u32);
+    let list = LocalResource::new(move || {
+        version.get();
+        api::identities(None)
+    });
+    // The form creates an identity, or changes the one chosen with its row's Edit button.
+    let editing = RwSignal::new(None::<String>);
+    let external_id = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let requests = RwSignal::new(String::new());
+    let window = RwSignal::new("60".to_owned());
+    let meta = RwSignal::new(String::new());
+    let save = Action::new_local(move |(): &()| {
+        let limit = logic::shared_limit_field(&requests.get_untracked(), &window.get_untracked());
+        let meta = logic::parse_meta_field(&meta.get_untracked());
+        let (id, external, name) = (editing.get_untracked(), external_id.get_untracked(), name.get_untracked());
+        async move {
+            match id {
+                Some(id) => {
+                    let change = UpdateIdentityRequest { name: Some(name), meta: Some(meta), rate_limit: Some(limit) };
+                    api::update_identity(&id, &change).await
+                }
+                None => {
+                    let request = CreateIdentityRequest {
+                        external_id: external,
+                        name: (!name.trim().is_empty()).then_some(name),
+                        meta,
+                        rate_limit: limit,
+                    };
+                    api::create_identity(&request).await
+                }
+            }
+        }
+    });
+    let delete = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::delete_identity(&id).await }
+    });
+    let reset = move || {
+        editing.set(None);
+        external_id.set(String::new());
+        name.set(String::new());
+        requests.set(String::new());
+        window.set("60".to_owned());
+        meta.set(String::new());
+    };
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) {
+            reset();
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(delete.value().get(), Some(Ok(()))) {
+            version.update(|v| *v += 1);
+        }
+    });
+    view! {
+        <div class="page-head"><h1>"Identities"</h1></div>
+        <p class="muted">"An identity is one of your customers: its keys share its name, its metadata (sent to your origin as Keygate-Identity-Meta) and one rate limit for all of them together."</p>
+        <Show when=move || is_manager(&ctx)>
+            <form class="inline-form" data-testid="identity-form" on:submit=move |ev| {
+                ev.prevent_default();
+                save.dispatch(());
+            }>
+                <input aria-label="External id" data-testid="identity-external-id" placeholder="cus_123" prop:value=move || external_id.get() prop:disabled=move || editing.get().is_some() on:input=move |ev| external_id.set(event_target_value(&ev)) />
+                <input aria-label="Name" data-testid="identity-name" placeholder="Acme Corp" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <input aria-label="Shared limit: requests" data-testid="identity-requests" inputmode="numeric" placeholder="requests (empty: none)" prop:value=move || requests.get() on:input=move |ev| requests.set(event_target_value(&ev)) />
+                <select aria-label="per" data-testid="identity-window" prop:value=move || window.get() on:change=move |ev| window.set(event_target_value(&ev))>
+                    <option value="60">"per minute"</option>
+                    <option value="1">"per second"</option>
+                    <option value="3600">"per hour"</option>
+                    <option value="86400">"per day"</option>
+                </select>
+                <input aria-label="Metadata (JSON object)" data-testid="identity-meta" placeholder="{\"plan\": \"pro\"}" prop:value=move || meta.get() on:input=move |ev| meta.set(event_target_value(&ev)) />
+                <button type="submit" class="primary" data-testid="identity-save" disabled=move || save.pending().get()>
+                    {move || if editing.get().is_some() { "Save identity" } else { "Create identity" }}
+                </button>
+                <Show when=move || editing.get().is_some()>
+                    <button type="button" class="secondary" on:click=move |_| reset()>"Cancel"</button>
+                </Show>
+            </form>
+            {move || save.value().get().and_then(Result::err).map(error_view)}
+            {move || delete.value().get().and_then(Result::err).map(error_view)}
+        </Show>
+        <Transition fallback=loading>
+            {move || {
+                list.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.identities.is_empty() => view! { <p class="empty" data-testid="identities-empty">"No identities yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table data-testid="identity-table">
+                            <thead><tr><th>"External id"</th><th>"Name"</th><th>"Shared limit"</th><th>"Metadata"</th><th>"Keys"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.identities.into_iter().map(|i| {
+                                    let chosen = i.clone();
+                                    let gone = i.id.clone();
+                                    view! {
+                                        <tr data-testid="identity-row" data-identity=i.external_id.clone()>
+                                            <td><code>{i.external_id.clone()}</code></td>
+                                            <td>{i.name.clone()}</td>
+                                            <td data-testid="identity-limit">{logic::rate_limit_text(i.rate_limit.as_ref())}</td>
+                                            <td><code>{i.meta.as_ref().map(|m| m.as_json().to_owned()).unwrap_or_default()}</code></td>
+                                            <td data-testid="identity-keys">{i.keys}</td>
+                                            <td>
+                                                <Show when=move || is_manager(&ctx)>
+                                                    <button type="button" class="secondary" data-testid="identity-edit" on:click={
+                                                        let chosen = chosen.clone();
+                                                        move |_| {
+                                                            editing.set(Some(chosen.id.clone()));
+                                                            external_id.set(chosen.external_id.clone());
+                                                            name.set(chosen.name.clone());
+                                                            requests.set(chosen.rate_limit.map(|p| p.requests.to_string()).unwrap_or_default());
+                                                            window.set(chosen.rate_limit.map_or(60, |p| p.window_seconds).to_string());
+                                                            meta.set(logic::meta_text(chosen.meta.as_ref()));
+                                                        }
+                                                    }>"Edit"</button>
+                                                    <button type="button" class="danger" data-testid="identity-delete" on:click={
+                                                        let gone = gone.clone();
+                                                        move |_| {
+                                                            delete.dispatch(gone.clone());
+                                                        }
+                                                    }>"Delete"</button>
+                                                </Show>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })
+            }}
+        </Transition>
     }
 }
 

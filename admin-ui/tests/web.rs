@@ -35,6 +35,7 @@ fn view_of(status: KeyStatus) -> KeyView {
         meta: None,
         usage_limit: None,
         roles: vec!["billing".into()],
+        identity: None,
     }
 }
 
@@ -213,6 +214,10 @@ fn an_edit_keeps_what_it_does_not_change() {
     assert_eq!(roles.roles, Some(vec!["billing".to_owned(), "support".to_owned()]));
     assert_eq!((roles.permissions, roles.rate_limit), (None, None));
     assert_eq!(logic::access_summary(&key.permissions, &key.roles), "data:read · roles: billing");
+
+    let joined = logic::EditForm { identity: "idn_AAAAAAAAAAAAAA".into(), ..opened.clone() }.update(&key).unwrap();
+    assert_eq!(joined.identity, Some(Some("idn_AAAAAAAAAAAAAA".to_owned())));
+    assert_eq!((joined.roles, joined.permissions), (None, None));
 
     let expiry = logic::EditForm { expiry: "2027-02-01T00:00".into(), ..opened }.update(&key).unwrap();
     assert_eq!(expiry.expires_at, Some(Timestamp::parse_rfc3339("2027-02-01T00:00:00Z")));

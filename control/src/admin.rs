@@ -7,12 +7,13 @@
 //! must learn (a key's object to KV and to its organization; an organization's object to its members' objects).
 
 use keygate_shared::api::{
-    AcceptInvitationRequest, BootstrapRequest as BootstrapBody, BootstrapResponse, CreateKeyRequest,
-    CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey, DescribePermissionRequest,
-    InviteMemberRequest, InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES, MemberList, NewSession,
-    PermissionList, ProjectList, PutRoleRequest, RecentErrors, RedeemInvitationRequest, RedeemInvitationResponse,
-    RegenerateKeyRequest, RenameProjectRequest, RoleList, SessionInfo, SessionList, SessionView, UpdateKeyRequest,
-    UpdateSettingsRequest, held_roles, validate_email, validate_name, validate_role_names,
+    AcceptInvitationRequest, BootstrapRequest as BootstrapBody, BootstrapResponse, CreateIdentityRequest,
+    CreateKeyRequest, CreateOrganizationRequest, CreateProjectRequest, CreateSessionRequest, CreatedKey,
+    DescribePermissionRequest, InviteMemberRequest, InviteMemberResponse, KeyFilter, KeyView, MAX_BODY_BYTES,
+    MemberList, NewSession, PermissionList, ProjectList, PutRoleRequest, RecentErrors, RedeemInvitationRequest,
+    RedeemInvitationResponse, RegenerateKeyRequest, RenameProjectRequest, RoleList, SessionInfo, SessionList,
+    SessionView, UpdateIdentityRequest, UpdateKeyRequest, UpdateSettingsRequest, held_roles, unknown_identity,
+    validate_email, validate_identity_id, validate_name, validate_role_names,
 };
 use keygate_shared::authz::{Denial, OrgAction};
 use keygate_shared::credential;
@@ -22,8 +23,8 @@ use keygate_shared::http::{Incoming, Reply};
 use keygate_shared::key::{ApiKey, KeyId, Secret};
 use keygate_shared::keyobject::{Actor, Authorization, Authorize, KeyChange, KeyRefusal, KeyReply, KeyRequest};
 use keygate_shared::model::{
-    HeldRole, KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User, new_id,
-    valid_slug,
+    HeldRole, KeyIdentity, KeyKind, KeyRecord, KeyStatus, Membership, Organization, Permission, Project, Role, User,
+    new_id, valid_slug,
 };
 use keygate_shared::problem::Problem;
 use keygate_shared::requestlog::LogQuery;
@@ -181,6 +182,11 @@ pub enum Route<'a> {
     Roles,
     PutRole(&'a str),
     DeleteRole(&'a str),
+    Identities,
+    CreateIdentity,
+    GetIdentity(&'a str),
+    UpdateIdentity(&'a str),
+    DeleteIdentity(&'a str),
     Usage,
     RequestLog,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
@@ -228,6 +234,11 @@ impl<'a> Route<'a> {
             ("GET", ["roles"]) => Route::Roles,
             ("PUT", ["roles", name]) => Route::PutRole(name),
             ("DELETE", ["roles", name]) => Route::DeleteRole(name),
+            ("GET", ["identities"]) => Route::Identities,
+            ("POST", ["identities"]) => Route::CreateIdentity,
+            ("GET", ["identities", id]) => Route::GetIdentity(id),
+            ("PATCH", ["identities", id]) => Route::UpdateIdentity(id),
+            ("DELETE", ["identities", id]) => Route::DeleteIdentity(id),
             ("GET", ["usage"]) => Route::Usage,
             ("GET", ["requests"]) => Route::RequestLog,
             ("POST", ["test", "seed"]) => Route::Seed,
@@ -347,7 +358,7 @@ async fn signed_in<S: Stores>(
             if update.is_empty() {
                 return Err(problem(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change.")));
             }
-            change_key(stores, actor, id, KeyChange::Update { update, roles: vec![] }, now).await
+            change_key(stores, actor, id, KeyChange::Update { update, roles: vec![], identity: None }, now).await
         }
         Route::DeleteKey(id) => delete_key(stores, actor, id, now).await,
         Route::KeyAction(id, action) => key_action(stores, req, actor, id, action, now).await,
@@ -373,6 +384,11 @@ async fn signed_in<S: Stores>(
             }
         }
         Route::PutRole(name) => put_role(stores, req, actor, name, now).await,
+        Route::Identities
+        | Route::CreateIdentity
+        | Route::GetIdentity(_)
+        | Route::UpdateIdentity(_)
+        | Route::DeleteIdentity(_) => identities(stores, req, actor, route, now).await,
         Route::DeleteRole(name) => {
             let request =
                 OrgRequest::DeleteRole { actor: actor.user.clone(), name: name.to_owned(), audit_id: audit_id()?, now };
@@ -717,7 +733,13 @@ async fn create_session<S: Stores>(
     org(
         stores,
         &actor.organization,
-        OrgRequest::Authorize { actor: actor.user.clone(), action: OrgAction::ListMembers, key: None, roles: vec![] },
+        OrgRequest::Authorize {
+            actor: actor.user.clone(),
+            action: OrgAction::ListMembers,
+            key: None,
+            roles: vec![],
+            identity: None,
+        },
     )
     .await?;
     let (console_token, session) =
@@ -963,6 +985,53 @@ async fn put_role<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, name:
     }
 }
 
+/// `/identities`: the organization's identities (customers whose keys share a name, metadata and one rate
+/// limit). Any member reads them; owners and admins create, change and delete them.
+async fn identities<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    actor: &SignedIn,
+    route: Route<'_>,
+    now: Timestamp,
+) -> Handled {
+    let user = actor.user.clone();
+    let (request, status) = match route {
+        Route::Identities => {
+            let cursor = req.query_param("cursor").filter(|c| !c.is_empty());
+            (OrgRequest::Identities { actor: user, cursor }, 200)
+        }
+        Route::GetIdentity(id) => (OrgRequest::Identity { actor: user, id: id.to_owned() }, 200),
+        Route::CreateIdentity => {
+            let request: CreateIdentityRequest = body(req)?;
+            let identity = request.validate(KeyIdentity::new_id().map_err(internal)?).map_err(problem)?;
+            (OrgRequest::CreateIdentity { actor: user, identity, audit_id: audit_id()?, now }, 201)
+        }
+        Route::UpdateIdentity(id) => {
+            let change: UpdateIdentityRequest = body(req)?;
+            // Validated here too, so a bad body is refused before the organization's object is asked.
+            let blank = KeyIdentity {
+                id: String::new(),
+                external_id: String::new(),
+                name: String::new(),
+                meta: None,
+                rate_limit: None,
+            };
+            change.apply_to(&blank).map_err(problem)?;
+            (OrgRequest::UpdateIdentity { actor: user, id: id.to_owned(), change, audit_id: audit_id()?, now }, 200)
+        }
+        Route::DeleteIdentity(id) => {
+            (OrgRequest::DeleteIdentity { actor: user, id: id.to_owned(), audit_id: audit_id()?, now }, 204)
+        }
+        _ => return Err(problem(Problem::not_found("No such admin route."))),
+    };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Identities { list } => Ok(Reply::json(status, &list)),
+        OrgReply::Identity { identity } => Ok(Reply::json(status, &identity)),
+        OrgReply::Done => Ok(Reply::empty(204)),
+        _ => unexpected("the organization"),
+    }
+}
+
 async fn audit<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now: Timestamp) -> Handled {
     let cursor = match req.query_param("cursor") {
         None => None,
@@ -1009,20 +1078,38 @@ async fn role<S: Stores>(
     action: OrgAction,
     key: Option<KeyId>,
 ) -> Result<(Role, Option<String>), Reply> {
-    authorize(stores, actor, action, key, vec![]).await.map(|(role, owner_name, _)| (role, owner_name))
+    authorize(stores, actor, action, key, Named::default()).await.map(|a| (a.role, a.owner_name))
 }
 
-/// [`role`], with the organization's definitions of the roles `roles` names (a name it does not define is 400).
+/// What a key change names that its organization defines: roles and an identity.
+#[derive(Debug, Default)]
+struct Named {
+    roles: Vec<String>,
+    identity: Option<String>,
+}
+
+/// The actor's role, the key owner's name, and the organization's definitions of what the change named.
+#[derive(Debug)]
+struct Authorized {
+    role: Role,
+    owner_name: Option<String>,
+    roles: Vec<HeldRole>,
+    identity: Option<KeyIdentity>,
+}
+
+/// [`role`], with the organization's definitions of the roles and identity `named` names (a name it does not
+/// define is 422).
 async fn authorize<S: Stores>(
     stores: &S,
     actor: &SignedIn,
     action: OrgAction,
     key: Option<KeyId>,
-    roles: Vec<String>,
-) -> Result<(Role, Option<String>, Vec<HeldRole>), Reply> {
-    let request = OrgRequest::Authorize { actor: actor.user.clone(), action, key, roles };
+    named: Named,
+) -> Result<Authorized, Reply> {
+    let Named { roles, identity } = named;
+    let request = OrgRequest::Authorize { actor: actor.user.clone(), action, key, roles, identity };
     match org(stores, &actor.organization, request).await? {
-        OrgReply::Role { role, owner_name, roles } => Ok((role, owner_name, roles)),
+        OrgReply::Role { role, owner_name, roles, identity } => Ok(Authorized { role, owner_name, roles, identity }),
         _ => unexpected("the organization"),
     }
 }
@@ -1072,7 +1159,8 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
     // (2) Parse and validate everything before writing anything.
     let request: CreateKeyRequest = body(req)?;
     let settings = request.validate(now).map_err(problem)?;
-    let (_, _, roles) = authorize(stores, actor, OrgAction::CreateKey, None, settings.roles.clone()).await?;
+    let named = Named { roles: settings.roles.clone(), identity: settings.identity.clone() };
+    let Authorized { roles, identity, .. } = authorize(stores, actor, OrgAction::CreateKey, None, named).await?;
     if let Some(slug) = &request.project {
         let projects =
             match org(stores, &actor.organization, OrgRequest::Projects { actor: actor.user.clone() }).await? {
@@ -1099,6 +1187,10 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
         meta: settings.meta,
         usage_limit: settings.usage_limit,
         roles: held_roles(&settings.roles, &roles).map_err(problem)?,
+        identity: match settings.identity {
+            Some(_) => Some(identity.ok_or_else(|| problem(unknown_identity()))?),
+            None => None,
+        },
         kind: request.kind,
         ..KeyRecord::issued(&fresh, &actor.organization, &actor.user, settings.name, settings.permissions, now)
     };
@@ -1154,15 +1246,21 @@ async fn change_key<S: Stores>(
 ) -> Handled {
     let id = key_id(id)?;
     // An edit naming roles carries the organization's definitions of them to the key's object.
-    let names = match &change {
-        KeyChange::Update { update: UpdateKeyRequest { roles: Some(names), .. }, .. } => {
-            validate_role_names(names).map_err(problem)?
-        }
-        _ => vec![],
+    let named = match &change {
+        KeyChange::Update { update, .. } => Named {
+            roles: update.roles.as_deref().map(validate_role_names).transpose().map_err(problem)?.unwrap_or_default(),
+            identity: match &update.identity {
+                Some(Some(id)) => Some(validate_identity_id(id).map_err(problem)?),
+                _ => None,
+            },
+        },
+        _ => Named::default(),
     };
-    let (role, owner_name, defined) = authorize(stores, actor, OrgAction::ListMembers, Some(id), names).await?;
-    if let KeyChange::Update { roles, .. } = &mut change {
-        *roles = defined;
+    let authorized = authorize(stores, actor, OrgAction::ListMembers, Some(id), named).await?;
+    let (role, owner_name) = (authorized.role, authorized.owner_name);
+    if let KeyChange::Update { roles, identity, .. } = &mut change {
+        *roles = authorized.roles;
+        *identity = authorized.identity;
     }
     let request = KeyRequest::Change { actor: key_actor(actor, role), change, audit_id: audit_id()?, now };
     match key(stores, &id, request).await? {

@@ -19,8 +19,8 @@ mod generator {
     use keygate_shared::key::KeyId;
     use keygate_shared::meta::KeyMeta;
     use keygate_shared::model::{
-        Environment, KeyCreation, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings, Permission,
-        Project, RateLimitPolicy, Refill, RefillInterval, Role, UsageLimit, User,
+        Environment, KeyCreation, KeyIdentity, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings,
+        Permission, Project, RateLimitPolicy, Refill, RefillInterval, Role, UsageLimit, User,
     };
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
@@ -109,7 +109,22 @@ mod generator {
             meta: Some(meta()),
             usage_limit: Some(usage_limit()),
             roles: vec!["billing".into()],
+            identity: Some(identity()),
         }
+    }
+
+    fn identity() -> KeyIdentity {
+        KeyIdentity {
+            id: "idn_7Q3M0T9ZK1XW2R".into(),
+            external_id: "cus_123".into(),
+            name: "Acme Corp".into(),
+            meta: Some(meta()),
+            rate_limit: Some(RateLimitPolicy::per(1000, 60)),
+        }
+    }
+
+    fn identity_view() -> IdentityView {
+        IdentityView::of(identity(), 3, ts(), ts())
     }
 
     fn role_info() -> RoleInfo {
@@ -207,6 +222,7 @@ mod generator {
             meta: Some(json!({"plan": "pro", "tenant": "acme"})),
             usage_limit: Some(usage_limit()),
             roles: vec!["billing".into()],
+            identity: Some("idn_7Q3M0T9ZK1XW2R".into()),
         };
         let update = UpdateKeyRequest {
             name: Some("Website".into()),
@@ -219,6 +235,7 @@ mod generator {
             meta: Some(Some(json!({"plan": "pro", "tenant": "acme"}))),
             usage_limit: Some(Some(usage_limit())),
             roles: Some(vec!["billing".into()]),
+            identity: Some(Some("idn_7Q3M0T9ZK1XW2R".into())),
         };
         let usage = UsageReport {
             hourly: vec![UsagePoint { start: ts(), requests: 3 }],
@@ -263,6 +280,7 @@ mod generator {
         verify.organization = Some("org_7Q3M0T9ZK1XW2R".into());
         verify.permissions = Some(vec![permission("data:read")]);
         verify.roles = Some(vec!["billing".into()]);
+        verify.identity = Some(identity());
         verify.expires_at = Some(ts());
         verify.rate_limit = Some(RateLimitStatus { limit: 100, remaining: 99, reset_seconds: 60 });
         let session_info = SessionInfo {
@@ -579,6 +597,58 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/identities",
+                "The organization's identities (customers whose keys share a name, metadata and one rate limit), by \
+                 external id; cursor paging (any member).",
+                None,
+                200,
+                schema(&IdentityList { identities: vec![identity_view()], next_cursor: Some("cus_123".into()) }),
+            ),
+            (
+                "post",
+                "/admin/v1/identities",
+                "Create an identity (owners and admins); 409 if its external id is taken. Give it keys with \
+                 `identity` on the key.",
+                Some(schema(&CreateIdentityRequest {
+                    external_id: "cus_123".into(),
+                    name: Some("Acme Corp".into()),
+                    meta: Some(json!({"plan": "pro", "tenant": "acme"})),
+                    rate_limit: Some(RateLimitPolicy::per(1000, 60)),
+                })),
+                201,
+                schema(&identity_view()),
+            ),
+            (
+                "get",
+                "/admin/v1/identities/{id}",
+                "One identity, by its id (idn_…) or its external id (any member).",
+                None,
+                200,
+                schema(&identity_view()),
+            ),
+            (
+                "patch",
+                "/admin/v1/identities/{id}",
+                "Change an identity's name, metadata or shared rate limit (owners and admins; null removes meta or \
+                 rate_limit). Every key of it takes the change within seconds.",
+                Some(schema(&UpdateIdentityRequest {
+                    name: Some("Acme Corporation".into()),
+                    meta: Some(Some(json!({"plan": "enterprise"}))),
+                    rate_limit: Some(Some(RateLimitPolicy::per(5000, 60))),
+                })),
+                200,
+                schema(&identity_view()),
+            ),
+            (
+                "delete",
+                "/admin/v1/identities/{id}",
+                "Delete an identity (owners and admins); 409 IDENTITY_IN_USE while any key belongs to it.",
+                None,
+                204,
+                json!({}),
+            ),
+            (
+                "get",
                 "/admin/v1/organization/settings",
                 "The organization's settings (any member).",
                 None,
@@ -751,6 +821,11 @@ mod tests {
             ("GET", "/roles"),
             ("PUT", "/roles/{id}"),
             ("DELETE", "/roles/{id}"),
+            ("GET", "/identities"),
+            ("POST", "/identities"),
+            ("GET", "/identities/{id}"),
+            ("PATCH", "/identities/{id}"),
+            ("DELETE", "/identities/{id}"),
             ("GET", "/usage"),
         ];
         for (method, path) in routes {

@@ -7,22 +7,25 @@
 //! event that arrives late (or twice) never undoes a later one.
 
 use keygate_shared::api::{
-    AuditAction, AuditEvent, AuditPage, InvitationView, KeyFilter, KeyList, KeyView, MAX_USAGE_REPORT_ROWS, MemberView,
-    OrganizationUsage, OrganizationUsageReport, OrganizationView, PermissionInfo, RoleInfo, UpdateSettingsRequest,
-    UsageSummary,
+    AuditAction, AuditEvent, AuditPage, IdentityList, IdentityView, InvitationView, KeyFilter, KeyList, KeyView,
+    MAX_USAGE_REPORT_ROWS, MemberView, OrganizationUsage, OrganizationUsageReport, OrganizationView, PermissionInfo,
+    RoleInfo, UpdateIdentityRequest, UpdateSettingsRequest, UsageSummary,
 };
 use keygate_shared::authz::{Denial, KeyAction, KeyFacts, OrgAction, may_act_on_key, may_act_on_org};
 use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{KeyEvent, KeyIndexRow, MAX_USAGE_ORGANIZATIONS};
 use keygate_shared::model::{
-    HeldRole, KeyCreation, KeyState, KeyStatus, Organization, OrganizationSettings, Permission, Project, Role,
+    HeldRole, KeyCreation, KeyIdentity, KeyState, KeyStatus, Organization, OrganizationSettings, Project, Role,
 };
 use keygate_shared::requestlog::{LogQuery, LoggedRequest, RequestLogPage};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::params;
+
+mod definitions;
 use crate::sql::{Sql, SqlError, SqlExt, SqlValue, json_column, to_json};
+pub use definitions::KeySync;
 
 /// Bounds of one organization's object (the README lists them).
 pub mod limits {
@@ -32,8 +35,9 @@ pub mod limits {
     pub const KEYS: i64 = 100_000;
     pub const PERMISSIONS: i64 = 1_000;
     pub const ROLES: i64 = 200;
+    pub const IDENTITIES: i64 = 100_000;
     /// Keys a role change is sent to per round of the object's alarm (the next round follows at once).
-    pub const ROLE_SYNC_BATCH: i64 = 25;
+    pub const SYNC_BATCH: i64 = 25;
     /// Audit rows kept per organization (the oldest go first)…
     pub const AUDIT_ROWS: i64 = 100_000;
     /// …and none older than this.
@@ -86,13 +90,18 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS request_log_by_time ON request_log (at, id)",
     "CREATE INDEX IF NOT EXISTS request_log_by_key ON request_log (key_id, at, id)",
     // Roles of keys: named permission sets. `revision` is the organization's roles revision of the role's last
-    // change (`settings.roles_revision` counts them); `keys` counts `role_holders`, which the key index keeps.
+    // change (`settings.sync_revision` counts them); `keys` counts `role_holders`, which the key index keeps.
     "CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY, description TEXT, permissions TEXT NOT NULL, \
      revision INTEGER NOT NULL, keys INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS role_holders (role TEXT NOT NULL, key_id TEXT NOT NULL, PRIMARY KEY (role, key_id))",
     "CREATE INDEX IF NOT EXISTS role_holders_by_key ON role_holders (key_id)",
-    // Keys owed their roles as they now are, and the roles revision to send them at (delivered by the alarm).
-    "CREATE TABLE IF NOT EXISTS role_sync (key_id TEXT PRIMARY KEY, revision INTEGER NOT NULL)",
+    // Identities (customers): `body` is the `KeyIdentity` keys carry; `keys` counts `identity_holders`.
+    "CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, external_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL, \
+     keys INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS identity_holders (key_id TEXT PRIMARY KEY, identity TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS identity_holders_by_identity ON identity_holders (identity)",
+    // Keys owed their definitions as they now are, and the sync revision to send them at (delivered by the alarm).
+    "CREATE TABLE IF NOT EXISTS key_sync (key_id TEXT PRIMARY KEY, revision INTEGER NOT NULL)",
 ];
 
 /// Creates the tables on an object's first use (each statement is a no-op afterwards).
@@ -229,9 +238,41 @@ pub enum OrgRequest {
         audit_id: String,
         now: Timestamp,
     },
-    /// The runtime delivered these keys their roles, each at the roles revision given.
-    RolesSynced {
+    /// The runtime delivered these keys their definitions, each at the sync revision given.
+    Synced {
         done: Vec<(String, i64)>,
+    },
+    /// A page of the organization's identities.
+    Identities {
+        actor: String,
+        #[serde(default)]
+        cursor: Option<String>,
+    },
+    /// One identity, by its id or its external id.
+    Identity {
+        actor: String,
+        id: String,
+    },
+    CreateIdentity {
+        actor: String,
+        identity: KeyIdentity,
+        audit_id: String,
+        now: Timestamp,
+    },
+    /// Changes an identity; every key of it is owed the change.
+    UpdateIdentity {
+        actor: String,
+        id: String,
+        change: UpdateIdentityRequest,
+        audit_id: String,
+        now: Timestamp,
+    },
+    /// Deletes an identity no key belongs to.
+    DeleteIdentity {
+        actor: String,
+        id: String,
+        audit_id: String,
+        now: Timestamp,
     },
     /// Changes the organization's settings (owners).
     UpdateSettings {
@@ -250,6 +291,8 @@ pub enum OrgRequest {
         key: Option<KeyId>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         roles: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
     ListKeys {
         actor: String,
@@ -396,6 +439,15 @@ pub enum OrgReply {
         /// The definitions of the roles the request named.
         #[serde(default)]
         roles: Vec<HeldRole>,
+        /// The definition of the identity the request named.
+        #[serde(default)]
+        identity: Option<KeyIdentity>,
+    },
+    Identities {
+        list: IdentityList,
+    },
+    Identity {
+        identity: IdentityView,
     },
     Keys {
         list: KeyList,
@@ -581,16 +633,25 @@ impl<S: Sql> Org<'_, S> {
                 self.put_role(&actor, role, description, audit_id, now)
             }
             OrgRequest::DeleteRole { actor, name, audit_id, now } => self.delete_role(&actor, &name, audit_id, now),
-            OrgRequest::RolesSynced { done } => {
+            OrgRequest::Synced { done } => {
                 for (key, revision) in done {
                     self.db.run(
-                        "DELETE FROM role_sync WHERE key_id = ? AND revision <= ?",
+                        "DELETE FROM key_sync WHERE key_id = ? AND revision <= ?",
                         params![key.as_str(), revision],
                     )?;
                 }
                 Ok(OrgReply::Done)
             }
-            OrgRequest::Authorize { actor, action, key, roles } => {
+            OrgRequest::Identities { actor, cursor } => self.identities(&actor, cursor),
+            OrgRequest::Identity { actor, id } => self.identity(&actor, &id),
+            OrgRequest::CreateIdentity { actor, identity, audit_id, now } => {
+                self.create_identity(&actor, identity, audit_id, now)
+            }
+            OrgRequest::UpdateIdentity { actor, id, change, audit_id, now } => {
+                self.update_identity(&actor, &id, &change, audit_id, now)
+            }
+            OrgRequest::DeleteIdentity { actor, id, audit_id, now } => self.delete_identity(&actor, &id, audit_id, now),
+            OrgRequest::Authorize { actor, action, key, roles, identity } => {
                 let role = self.allowed(&actor, action)?;
                 let owner_name = match key {
                     None => None,
@@ -619,7 +680,19 @@ impl<S: Sql> Org<'_, S> {
                         }
                     }
                 }
-                Ok(OrgReply::Role { role, owner_name, roles: defined })
+                let identity = match identity {
+                    None => None,
+                    Some(id) => match self.identity_row(&id)?.filter(|row| row.identity.id == id) {
+                        Some(row) => Some(row.identity),
+                        None => {
+                            return Err(OrgError::Refused(OrgRefusal::Invalid {
+                                field: "identity".into(),
+                                detail: "no such identity in this organization (see GET /identities)".into(),
+                            }));
+                        }
+                    },
+                };
+                Ok(OrgReply::Role { role, owner_name, roles: defined, identity })
             }
             OrgRequest::ListKeys { actor, filter, cursor, now } => self.list_keys(&actor, &filter, cursor, now),
             OrgRequest::Audit { actor, cursor, now } => self.audit(&actor, cursor, now),
@@ -908,209 +981,6 @@ impl<S: Sql> Org<'_, S> {
         let info = self.catalog()?.into_iter().find(|p| p.name == name);
         let info = info.unwrap_or(PermissionInfo { name: name.to_owned(), keys: 0, description: None });
         Ok(OrgReply::Permissions { permissions: vec![info] })
-    }
-
-    /// The organization's roles, by name.
-    fn roles(&self) -> Result<Vec<RoleInfo>, SqlError> {
-        #[derive(Deserialize)]
-        struct Row {
-            name: String,
-            description: Option<String>,
-            permissions: String,
-            keys: i64,
-            updated_at: i64,
-        }
-        let rows: Vec<Row> = self.db.all(
-            "SELECT name, description, permissions, keys, updated_at FROM roles ORDER BY name LIMIT ?",
-            params![limits::ROLES],
-        )?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(RoleInfo {
-                    name: r.name,
-                    description: r.description,
-                    permissions: json_column(&r.permissions)?,
-                    keys: u64::try_from(r.keys).unwrap_or(0),
-                    updated_at: Timestamp(r.updated_at),
-                })
-            })
-            .collect()
-    }
-
-    /// A role's permissions and description, if the organization defines it.
-    fn role_definition(&self, name: &str) -> Result<Option<(Vec<Permission>, Option<String>)>, SqlError> {
-        #[derive(Deserialize)]
-        struct Row {
-            permissions: String,
-            description: Option<String>,
-        }
-        let row: Option<Row> =
-            self.db.first("SELECT permissions, description FROM roles WHERE name = ?", params![name])?;
-        row.map(|r| Ok((json_column(&r.permissions)?, r.description))).transpose()
-    }
-
-    /// The next roles revision: every role change, and every key found holding a stale definition, takes one, so
-    /// what is sent to a key later always supersedes what was sent before.
-    fn next_roles_revision(&self) -> Result<i64, SqlError> {
-        self.db.run(
-            "INSERT INTO settings (name, value) VALUES ('roles_revision', '1') \
-             ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
-            &[],
-        )?;
-        self.db.count("SELECT CAST(value AS INTEGER) AS n FROM settings WHERE name = 'roles_revision'", &[])
-    }
-
-    fn put_role(
-        &self,
-        actor: &str,
-        role: HeldRole,
-        description: Option<String>,
-        audit_id: String,
-        now: Timestamp,
-    ) -> Answer {
-        self.allowed(actor, OrgAction::ManageRoles)?;
-        let before = self.role_definition(&role.name)?;
-        if before.is_none() && self.db.count("SELECT count(*) AS n FROM roles", &[])? >= limits::ROLES {
-            return Err(OrgRefusal::Full { detail: "An organization has at most 200 roles.".into() }.into());
-        }
-        let changed_permissions = before.as_ref().is_none_or(|(p, _)| *p != role.permissions);
-        if before.as_ref().is_none_or(|(p, d)| *p != role.permissions || *d != description) {
-            let revision = self.next_roles_revision()?;
-            // Keys may already hold a role of this name (one deleted while a key was being given it).
-            self.db.run(
-                "INSERT INTO roles (name, description, permissions, revision, keys, updated_at) \
-                 VALUES (?, ?, ?, ?, (SELECT count(*) FROM role_holders WHERE role = ?), ?) \
-                 ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
-                 permissions = excluded.permissions, revision = excluded.revision, updated_at = excluded.updated_at",
-                params![
-                    role.name.as_str(),
-                    description.clone(),
-                    to_json(&role.permissions),
-                    revision,
-                    role.name.as_str(),
-                    now
-                ],
-            )?;
-            if changed_permissions {
-                // Every key that holds the role is owed its new permissions (the alarm delivers them).
-                self.db.run(
-                    "INSERT INTO role_sync (key_id, revision) SELECT key_id, ? FROM role_holders WHERE role = ? \
-                     ON CONFLICT (key_id) DO UPDATE SET revision = excluded.revision",
-                    params![revision, role.name.as_str()],
-                )?;
-            }
-            let permissions: Vec<&str> = role.permissions.iter().map(Permission::as_str).collect();
-            let verb = if before.is_none() { "defined" } else { "changed" };
-            let detail = format!(
-                "{verb}: {}",
-                if permissions.is_empty() { "(no permissions)".into() } else { permissions.join(", ") }
-            );
-            let event =
-                self.audit_event(audit_id, now, Some(actor), AuditAction::ChangeRole, Some(role.name.clone()), detail)?;
-            self.record(&event, None)?;
-        }
-        let info = self.roles()?.into_iter().filter(|r| r.name == role.name).collect();
-        Ok(OrgReply::Roles { roles: info })
-    }
-
-    fn delete_role(&self, actor: &str, name: &str, audit_id: String, now: Timestamp) -> Answer {
-        self.allowed(actor, OrgAction::ManageRoles)?;
-        if self.role_definition(name)?.is_none() {
-            return Err(OrgRefusal::NotFound { what: "role".into() }.into());
-        }
-        let holders = self.db.count("SELECT count(*) AS n FROM role_holders WHERE role = ?", params![name])?;
-        if holders > 0 {
-            let keys = if holders == 1 { "1 key holds".to_owned() } else { format!("{holders} keys hold") };
-            return Err(OrgRefusal::Conflict {
-                code: "ROLE_IN_USE".into(),
-                detail: format!("{keys} this role (revoked and deactivated keys too): take it from them first."),
-            }
-            .into());
-        }
-        self.db.run("DELETE FROM roles WHERE name = ?", params![name])?;
-        let event = self.audit_event(
-            audit_id,
-            now,
-            Some(actor),
-            AuditAction::DeleteRole,
-            Some(name.to_owned()),
-            name.to_owned(),
-        )?;
-        self.record(&event, None)?;
-        Ok(OrgReply::Done)
-    }
-
-    /// Keeps `role_holders` (and the roles' counts) for a key at a new revision, and owes the key its roles again
-    /// when one it holds is not as defined here (changed or deleted while the key was being given it).
-    fn hold_roles(&self, id: &str, held: &[HeldRole]) -> Result<(), SqlError> {
-        #[derive(Deserialize)]
-        struct Holder {
-            role: String,
-        }
-        let before: Vec<Holder> = self.db.all("SELECT role FROM role_holders WHERE key_id = ?", params![id])?;
-        for gone in before.iter().filter(|h| !held.iter().any(|r| r.name == h.role)) {
-            self.db.run("DELETE FROM role_holders WHERE role = ? AND key_id = ?", params![gone.role.as_str(), id])?;
-            self.db.run("UPDATE roles SET keys = max(keys - 1, 0) WHERE name = ?", params![gone.role.as_str()])?;
-        }
-        let mut stale = false;
-        for role in held {
-            if !before.iter().any(|h| h.role == role.name) {
-                self.db
-                    .run("INSERT INTO role_holders (role, key_id) VALUES (?, ?)", params![role.name.as_str(), id])?;
-                self.db.run("UPDATE roles SET keys = keys + 1 WHERE name = ?", params![role.name.as_str()])?;
-            }
-            stale |= self.role_definition(&role.name)?.is_none_or(|(permissions, _)| permissions != role.permissions);
-        }
-        if stale {
-            let revision = self.next_roles_revision()?;
-            self.db.run(
-                "INSERT INTO role_sync (key_id, revision) VALUES (?, ?) \
-                 ON CONFLICT (key_id) DO UPDATE SET revision = excluded.revision",
-                params![id, revision],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Whether any key is owed its roles.
-    pub fn roles_owed(&self) -> Result<bool, SqlError> {
-        migrate(self.db)?;
-        Ok(self.db.count("SELECT count(*) AS n FROM (SELECT 1 FROM role_sync LIMIT 1)", &[])? > 0)
-    }
-
-    /// Keys owed their roles, oldest revision first: each with the definitions of the roles it holds (`None`: the
-    /// role is gone).
-    pub fn role_syncs(&self) -> Result<Vec<RoleSync>, SqlError> {
-        migrate(self.db)?;
-        #[derive(Deserialize)]
-        struct Owed {
-            key_id: String,
-            revision: i64,
-        }
-        let owed: Vec<Owed> = self.db.all(
-            "SELECT key_id, revision FROM role_sync ORDER BY revision, key_id LIMIT ?",
-            params![limits::ROLE_SYNC_BATCH],
-        )?;
-        #[derive(Deserialize)]
-        struct Held {
-            role: String,
-            permissions: Option<String>,
-        }
-        let mut out = Vec::with_capacity(owed.len());
-        for o in owed {
-            let Some(key) = KeyId::parse(&o.key_id) else { continue };
-            let held: Vec<Held> = self.db.all(
-                "SELECT h.role AS role, r.permissions AS permissions FROM role_holders h \
-                 LEFT JOIN roles r ON r.name = h.role WHERE h.key_id = ?",
-                params![o.key_id.as_str()],
-            )?;
-            let roles = held
-                .into_iter()
-                .map(|h| Ok((h.role, h.permissions.as_deref().map(json_column).transpose()?)))
-                .collect::<Result<_, SqlError>>()?;
-            out.push(RoleSync { key, revision: o.revision, roles });
-        }
-        Ok(out)
     }
 
     fn members(&self, actor: &str) -> Result<OrgReply, Refusal> {
@@ -1701,7 +1571,7 @@ impl<S: Sql> Org<'_, S> {
                     row.permissions.iter().map(|p| p.as_str().to_owned()).collect()
                 };
                 self.adjust_permissions(&old, &new)?;
-                self.hold_roles(row.id.as_str(), &row.roles)?;
+                self.hold(row.id.as_str(), &row.roles, row.identity.as_ref())?;
                 self.db.run(
                     "INSERT INTO keys (id, owner, environment, project, state, expires_at, created_at, revision, \
                      deleted, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO UPDATE SET \
@@ -1740,8 +1610,8 @@ impl<S: Sql> Org<'_, S> {
                         let old: Vec<String> = old.permissions.iter().map(|p| p.as_str().to_owned()).collect();
                         self.adjust_permissions(&old, &[])?;
                     }
-                    self.hold_roles(id.as_str(), &[])?;
-                    self.db.run("DELETE FROM role_sync WHERE key_id = ?", params![id.as_str()])?;
+                    self.hold(id.as_str(), &[], None)?;
+                    self.db.run("DELETE FROM key_sync WHERE key_id = ?", params![id.as_str()])?;
                     // A tombstone keeps the revision, so an older event arriving later cannot bring the key back.
                     self.db.run(
                         "UPDATE keys SET deleted = 1, revision = ?, state = 'deactivated' WHERE id = ?",
@@ -1860,14 +1730,6 @@ impl<S: Sql> Org<'_, S> {
     }
 }
 
-/// A key owed its roles as they now are: what the runtime sends its object (`KeyRequest::SyncRoles`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleSync {
-    pub key: KeyId,
-    pub revision: i64,
-    pub roles: Vec<(String, Option<Vec<Permission>>)>,
-}
-
 /// How an invitation is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Join {
@@ -1930,6 +1792,7 @@ pub fn key_view(row: &KeyIndexRow, now: Timestamp, last_used_at: Option<Timestam
         meta: row.meta.clone(),
         usage_limit: row.usage_limit,
         roles: row.roles.iter().map(|r| r.name.clone()).collect(),
+        identity: row.identity.clone(),
     }
 }
 

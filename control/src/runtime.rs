@@ -206,7 +206,7 @@ impl OrgObject {
     }
 }
 
-/// What a round of role deliveries left owed.
+/// What a round of deliveries of definitions left owed.
 enum Owed {
     Nothing,
     /// Progress was made; more is owed.
@@ -216,44 +216,47 @@ enum Owed {
 }
 
 impl OrgObject {
-    /// Sends keys their roles as they now are, a batch at a time, for at most a few batches (the alarm comes back
+    /// Sends keys their definitions (roles, identity) as they now are, a batch at a time, for at most a few batches (the alarm comes back
     /// at once for the rest, later after a batch that made no progress).
-    async fn sync_roles(&self) -> worker::Result<Owed> {
+    async fn sync(&self) -> worker::Result<Owed> {
         let state = &self.state;
         for _ in 0..4 {
-            let owed = transaction(state, |db| Org { db }.role_syncs())?
+            let owed = transaction(state, |db| Org { db }.key_syncs())?
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             if owed.is_empty() {
                 return Ok(Owed::Nothing);
             }
             let mut done = Vec::with_capacity(owed.len());
             for sync in owed {
-                let request =
-                    KeyRequest::SyncRoles { revision: u64::try_from(sync.revision).unwrap_or(0), roles: sync.roles };
+                let request = KeyRequest::Sync {
+                    revision: u64::try_from(sync.revision).unwrap_or(0),
+                    roles: sync.roles,
+                    identity: sync.identity,
+                };
                 let envelope = KeyEnvelope { id: sync.key, request };
                 match call::<_, KeyReply>(&self.env, KEY_OBJECTS, sync.key.as_str(), "/", &envelope).await {
                     // A key with too much owed to the organization takes the change on a later round.
                     Ok(KeyReply::Refused { refusal: KeyRefusal::Backlog }) => {}
                     Ok(_) => done.push((sync.key.to_string(), sync.revision)),
-                    Err(e) => worker::console_error!("keygate: roles of {} failed, retrying: {e}", sync.key),
+                    Err(e) => worker::console_error!("keygate: definitions of {} failed, retrying: {e}", sync.key),
                 }
             }
             if done.is_empty() {
                 return Ok(Owed::Stuck);
             }
-            let synced = OrgRequest::RolesSynced { done };
+            let synced = OrgRequest::Synced { done };
             transaction(state, move |db| Org { db }.handle(synced))?
                 .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
         }
         Ok(Owed::More)
     }
 
-    /// Sets the alarm to deliver role changes, unless it is already on it.
-    async fn schedule_role_sync(&self) -> worker::Result<()> {
+    /// Sets the alarm to deliver changed definitions, unless it is already on it.
+    async fn schedule_sync(&self) -> worker::Result<()> {
         if *self.syncing.borrow() {
             return Ok(());
         }
-        let owed = transaction(&self.state, |db| Org { db }.roles_owed())?
+        let owed = transaction(&self.state, |db| Org { db }.sync_owed())?
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
         if owed {
             *self.syncing.borrow_mut() = true;
@@ -284,23 +287,23 @@ impl DurableObject for OrgObject {
         if let Err(e) = self.deliver().await {
             worker::console_error!("keygate: organization outbox: {e}");
         }
-        // Keys learn role changes from the alarm, so this answer does not wait for them.
-        if let Err(e) = self.schedule_role_sync().await {
-            worker::console_error!("keygate: role changes: {e}");
+        // Keys learn changed roles and identities from the alarm, so this answer does not wait for them.
+        if let Err(e) = self.schedule_sync().await {
+            worker::console_error!("keygate: definition changes: {e}");
         }
         json_response(&answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
         *self.syncing.borrow_mut() = true;
-        let synced = self.sync_roles().await;
+        let synced = self.sync().await;
         self.deliver().await?;
         let again = match synced {
             Ok(Owed::Nothing) => None,
             Ok(Owed::More) => Some(50),
             Ok(Owed::Stuck) => Some(5_000),
             Err(e) => {
-                worker::console_error!("keygate: role changes: {e}");
+                worker::console_error!("keygate: definition changes: {e}");
                 Some(5_000)
             }
         };

@@ -34,6 +34,7 @@ fn record(key: &ApiKey) -> KeyRecord {
         meta: None,
         usage_limit: None,
         roles: vec![],
+        identity: None,
     }
 }
 

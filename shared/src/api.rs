@@ -7,8 +7,8 @@ use crate::decision::Code;
 use crate::key::{KeyId, is_project_slug};
 use crate::meta::KeyMeta;
 use crate::model::{
-    Environment, HeldRole, KeyCreation, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings, Permission,
-    Project, RateLimitPolicy, Role, UsageLimit, User, is_role_name,
+    Environment, HeldRole, KeyCreation, KeyIdentity, KeyKind, KeyRecord, KeyStatus, Organization, OrganizationSettings,
+    Permission, Project, RateLimitPolicy, Role, UsageLimit, User, is_role_name,
 };
 use crate::net::IpRange;
 use crate::problem::Problem;
@@ -212,6 +212,105 @@ pub struct PutRoleRequest {
     pub permissions: Vec<String>,
 }
 
+/// An identity of the organization (a customer), as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityView {
+    pub id: String,
+    pub external_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub meta: Option<KeyMeta>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitPolicy>,
+    /// Keys that belong to it (revoked and deactivated ones too, until they are deleted).
+    pub keys: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl IdentityView {
+    pub fn of(identity: KeyIdentity, keys: u64, created_at: Timestamp, updated_at: Timestamp) -> Self {
+        let KeyIdentity { id, external_id, name, meta, rate_limit } = identity;
+        Self { id, external_id, name, meta, rate_limit, keys, created_at, updated_at }
+    }
+}
+
+/// `GET /identities`: a page of the organization's identities, by external id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityList {
+    pub identities: Vec<IdentityView>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /identities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentityRequest {
+    /// Your own id for the customer (`cus_123`, an email): 1-128 characters of letters, digits and `_-.:@`.
+    pub external_id: String,
+    /// Shown in the console; the external id when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
+    /// One limit for all of the identity's keys together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitPolicy>,
+}
+
+impl CreateIdentityRequest {
+    /// The identity as it will be stored, under the fresh id `id`.
+    pub fn validate(&self, id: String) -> Result<KeyIdentity, Problem> {
+        let external_id = validate_customers(std::slice::from_ref(&self.external_id))
+            .map_err(|p| Problem::invalid_field("external_id", p.detail))?
+            .remove(0);
+        let name = match &self.name {
+            Some(name) => validate_name("name", name)?,
+            None => external_id.clone(),
+        };
+        Ok(KeyIdentity {
+            id,
+            external_id,
+            name,
+            meta: validate_meta(self.meta.as_ref())?,
+            rate_limit: validate_rate_limit(self.rate_limit)?,
+        })
+    }
+}
+
+/// `PATCH /identities/{id}`: what is left out stays; `null` removes `meta` or `rate_limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIdentityRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Option<serde_json::Value>>,
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Option<RateLimitPolicy>>,
+}
+
+impl UpdateIdentityRequest {
+    /// The identity with the changes, validated; `identity` itself is untouched.
+    pub fn apply_to(&self, identity: &KeyIdentity) -> Result<KeyIdentity, Problem> {
+        if *self == Self::default() {
+            return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change."));
+        }
+        let mut next = identity.clone();
+        if let Some(name) = &self.name {
+            next.name = validate_name("name", name)?;
+        }
+        if let Some(meta) = &self.meta {
+            next.meta = validate_meta(meta.as_ref())?;
+        }
+        if let Some(limit) = self.rate_limit {
+            next.rate_limit = validate_rate_limit(limit)?;
+        }
+        Ok(next)
+    }
+}
+
 impl PutRoleRequest {
     /// The role's name checked, the description trimmed (`None`: none), the permissions checked (at most 64).
     pub fn validate(&self, name: &str) -> Result<(HeldRole, Option<String>), Problem> {
@@ -361,6 +460,9 @@ pub struct CreateKeyRequest {
     /// Roles of the organization (`GET /roles`) the key holds; their permissions add to `permissions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// The id (`idn_…`) of the identity the key belongs to (`GET /identities`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// A create request that passed validation.
@@ -377,6 +479,8 @@ pub struct ValidKeySettings {
     pub usage_limit: Option<UsageLimit>,
     /// Role names, checked for form; the organization's object checks they exist.
     pub roles: Vec<String>,
+    /// An identity id, checked for form; the organization's object checks it exists.
+    pub identity: Option<String>,
 }
 
 impl CreateKeyRequest {
@@ -398,6 +502,7 @@ impl CreateKeyRequest {
             meta: validate_meta(self.meta.as_ref())?,
             usage_limit: validate_usage_limit(self.usage_limit)?,
             roles: validate_role_names(&self.roles)?,
+            identity: self.identity.as_deref().map(validate_identity_id).transpose()?,
         })
     }
 }
@@ -430,6 +535,9 @@ pub struct UpdateKeyRequest {
     /// Replaces the roles the key holds (`[]`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// Moves the key to an identity (`idn_…`); `null` takes it out of its identity.
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Option<String>>,
 }
 
 impl UpdateKeyRequest {
@@ -438,8 +546,15 @@ impl UpdateKeyRequest {
     }
 
     /// Validates and applies the changes to a copy of `record`'s settings; `record` itself is untouched. `roles`
-    /// holds the organization's definitions of the roles `self.roles` names (each must be there).
-    pub fn apply_to(&self, record: &KeyRecord, roles: &[HeldRole], now: Timestamp) -> Result<KeyRecord, Problem> {
+    /// holds the organization's definitions of the roles `self.roles` names (each must be there), `identity` its
+    /// definition of the identity `self.identity` names.
+    pub fn apply_to(
+        &self,
+        record: &KeyRecord,
+        roles: &[HeldRole],
+        identity: Option<&KeyIdentity>,
+        now: Timestamp,
+    ) -> Result<KeyRecord, Problem> {
         if self.is_empty() {
             return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one field to change."));
         }
@@ -473,6 +588,14 @@ impl UpdateKeyRequest {
         }
         if let Some(names) = &self.roles {
             next.roles = held_roles(&validate_role_names(names)?, roles)?;
+        }
+        match &self.identity {
+            None => {}
+            Some(None) => next.identity = None,
+            Some(Some(id)) => {
+                let id = validate_identity_id(id)?;
+                next.identity = Some(identity.filter(|i| i.id == id).cloned().ok_or_else(unknown_identity)?);
+            }
         }
         next.updated_at = now;
         Ok(next)
@@ -559,6 +682,9 @@ pub struct KeyView {
     /// The organization's roles the key holds (their permissions add to `permissions`).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The identity (customer) the key belongs to: its keys share its name, metadata and rate limit.
+    #[serde(default)]
+    pub identity: Option<KeyIdentity>,
 }
 
 impl KeyView {
@@ -587,6 +713,7 @@ impl KeyView {
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
             roles: record.role_names(),
+            identity: record.identity.clone(),
         }
     }
 }
@@ -767,10 +894,13 @@ pub enum AuditAction {
     /// A role was defined or its definition changed.
     ChangeRole,
     DeleteRole,
+    CreateIdentity,
+    UpdateIdentity,
+    DeleteIdentity,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 25] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -793,6 +923,9 @@ impl AuditAction {
         Self::DescribePermission,
         Self::ChangeRole,
         Self::DeleteRole,
+        Self::CreateIdentity,
+        Self::UpdateIdentity,
+        Self::DeleteIdentity,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -820,6 +953,9 @@ impl AuditAction {
             Self::DescribePermission => "describe_permission",
             Self::ChangeRole => "change_role",
             Self::DeleteRole => "delete_role",
+            Self::CreateIdentity => "create_identity",
+            Self::UpdateIdentity => "update_identity",
+            Self::DeleteIdentity => "delete_identity",
         }
     }
 
@@ -905,6 +1041,9 @@ pub struct VerifyResponse {
     /// The roles the key holds, when it holds some (their permissions are in `permissions`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// The identity the key belongs to, with its metadata and shared limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<KeyIdentity>,
 }
 
 impl VerifyResponse {
@@ -924,6 +1063,7 @@ impl VerifyResponse {
             meta: None,
             remaining: (code == Code::UsageExceeded).then_some(0),
             roles: None,
+            identity: None,
         };
         if let Some(r) = record {
             out.key_id = Some(r.id);
@@ -933,6 +1073,7 @@ impl VerifyResponse {
             out.organization = Some(r.organization.clone());
             out.permissions = Some(r.effective_permissions().cloned().collect());
             out.roles = (!r.roles.is_empty()).then(|| r.role_names());
+            out.identity = r.identity.clone();
             out.expires_at = r.expires_at;
             out.meta = r.meta.clone();
         }
@@ -990,6 +1131,20 @@ pub fn validate_permissions(raw: &[String]) -> Result<Vec<Permission>, Problem> 
     }
     out.sort();
     Ok(out)
+}
+
+/// An identity id as sent: `idn_` and 14 characters of a key id.
+pub fn validate_identity_id(id: &str) -> Result<String, Problem> {
+    let well_formed = id.strip_prefix(KeyIdentity::PREFIX).and_then(KeyId::parse).is_some();
+    if !well_formed {
+        return Err(Problem::invalid_field("identity", "an identity id looks like idn_ and 14 characters"));
+    }
+    Ok(id.to_owned())
+}
+
+/// The refusal for an identity the organization does not have.
+pub fn unknown_identity() -> Problem {
+    Problem::invalid_field("identity", "no such identity in this organization (see GET /identities)")
 }
 
 /// Role names as sent: at most [`MAX_ROLES_PER_KEY`], each well formed; duplicates collapse, order is kept.

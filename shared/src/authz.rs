@@ -47,6 +47,8 @@ pub enum OrgAction {
     DescribePermissions,
     /// Define, change and delete the organization's roles (a change reaches every key that holds the role).
     ManageRoles,
+    /// Create, change and delete the organization's identities (a change reaches every key of the identity).
+    ManageIdentities,
     /// Read the audit log of everything in the organization (members read their own actions and keys).
     ReadAllAudit,
     /// See the organization's usage by the organization each request acted for.
@@ -103,12 +105,12 @@ pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSett
         (CreateKey | ListMembers, _) => Ok(()),
         (
             Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
-            | ReadAllAudit | ViewUsage,
+            | ManageIdentities | ReadAllAudit | ViewUsage,
             Role::Owner | Role::Admin,
         ) => Ok(()),
         (
             Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
-            | ReadAllAudit | ViewUsage,
+            | ManageIdentities | ReadAllAudit | ViewUsage,
             Role::Member,
         ) => Err(Denial::ManagersOnly),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Owner) => Ok(()),
@@ -149,6 +151,7 @@ pub const TABLE: &[Row] = &[
     Row { what: "create and rename projects", rule: Rule::Org(OrgAction::ManageProjects) },
     Row { what: "describe permissions (the catalog)", rule: Rule::Org(OrgAction::DescribePermissions) },
     Row { what: "define, change and delete roles", rule: Rule::Org(OrgAction::ManageRoles) },
+    Row { what: "create, change and delete identities", rule: Rule::Org(OrgAction::ManageIdentities) },
     Row { what: "read the whole audit log (members: their own)", rule: Rule::Org(OrgAction::ReadAllAudit) },
     Row { what: "see the organization's usage by acting organization", rule: Rule::Org(OrgAction::ViewUsage) },
     Row { what: "change organization settings", rule: Rule::Org(OrgAction::ChangeSettings) },

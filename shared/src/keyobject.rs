@@ -27,8 +27,8 @@ use crate::decision::{Access, CONSOLE_PROJECT, Claim, Code, Demand, Endpoint, de
 use crate::hash::SecretHash;
 use crate::key::KeyId;
 use crate::model::{
-    Environment, GraceSecret, HeldRole, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission, RateLimitPolicy,
-    Role, Transition, UsesLeft,
+    Environment, GraceSecret, HeldRole, KeyIdentity, KeyKind, KeyRecord, KeyState, LifecycleAction, Permission,
+    RateLimitPolicy, Role, Transition, UsesLeft,
 };
 use crate::problem::Problem;
 use crate::ratelimit::{Lease, RateDecision, RateLimitState};
@@ -91,6 +91,7 @@ pub struct Actor {
 /// An admin change to a key, applied to the record as it is when the message arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // One per admin request, travelling as JSON: a box would only add an allocation.
 pub enum KeyChange {
     Revoke,
     Activate,
@@ -107,6 +108,9 @@ pub enum KeyChange {
         update: UpdateKeyRequest,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         roles: Vec<HeldRole>,
+        /// The organization's definition of the identity `update.identity` names.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<KeyIdentity>,
     },
 }
 
@@ -175,6 +179,24 @@ pub struct Report {
 pub enum GatewayRequest {
     Authorize(Authorize),
     Report(Report),
+    Admit(Admit),
+}
+
+/// An identity's definition as it now is, for the keys that belong to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentitySync {
+    pub id: String,
+    #[serde(default)]
+    pub now: Option<KeyIdentity>,
+}
+
+/// See [`KeyRequest::Admit`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Admit {
+    pub policy: RateLimitPolicy,
+    #[serde(default)]
+    pub lease: Option<LeaseAsk>,
+    pub now: Timestamp,
 }
 
 /// [`KeyEnvelope`] as the gateway writes it.
@@ -232,14 +254,20 @@ pub enum KeyRequest {
     Tick {
         now: Timestamp,
     },
-    /// From the organization's object: the roles of its key as they now are, at the organization's roles revision
-    /// `revision` (only a newer revision than the last one applied changes anything, so a late message never undoes
-    /// a later one). A role the key holds takes the permissions given; `None`: the role is gone and the key drops
-    /// it. A role the message does not name is left as it is.
-    SyncRoles {
+    /// From the organization's object: the definitions the key holds (its roles, its identity) as they now are,
+    /// at the organization's sync revision `revision` (only a newer revision than the last one applied changes
+    /// anything, so a late message never undoes a later one). A role the key holds takes the permissions given;
+    /// `None`: the role is gone and the key drops it; a role the message does not name is left as it is. The
+    /// identity is replaced if the key still belongs to it (`now: None`: it is gone, and the key leaves it).
+    Sync {
         revision: u64,
         roles: Vec<(String, Option<Vec<Permission>>)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<IdentitySync>,
     },
+    /// An identity's shared rate limit: one admission (and a lease of more, for a leased policy), counted in the
+    /// object named by the identity's limiter id, which holds no key.
+    Admit(Admit),
 }
 
 /// Why a change was refused. Nothing was changed.
@@ -373,6 +401,8 @@ pub struct KeyIndexRow {
     pub usage_limit: Option<crate::model::UsageLimit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<HeldRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<KeyIdentity>,
     pub revision: u64,
 }
 
@@ -399,6 +429,7 @@ impl KeyIndexRow {
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
             roles: record.roles.clone(),
+            identity: record.identity.clone(),
             revision,
         }
     }
@@ -586,9 +617,12 @@ pub struct KeyObjectState {
     /// When usage last changed (while `usage_dirty`).
     #[serde(default)]
     pub usage_changed_at: Option<Timestamp>,
-    /// The organization's roles revision last applied ([`KeyRequest::SyncRoles`]).
+    /// The organization's sync revision last applied ([`KeyRequest::Sync`]).
     #[serde(default)]
-    pub roles_revision: u64,
+    pub sync_revision: u64,
+    /// In an identity's limiter object (no record): the policy `rate` counts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<RateLimitPolicy>,
 }
 
 /// What a message changed, so the runtime writes and delivers only that.
@@ -757,15 +791,21 @@ impl KeyObjectState {
                 let queued = self.queue_usage(now, errors.len());
                 (KeyReply::Done, Changes { state: queued, errors: false })
             }
-            KeyRequest::SyncRoles { revision, roles } => self.sync_roles(revision, &roles),
+            KeyRequest::Sync { revision, roles, identity } => self.sync(revision, &roles, identity.as_ref()),
+            KeyRequest::Admit(Admit { policy, lease, now }) => self.admit(policy, lease, now),
         }
     }
 
-    /// Applies the organization's roles as of `revision` to the record (see [`KeyRequest::SyncRoles`]). A change is
+    /// Applies the organization's roles as of `revision` to the record (see [`KeyRequest::Sync`]). A change is
     /// committed like any other (KV and the organization's index learn it), without an audit event of its own: the
     /// organization's log holds the role change that caused it.
-    fn sync_roles(&mut self, revision: u64, roles: &[(String, Option<Vec<Permission>>)]) -> (KeyReply, Changes) {
-        let Some(record) = self.record.as_ref().filter(|_| revision > self.roles_revision) else {
+    fn sync(
+        &mut self,
+        revision: u64,
+        roles: &[(String, Option<Vec<Permission>>)],
+        identity: Option<&IdentitySync>,
+    ) -> (KeyReply, Changes) {
+        let Some(record) = self.record.as_ref().filter(|_| revision > self.sync_revision) else {
             return (KeyReply::Done, Changes::default());
         };
         if self.outbox.events.len() >= MAX_OUTBOX {
@@ -782,14 +822,44 @@ impl KeyObjectState {
                 }
             })
             .collect();
-        self.roles_revision = revision;
-        if held == record.roles {
+        let identity = match (identity, &record.identity) {
+            (Some(sync), Some(current)) if sync.id == current.id => sync.now.clone(),
+            _ => record.identity.clone(),
+        };
+        self.sync_revision = revision;
+        if held == record.roles && identity == record.identity {
             return (KeyReply::Done, Changes { state: true, errors: false });
         }
         let mut next = record.clone();
         next.roles = held;
+        next.identity = identity;
         self.record = Some(next);
         self.commit(None)
+    }
+
+    /// One admission of an identity's shared limit (see [`KeyRequest::Admit`]). An object that holds a key never
+    /// counts one. A changed policy starts a fresh count.
+    fn admit(&mut self, policy: RateLimitPolicy, ask: Option<LeaseAsk>, now: Timestamp) -> (KeyReply, Changes) {
+        if self.record.is_some() {
+            return (KeyReply::Authorized(Authorization::refused(Code::NotFound)), Changes::default());
+        }
+        if self.limit != Some(policy) {
+            self.limit = Some(policy);
+            self.rate = None;
+        }
+        let state = self.rate.get_or_insert_with(|| RateLimitState::new(&policy));
+        let mut want = 0;
+        if let Some(ask) = ask.as_ref().filter(|_| policy.leased()) {
+            for &(slot, unused) in ask.give_back.iter().take(LeaseAsk::MAX_GIVE_BACK) {
+                state.give_back(&policy, slot, unused);
+            }
+            want = ask.want;
+        }
+        let (decision, lease) = state.check_and_lease(&policy, now, want);
+        let mut reply = Authorization::refused(if decision.allowed { Code::Valid } else { Code::RateLimited });
+        reply.rate = Some((policy, decision));
+        reply.lease = lease;
+        (KeyReply::Authorized(reply), Changes { state: true, errors: false })
     }
 
     /// A usage-limited key's count as of `now` (refilled if a new period began); `None` without a usage limit.
@@ -902,10 +972,12 @@ impl KeyObjectState {
             return refused(KeyRefusal::Backlog);
         }
         let mut next = match &change {
-            KeyChange::Update { update, roles } => match update.apply_to(record, roles, now) {
-                Ok(next) => next,
-                Err(problem) => return refused(KeyRefusal::Invalid { problem }),
-            },
+            KeyChange::Update { update, roles, identity } => {
+                match update.apply_to(record, roles, identity.as_ref(), now) {
+                    Ok(next) => next,
+                    Err(problem) => return refused(KeyRefusal::Invalid { problem }),
+                }
+            }
             _ => record.clone(),
         };
         next.state = state;

@@ -543,6 +543,43 @@ pub struct KeyRecord {
     /// (a changed role reaches every key that holds it: see `control/src/org.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<HeldRole>,
+    /// The identity (customer) the key belongs to, as its organization last defined it: its keys share its name,
+    /// metadata and rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<KeyIdentity>,
+}
+
+/// An identity (Unkey's identities, Zuplo's consumers): one customer of the organization, whose keys share a name,
+/// metadata and one rate limit. Keys carry it whole, so the gateway needs no lookup; the shared limit is counted in
+/// one Durable Object per identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIdentity {
+    /// `idn_<14 characters>`: the identity's own id (its limiter's object is named by the part after `idn_`).
+    pub id: String,
+    /// The organization's own id for the customer (`cus_123`, an email): unique in the organization.
+    pub external_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<crate::meta::KeyMeta>,
+    /// One limit for every key of the identity together (each key's own limit applies as well).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitPolicy>,
+}
+
+impl KeyIdentity {
+    pub const PREFIX: &'static str = "idn_";
+
+    /// The id its shared limit is counted under (the key objects' namespace: identity and key ids are random
+    /// 70-bit ids alike).
+    pub fn limiter(&self) -> Option<crate::key::KeyId> {
+        self.id.strip_prefix(Self::PREFIX).and_then(crate::key::KeyId::parse)
+    }
+
+    /// A fresh identity id.
+    pub fn new_id() -> Result<String, getrandom::Error> {
+        Ok(format!("{}{}", Self::PREFIX, crate::key::KeyId::generate()?))
+    }
 }
 
 /// A role of keys (Unkey's roles): a named set of permissions an organization defines once and gives to many keys.
@@ -594,6 +631,7 @@ impl KeyRecord {
             meta: None,
             usage_limit: None,
             roles: vec![],
+            identity: None,
         }
     }
 

@@ -6,7 +6,7 @@ use keygate_shared::credential::{self, CredentialError};
 use keygate_shared::decision::{Access, Claim, Code, Demand, Endpoint, decide, needs_memberships, precheck};
 use keygate_shared::http::{Incoming, Reply, is_under};
 use keygate_shared::key::{ApiKey, KeyId};
-use keygate_shared::keyobject::{Authorization, Authorize, GatewayReply, GatewayRequest};
+use keygate_shared::keyobject::{Admit, Authorization, Authorize, GatewayReply, GatewayRequest};
 use keygate_shared::model::{KeyRecord, Permission, RateLimitPolicy};
 use keygate_shared::problem::Problem;
 use keygate_shared::ratelimit::RateDecision;
@@ -57,6 +57,14 @@ impl Pass {
     ) -> Self {
         let customer = demand.customer.map(str::to_owned);
         Self { record, organization, rate: Some((policy, decision)), counted: false, customer, remaining: None }
+    }
+
+    /// Counts an admission of the key's identity's shared limit: the answer's rate-limit headers show whichever of
+    /// the key's and the identity's limits has fewer requests left.
+    pub fn shared_limit(&mut self, policy: RateLimitPolicy, decision: RateDecision) {
+        if self.rate.as_ref().is_none_or(|(_, own)| decision.remaining < own.remaining) {
+            self.rate = Some((policy, decision));
+        }
     }
 
     /// `Keygate-Remaining` for a usage-limited key.
@@ -219,8 +227,62 @@ pub fn check_record(
     Ok(Checked::Consult { record, organization: grant.organization })
 }
 
-/// Steps 1–8 for a presented credential.
+/// Steps 1–8 for a presented credential: the key's own checks and limits, then its identity's shared limit.
 pub async fn authenticate<S: Stores>(
+    stores: &S,
+    presented: Result<ApiKey, CredentialError>,
+    endpoint: &Endpoint,
+    demand: Demand<'_>,
+    consult: Consult,
+    now: Timestamp,
+) -> Result<Pass, Refusal> {
+    let pass = authenticate_key(stores, presented, endpoint, demand, consult, now).await?;
+    admit_identity(stores, pass, now).await
+}
+
+/// The last part of step 8 for a key of an identity with a shared rate limit: one admission of the identity's
+/// limit, from this isolate's lease of it (leased policies) or from the identity's object. The key's own limit
+/// was counted first; a request the identity refuses is a 429 like the key's own.
+async fn admit_identity<S: Stores>(stores: &S, mut pass: Pass, now: Timestamp) -> Result<Pass, Refusal> {
+    let Some((limiter, policy)) = pass.record.identity.as_ref().and_then(|i| Some((i.limiter()?, i.rate_limit?)))
+    else {
+        return Ok(pass);
+    };
+    let leased = policy.leased();
+    if leased && let Some(decision) = lease_take(stores, &limiter, &policy, now) {
+        pass.shared_limit(policy, decision);
+        return Ok(pass);
+    }
+    let lease = if leased { lease_ask(stores, &limiter, &policy) } else { None };
+    let message = GatewayRequest::Admit(Admit { policy, lease, now });
+    match stores.object(&limiter, &message).await.map_err(Refusal::storage)? {
+        GatewayReply::Authorized(Authorization {
+            code: Code::Valid, rate: Some((policy, decision)), lease, ..
+        }) => {
+            if leased {
+                lease_keep(stores, limiter, Some((policy, &decision, lease)));
+            }
+            let mut decision = decision;
+            decision.remaining = decision.remaining.saturating_add(lease.map_or(0, |l| l.count));
+            pass.shared_limit(policy, decision);
+            Ok(pass)
+        }
+        GatewayReply::Authorized(Authorization { code: Code::RateLimited, rate, .. }) => {
+            if leased && let Some(decision) = lease_take(stores, &limiter, &policy, now) {
+                pass.shared_limit(policy, decision);
+                return Ok(pass);
+            }
+            let mut refusal = Refusal::new(Code::RateLimited, None);
+            refusal.logged = pass.subject();
+            refusal.reply = refusal.reply.with_rate(rate.as_ref());
+            Err(refusal)
+        }
+        _ => Err(Refusal::storage(StoreError("unexpected answer from the identity's limiter".into()))),
+    }
+}
+
+/// Steps 1–8 of the key itself.
+async fn authenticate_key<S: Stores>(
     stores: &S,
     presented: Result<ApiKey, CredentialError>,
     endpoint: &Endpoint,
@@ -378,6 +440,12 @@ pub fn identity_headers(pass: &Pass) -> Vec<(String, String)> {
     if let Some(meta) = &r.meta {
         headers.push((keygate_shared::meta::META_HEADER.to_owned(), meta.header_value()));
     }
+    if let Some(identity) = &r.identity {
+        headers.push(("keygate-identity".to_owned(), identity.external_id.clone()));
+        if let Some(meta) = &identity.meta {
+            headers.push(("keygate-identity-meta".to_owned(), meta.header_value()));
+        }
+    }
     headers
 }
 
@@ -390,6 +458,8 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         #[serde(skip_serializing_if = "Option::is_none")]
         customer: Option<&'a str>,
         environment: keygate_shared::model::Environment,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identity: Option<&'a keygate_shared::model::KeyIdentity>,
         key_id: &'a keygate_shared::key::KeyId,
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<&'a keygate_shared::meta::KeyMeta>,
@@ -408,6 +478,7 @@ pub fn echo(req: &Incoming, pass: &Pass) -> Reply {
         authenticated: true,
         customer: pass.customer.as_deref(),
         environment: r.environment,
+        identity: r.identity.as_ref(),
         key_id: &r.id,
         meta: r.meta.as_ref(),
         method: &req.method,

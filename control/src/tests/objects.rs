@@ -399,8 +399,11 @@ fn holding(id: KeyId, revision: u64, roles: &[(&str, &[&str])]) -> KeyEvent {
     KeyEvent::Committed { row, audit: None }
 }
 
-fn owed(db: &MemorySql) -> Vec<(KeyId, i64, Vec<(String, Option<Vec<Permission>>)>)> {
-    db.transaction(|db| Org { db }.role_syncs()).unwrap().into_iter().map(|s| (s.key, s.revision, s.roles)).collect()
+/// Keys owed their definitions: (key, sync revision, roles as sent).
+type Owed = Vec<(KeyId, i64, Vec<(String, Option<Vec<Permission>>)>)>;
+
+fn owed(db: &MemorySql) -> Owed {
+    db.transaction(|db| Org { db }.key_syncs()).unwrap().into_iter().map(|s| (s.key, s.revision, s.roles)).collect()
 }
 
 /// A role's keys are counted from the index; changing the role owes every key that holds it the new definition
@@ -440,16 +443,16 @@ fn a_changed_role_is_owed_to_every_key_that_holds_it_and_no_other() {
     let first = due[0].1;
 
     // `a` is delivered; then billing changes again before `b`'s acknowledgement of the older revision arrives.
-    handle(&db, OrgRequest::RolesSynced { done: vec![(a.to_string(), first)] });
+    handle(&db, OrgRequest::Synced { done: vec![(a.to_string(), first)] });
     put_role(&db, "billing", &["invoices:*"]);
-    handle(&db, OrgRequest::RolesSynced { done: vec![(b.to_string(), first)] });
+    handle(&db, OrgRequest::Synced { done: vec![(b.to_string(), first)] });
     let keys: Vec<KeyId> = owed(&db).iter().map(|(k, _, _)| *k).collect();
     assert_eq!(keys, [a, b], "both still owe the newest definition");
     assert!(owed(&db).iter().all(|(_, revision, _)| *revision > first));
 
     // The keys take it: their index rows now match, and nothing more is owed once acknowledged.
     let due = owed(&db);
-    handle(&db, OrgRequest::RolesSynced { done: due.iter().map(|(k, r, _)| (k.to_string(), *r)).collect() });
+    handle(&db, OrgRequest::Synced { done: due.iter().map(|(k, r, _)| (k.to_string(), *r)).collect() });
     assert!(owed(&db).is_empty());
     // A role held by keys cannot be deleted; once no key holds it, it can.
     let delete = |name: &str| {
@@ -496,4 +499,90 @@ fn a_key_committed_with_a_stale_role_is_owed_the_current_one() {
         KeyEvent::Deleted { id: a, organization: "org_a".into(), owner: "usr_owner".into(), revision: 2, audit: None };
     handle(&db, OrgRequest::KeyEvents { events: vec![deleted] });
     assert!(owed(&db).is_empty());
+}
+
+/// An identity counts its keys from the index; changing it owes each of its keys the new definition (and no other
+/// key); it cannot be deleted while a key belongs to it; its external id is unique.
+#[test]
+fn a_changed_identity_is_owed_to_its_keys_and_no_other() {
+    use keygate_shared::api::UpdateIdentityRequest;
+    use keygate_shared::model::KeyIdentity;
+    let db = org_db("org_a");
+    let identity = KeyIdentity {
+        id: "idn_IIIIIIIIIIIIII".into(),
+        external_id: "cus_1".into(),
+        name: "One".into(),
+        meta: None,
+        rate_limit: None,
+    };
+    let create = |identity: KeyIdentity| {
+        db.transaction(|db| {
+            Org { db }.handle(OrgRequest::CreateIdentity {
+                actor: "usr_owner".into(),
+                identity,
+                audit_id: "evt_idn".into(),
+                now: NOW,
+            })
+        })
+    };
+    assert!(matches!(create(identity.clone()), Ok(OrgReply::Identity { .. })));
+    let twin = KeyIdentity { id: "idn_JJJJJJJJJJJJJJ".into(), ..identity.clone() };
+    assert!(
+        matches!(create(twin), Err(OrgError::Refused(OrgRefusal::Conflict { .. }))),
+        "an external id is unique in the organization"
+    );
+    let (a, b) = (KeyId::parse("AAAAAAAAAAAAAA").unwrap(), KeyId::parse("BBBBBBBBBBBBBB").unwrap());
+    let mut of_identity = row(a, 1, "a", &[]);
+    of_identity.identity = Some(identity.clone());
+    handle(
+        &db,
+        OrgRequest::KeyEvents {
+            events: vec![
+                KeyEvent::Committed { row: of_identity, audit: None },
+                KeyEvent::Committed { row: row(b, 1, "b", &[]), audit: None },
+            ],
+        },
+    );
+    assert!(owed(&db).is_empty());
+    let keys = |db: &MemorySql| match handle(db, OrgRequest::Identity { actor: "usr_owner".into(), id: "cus_1".into() })
+    {
+        OrgReply::Identity { identity } => identity.keys,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(keys(&db), 1, "looked up by its external id");
+
+    let change = UpdateIdentityRequest {
+        rate_limit: Some(Some(keygate_shared::model::RateLimitPolicy::per(10, 60))),
+        ..Default::default()
+    };
+    handle(
+        &db,
+        OrgRequest::UpdateIdentity {
+            actor: "usr_owner".into(),
+            id: identity.id.clone(),
+            change,
+            audit_id: "evt_idn_2".into(),
+            now: NOW,
+        },
+    );
+    let due = db.transaction(|db| Org { db }.key_syncs()).unwrap();
+    assert_eq!(due.len(), 1, "only the identity's key");
+    assert_eq!(due[0].key, a);
+    let sent = due[0].identity.clone().unwrap();
+    assert_eq!(sent.now.and_then(|i| i.rate_limit).map(|p| p.requests), Some(10));
+
+    let delete = || {
+        db.transaction(|db| {
+            Org { db }.handle(OrgRequest::DeleteIdentity {
+                actor: "usr_owner".into(),
+                id: "cus_1".into(),
+                audit_id: "evt_idn_3".into(),
+                now: NOW,
+            })
+        })
+    };
+    assert!(matches!(delete(), Err(OrgError::Refused(OrgRefusal::Conflict { code, .. })) if code == "IDENTITY_IN_USE"));
+    handle(&db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row: row(a, 2, "a", &[]), audit: None }] });
+    assert_eq!(keys(&db), 0);
+    assert!(matches!(delete(), Ok(OrgReply::Done)));
 }

@@ -38,6 +38,7 @@ fn rename(name: &str) -> KeyChange {
     KeyChange::Update {
         update: UpdateKeyRequest { name: Some(name.into()), ..UpdateKeyRequest::default() },
         roles: vec![],
+        identity: None,
     }
 }
 
@@ -227,7 +228,7 @@ fn role(name: &str, permissions: &[&str]) -> HeldRole {
 fn give_roles(state: &mut KeyObjectState, names: &[&str], defined: &[HeldRole]) -> KeyReply {
     let update =
         UpdateKeyRequest { roles: Some(names.iter().map(|n| (*n).to_owned()).collect()), ..Default::default() };
-    change(state, owner(), KeyChange::Update { update, roles: defined.to_vec() })
+    change(state, owner(), KeyChange::Update { update, roles: defined.to_vec(), identity: None })
 }
 
 /// A key takes a role with the definition its organization gave; naming one the organization did not define is
@@ -262,7 +263,7 @@ fn role_changes_apply_in_revision_order_and_a_late_one_changes_nothing() {
     );
     let before = state.revision;
     let sync = |state: &mut KeyObjectState, revision: u64, roles: Vec<(String, Option<Vec<Permission>>)>| {
-        state.handle(&mut VecDeque::new(), KeyRequest::SyncRoles { revision, roles }).0
+        state.handle(&mut VecDeque::new(), KeyRequest::Sync { revision, roles, identity: None }).0
     };
     let wider = role("billing", &["invoices:read", "invoices:write"]);
     let reply = sync(&mut state, 5, vec![("billing".into(), Some(wider.permissions.clone()))]);
@@ -285,5 +286,70 @@ fn role_changes_apply_in_revision_order_and_a_late_one_changes_nothing() {
     let revision = state.revision;
     let same = state.record.as_ref().unwrap().roles[0].permissions.clone();
     assert_eq!(sync(&mut state, 7, vec![("billing".into(), Some(same))]), KeyReply::Done);
-    assert_eq!((state.revision, state.roles_revision), (revision, 7));
+    assert_eq!((state.revision, state.sync_revision), (revision, 7));
+}
+
+/// An identity's limiter object counts its shared limit exactly; a changed policy starts a fresh count; an object
+/// that holds a key never serves as a limiter.
+#[test]
+fn an_identitys_limiter_counts_its_shared_limit_and_nothing_else() {
+    use crate::decision::Code;
+    use crate::keyobject::{Admit, Authorization};
+    use crate::model::RateLimitPolicy;
+    let admit = |state: &mut KeyObjectState, policy: RateLimitPolicy| match state
+        .handle(&mut VecDeque::new(), KeyRequest::Admit(Admit { policy, lease: None, now: NOW }))
+        .0
+    {
+        KeyReply::Authorized(Authorization { code, rate, .. }) => (code, rate.map(|(_, d)| d.remaining)),
+        other => panic!("{other:?}"),
+    };
+    let mut limiter = KeyObjectState::default();
+    let two = RateLimitPolicy::per(2, 60);
+    assert_eq!(admit(&mut limiter, two), (Code::Valid, Some(1)));
+    assert_eq!(admit(&mut limiter, two), (Code::Valid, Some(0)));
+    assert_eq!(admit(&mut limiter, two).0, Code::RateLimited);
+    assert_eq!(admit(&mut limiter, RateLimitPolicy::per(3, 60)), (Code::Valid, Some(2)), "a new policy counts afresh");
+    let mut key = created();
+    assert_eq!(admit(&mut key, two), (Code::NotFound, None));
+}
+
+/// An identity's new definition reaches a key that still belongs to it, and only such a key.
+#[test]
+fn an_identity_change_reaches_its_keys_and_only_them() {
+    use crate::keyobject::IdentitySync;
+    use crate::model::KeyIdentity;
+    let identity = |id: &str, name: &str| KeyIdentity {
+        id: id.into(),
+        external_id: "cus_1".into(),
+        name: name.into(),
+        meta: None,
+        rate_limit: None,
+    };
+    let mut state = created();
+    let update = UpdateKeyRequest { identity: Some(Some("idn_AAAAAAAAAAAAAA".into())), ..Default::default() };
+    let first = identity("idn_AAAAAAAAAAAAAA", "One");
+    let reply = change(&mut state, owner(), KeyChange::Update { update, roles: vec![], identity: Some(first.clone()) });
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    let sync = |state: &mut KeyObjectState, revision: u64, identity: IdentitySync| {
+        state.handle(&mut VecDeque::new(), KeyRequest::Sync { revision, roles: vec![], identity: Some(identity) }).0
+    };
+    // Another identity's change does not touch the key.
+    let other = IdentitySync { id: "idn_BBBBBBBBBBBBBB".into(), now: Some(identity("idn_BBBBBBBBBBBBBB", "Two")) };
+    assert_eq!(sync(&mut state, 1, other), KeyReply::Done);
+    assert_eq!(state.record.as_ref().unwrap().identity, Some(first));
+    let renamed = identity("idn_AAAAAAAAAAAAAA", "One, renamed");
+    let reply = sync(&mut state, 2, IdentitySync { id: renamed.id.clone(), now: Some(renamed.clone()) });
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    assert_eq!(state.record.as_ref().unwrap().identity, Some(renamed.clone()));
+    // Deleted (while the key was being given it): the key leaves it.
+    let reply = sync(&mut state, 3, IdentitySync { id: renamed.id.clone(), now: None });
+    assert!(matches!(reply, KeyReply::Committed { .. }), "{reply:?}");
+    assert_eq!(state.record.as_ref().unwrap().identity, None);
+    // Naming an identity the organization did not give is refused.
+    let update = UpdateKeyRequest { identity: Some(Some("idn_CCCCCCCCCCCCCC".into())), ..Default::default() };
+    let reply = change(&mut state, owner(), KeyChange::Update { update, roles: vec![], identity: None });
+    assert!(
+        matches!(&reply, KeyReply::Refused { refusal: KeyRefusal::Invalid { problem } } if problem.field.as_deref() == Some("identity")),
+        "{reply:?}"
+    );
 }

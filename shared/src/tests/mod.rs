@@ -57,6 +57,7 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         meta: None,
         usage_limit: None,
         roles: vec![],
+        identity: None,
     }
 }
 

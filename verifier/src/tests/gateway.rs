@@ -5,7 +5,7 @@ use keygate_shared::api::RecentError;
 use keygate_shared::decision::{CONSOLE_PROJECT, Endpoint};
 use keygate_shared::hash::SecretHash;
 use keygate_shared::key::ApiKey;
-use keygate_shared::model::{Environment, KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
+use keygate_shared::model::{Environment, KeyIdentity, KeyKind, KeyRecord, KeyState, Permission, RateLimitPolicy};
 use serde_json::{Value, json};
 
 use super::{Build, Harness, NOW, block_on, code_of, json_of, request};
@@ -48,6 +48,8 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         own_organization_only: false,
         meta: None,
         usage_limit: None,
+        roles: vec![],
+        identity: None,
     };
     edit(&mut record);
     let organizations = UserOrganizations { organizations: vec!["org_a".into(), "org_b".into()] };
@@ -274,6 +276,46 @@ fn rate_limit_admits_exactly_the_quota_then_429_until_the_window_passes() {
     check("before Retry-After", &get(), Expect::Refused(429, "RATE_LIMITED"), 1);
     h.set_now(NOW.plus_secs(retry));
     check("after Retry-After", &get(), Expect::Pass("org_a"), 1);
+}
+
+/// Two keys of one identity share its limit, counted in the identity's own object, in both modes; a key of no
+/// identity is not counted there; each key's own limit still applies; the headers show the tighter limit.
+#[test]
+fn the_keys_of_an_identity_share_its_rate_limit() {
+    for mode in [RateLimitMode::Leased, RateLimitMode::Strict] {
+        let h = Harness::new();
+        let identity = KeyIdentity {
+            id: KeyIdentity::new_id().unwrap(),
+            external_id: "cus_1".into(),
+            name: "Customer one".into(),
+            meta: None,
+            rate_limit: Some(RateLimitPolicy { mode, ..RateLimitPolicy::per(4, 60) }),
+        };
+        let of_identity = |own: Option<RateLimitPolicy>| {
+            let identity = identity.clone();
+            stored(&h, Environment::Live, None, move |r| {
+                r.identity = Some(identity);
+                r.rate_limit = own;
+            })
+        };
+        let (first, second) = (bearer(&of_identity(None)), bearer(&of_identity(Some(RateLimitPolicy::per(100, 60)))));
+        let plain = bearer(&stored(&h, Environment::Live, None, |_| {}));
+        let get = |auth: &str| call(&h, "GET", "/data/x", &[("authorization", auth)]);
+        for auth in [&first, &second, &first, &second] {
+            check("within the shared limit", &get(auth), Expect::Pass("org_a"), 1);
+        }
+        for auth in [&first, &second] {
+            let refused = get(auth);
+            check(&format!("over the shared limit ({mode:?})"), &refused, Expect::Refused(429, "RATE_LIMITED"), 1);
+            assert_eq!(refused.reply.header("ratelimit-policy"), Some("\"default\";q=4;w=60"), "the identity's limit");
+            assert!(refused.reply.header("retry-after").is_some());
+        }
+        check("a key of no identity is not counted there", &get(&plain), Expect::Pass("org_a"), 1);
+        h.set_now(NOW.plus_secs(61));
+        let again = get(&second);
+        check("a new window", &again, Expect::Pass("org_a"), 1);
+        assert_eq!(again.reply.header("ratelimit-policy"), Some("\"default\";q=4;w=60"), "the tighter of the two");
+    }
 }
 
 #[test]
