@@ -564,6 +564,50 @@ describe('console', () => {
     await signedInReady();
   });
 
+  test('identities: the owner creates one with a shared limit; two keys given it in the dialogs share it', async () => {
+    await page.getByRole('link', { name: 'Identities' }).click();
+    await page.getByTestId('identities-empty').waitFor();
+    await page.getByTestId('identity-external-id').fill('cus_browser');
+    await page.getByTestId('identity-name').fill('Browser Corp');
+    await page.getByTestId('identity-requests').fill('2');
+    await page.getByTestId('identity-meta').fill('{"plan": "pro"}');
+    await page.getByTestId('identity-save').click();
+    const identityRow = page.locator('[data-testid=identity-row][data-identity=cus_browser]');
+    await identityRow.waitFor();
+    assert.equal(await identityRow.getByTestId('identity-limit').textContent(), '2 / minute');
+    const keys = [];
+    for (const name of ['Browser robot one', 'Browser robot two']) {
+      await page.getByRole('link', { name: 'API keys' }).click();
+      await signedInReady();
+      await page.getByTestId('create-key').click();
+      await page.getByTestId('key-name').fill(name);
+      await page.locator('[data-permission="data:read"]').check();
+      await page.getByTestId('key-identity').selectOption({ label: 'Browser Corp (cus_browser)' });
+      await page.getByTestId('submit-key').click();
+      keys.push((await page.getByTestId('new-key').textContent()).trim());
+      await page.getByTestId('close-new-key').click();
+    }
+    // One limit of 2 for both keys.
+    assert.equal(await gateway(keys[0]), 200);
+    assert.equal(await gateway(keys[1]), 200);
+    assert.equal(await gateway(keys[0]), 429);
+    assert.equal(await gateway(keys[1]), 429);
+    await row(page, keys[1].slice(8, 22)).locator('a').first().click();
+    assert.equal(await page.getByTestId('key-identity').textContent(), 'Browser Corp (cus_browser) · shared limit 2 / minute');
+    // Raising the limit from the row's Edit button lets both keys through again.
+    await page.getByRole('link', { name: 'Identities' }).click();
+    await waitFor(async () => (await identityRow.getByTestId('identity-keys').textContent()) === '2', 'two keys counted');
+    await identityRow.getByTestId('identity-edit').click();
+    assert.equal(await page.getByTestId('identity-requests').inputValue(), '2');
+    await page.getByTestId('identity-requests').fill('100');
+    await page.getByTestId('identity-save').click();
+    await waitFor(async () => (await identityRow.getByTestId('identity-limit').textContent()) === '100 / minute', 'the raised limit');
+    await waitFor(async () => (await gateway(keys[0])) === 200 && (await gateway(keys[1])) === 200, 'both keys under the new limit');
+    await shot('identities');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
   test('logs: a key\'s requests are listed within seconds, filtered by status, and on the key page', async () => {
     const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Logged', environment: 'live', permissions: ['data:read'] });
     assert.equal(made.status, 201);

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use keygate_e2e::{Config, Console, Worker, gateway, json, origin, raw, request, shared};
+use keygate_e2e::{Config, Console, Value, Worker, gateway, json, origin, raw, request, shared};
 
 /// A Worker that forwards to a loopback origin, so tests can see exactly which path the origin was given.
 fn forwarding() -> &'static (Worker, Console) {
@@ -547,4 +547,33 @@ fn a_member_or_a_stranger_rewriting_the_organizations_roles_is_refused() {
     let role = listed["roles"].as_array().unwrap().iter().find(|r| r["name"] == name.as_str()).cloned().unwrap();
     assert_eq!(role["permissions"], json!(["data:read", "data:write"]));
     assert!(!listed.to_string().contains(&format!("{name}-2")));
+}
+
+/// An identity's shared limit and metadata reach every one of its keys, so managing identities is an owner's or
+/// admin's act; another organization's owner can neither read nor change them, nor put a key of theirs in one.
+#[test]
+fn a_member_or_a_stranger_changing_an_identity_is_refused() {
+    let (owner, _, member) = settings_org();
+    let external = format!("cus-guarded-{}", std::process::id());
+    let created = owner.call("POST", "/identities", Some(&json!({"external_id": external})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let member_here = Console { acting_for: owner.acting_for.clone(), ..member.clone() };
+    let lifted = json!({"rate_limit": null, "meta": {"plan": "free-forever"}});
+    member_here.call("PATCH", &format!("/identities/{id}"), Some(&lifted)).expect_problem(403, "FORBIDDEN");
+    member_here.call("DELETE", &format!("/identities/{id}"), None).expect_problem(403, "FORBIDDEN");
+    member_here
+        .call("POST", "/identities", Some(&json!({"external_id": "cus-member"})))
+        .expect_problem(403, "FORBIDDEN");
+    let stranger = Console::shared_owner().invite(&format!("idn-stranger-{}@x.test", std::process::id()), "owner");
+    let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger.clone() };
+    peeking.call("GET", "/identities", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    peeking.call("PATCH", &format!("/identities/{id}"), Some(&lifted)).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    // The stranger's own organization does not have the identity: a key of theirs cannot join it (and so cannot
+    // spend its shared limit or read its metadata).
+    let joining = json!({"name": "intruder", "environment": "live", "identity": id});
+    let refused = stranger.call("POST", "/keys", Some(&joining)).expect_problem(422, "VALIDATION_FAILED");
+    assert_eq!(refused["field"], "identity");
+    let kept = owner.call("GET", &format!("/identities/{id}"), None).json();
+    assert_eq!((kept["meta"].clone(), kept["keys"].as_u64()), (Value::Null, Some(0)), "{kept}");
 }

@@ -189,3 +189,42 @@ fn key_metadata_reaches_the_origin_verify_and_whoami() {
     let verify = keygate_e2e::post_json(&worker.url("/v1/verify"), &[("authorization", &auth)], &json!({"key": key}));
     assert!(verify.json().get("meta").is_none(), "{}", verify.body);
 }
+
+/// A key's roles and identity reach the origin as Keygate-Roles, Keygate-Permissions (its own and its roles'),
+/// Keygate-Identity and Keygate-Identity-Meta; a client's own headers of those names never do.
+#[test]
+fn the_origin_gets_the_keys_roles_and_identity_and_never_spoofed_ones() {
+    let (worker, console) = worker();
+    let role = format!("fwd-writer-{}", std::process::id());
+    let defined = console.call("PUT", &format!("/roles/{role}"), Some(&json!({"permissions": ["data:write"]})));
+    assert_eq!(defined.status, 200, "{}", defined.body);
+    let made = console.call(
+        "POST",
+        "/identities",
+        Some(&json!({"external_id": format!("cus-fwd-{}", std::process::id()), "meta": {"tier": "gold"}})),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let identity = made.json();
+    let (key, _, _) = console.create_key(&json!({
+        "name": "role and identity", "environment": "live", "permissions": ["data:read"], "roles": [role],
+        "identity": identity["id"]
+    }));
+    let answer = request(
+        "POST",
+        &worker.url("/streams/s2"),
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("keygate-identity", "cus-someone-else"),
+            ("keygate-roles", "admin"),
+            ("keygate-identity-meta", "eyJ0aWVyIjoicGxhdGludW0ifQ"),
+        ],
+        None,
+    );
+    assert_eq!(answer.status, 200, "the role grants data:write: {}", answer.body);
+    let headers = &answer.json()["headers"];
+    assert_eq!(headers["keygate-permissions"], "data:read,data:write");
+    assert_eq!(headers["keygate-roles"], role.as_str());
+    assert_eq!(headers["keygate-identity"], identity["external_id"]);
+    // base64url of {"tier":"gold"}
+    assert_eq!(headers["keygate-identity-meta"], "eyJ0aWVyIjoiZ29sZCJ9");
+}

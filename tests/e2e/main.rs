@@ -7,6 +7,7 @@ mod console;
 mod forwarding;
 mod gateway;
 mod health;
+mod identities;
 mod logs;
 mod panics;
 mod ratelimit;

@@ -244,8 +244,7 @@ pub async fn authenticate<S: Stores>(
 /// limit, from this isolate's lease of it (leased policies) or from the identity's object. The key's own limit
 /// was counted first; a request the identity refuses is a 429 like the key's own.
 async fn admit_identity<S: Stores>(stores: &S, mut pass: Pass, now: Timestamp) -> Result<Pass, Refusal> {
-    let Some((limiter, policy)) = pass.record.identity.as_ref().and_then(|i| Some((i.limiter()?, i.rate_limit?)))
-    else {
+    let Some((limiter, policy)) = shared_limit(&pass.record) else {
         return Ok(pass);
     };
     let leased = policy.leased();
@@ -279,6 +278,11 @@ async fn admit_identity<S: Stores>(stores: &S, mut pass: Pass, now: Timestamp) -
         }
         _ => Err(Refusal::storage(StoreError("unexpected answer from the identity's limiter".into()))),
     }
+}
+
+/// The limit a key shares with the other keys of its identity, and the id it is counted under.
+pub fn shared_limit(record: &KeyRecord) -> Option<(KeyId, RateLimitPolicy)> {
+    record.identity.as_ref().and_then(|i| Some((i.limiter()?, i.rate_limit?)))
 }
 
 /// Steps 1–8 of the key itself.

@@ -142,9 +142,14 @@ mod entry {
                 log_refusal(&ctx, env, incoming, &refusal, now);
                 answer(&refusal.reply, true)
             }
-            Ok(Checked::Pass(pass)) if config.origin.is_none() => echo(&ctx, env, config, incoming, &pass, now),
+            // A key of an identity with a shared limit takes both limits' admissions in `serve`, together.
+            Ok(Checked::Pass(pass)) if config.origin.is_none() && gateway::shared_limit(&pass.record).is_none() => {
+                echo(&ctx, env, config, incoming, &pass, now)
+            }
             // A leased rate limit with a live lease in this isolate: admitted here, with no object call.
-            Ok(Checked::Consult { record, organization }) if config.origin.is_none() => {
+            Ok(Checked::Consult { record, organization })
+                if config.origin.is_none() && gateway::shared_limit(&record).is_none() =>
+            {
                 // A usage-limited key's object counts every use: never admitted from a lease.
                 let leased = record.rate_limit.filter(|p| p.leased() && record.usage_limit.is_none());
                 let Some(policy) = leased else { return JsValue::UNDEFINED };
