@@ -1,18 +1,24 @@
 //! The OpenAPI 3.1 document of the admin API, `/v1/verify` and `/v1/whoami`, served at `/admin/v1/openapi.json`.
 //!
-//! Schemas are generated from the Rust types: each is inferred from a serialized example value of the type, so a
-//! renamed or added field changes the document. The Worker serves the generated document as a static file
-//! (`openapi.json`, so the generator's code stays out of the bundle); a test fails when the file differs from what the
-//! types generate (`KEYGATE_BLESS=1 cargo test -p control openapi` rewrites it). Tests also check that every path in
-//! the document is a route the Worker parses and that every route is in the document.
+//! Schemas are generated from the Rust types themselves (`schemars`, through `keygate-shared`'s `schema` feature,
+//! which only this generator's tests enable): answers in serde's `Serialize` contract (a field is required unless
+//! serde skips it when empty; `null` only where the type is optional), request bodies in its `Deserialize` contract
+//! (a field with a default may be left out; unknown fields are refused where serde refuses them); enums, formats,
+//! patterns and bounds as the types say. Each operation lists its success answer and the problems it answers
+//! (RFC 9457 bodies, `field` only on 422). The Worker serves the generated document as a static file
+//! (`openapi.json`, so neither the generator nor schemars is in the bundle); a test fails when the file differs from
+//! what the types generate (`KEYGATE_BLESS=1 cargo test -p control openapi` rewrites it). Tests also check that every
+//! path in the document is a route the Worker parses and that every route is in the document, that every example
+//! validates against its schema, and the end-to-end suite validates every answer it receives against the document
+//! (`keygate_e2e::openapi`).
 
 /// The document as served.
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub use generator::document;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod generator {
     use keygate_shared::api::*;
     use keygate_shared::decision::Code;
@@ -24,47 +30,101 @@ mod generator {
     };
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use schemars::JsonSchema;
+    use schemars::generate::{Contract, SchemaGenerator, SchemaSettings};
     use serde::Serialize;
     use serde_json::{Map, Value, json};
 
-    /// A JSON Schema inferred from an example value: types and property names, every property listed as required
-    /// unless the example holds `null` for it (then it is nullable and optional).
-    pub fn schema_of(example: &Value) -> Value {
-        match example {
-            Value::Null => json!({"type": "null"}),
-            Value::Bool(_) => json!({"type": "boolean"}),
-            Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
-            Value::Number(_) => json!({"type": "number"}),
-            Value::String(s) if Timestamp::parse_rfc3339(s).is_some() => {
-                json!({"type": "string", "format": "date-time"})
-            }
-            Value::String(_) => json!({"type": "string"}),
-            Value::Array(items) => match items.first() {
-                Some(first) => json!({"type": "array", "items": schema_of(first)}),
-                None => json!({"type": "array"}),
-            },
+    /// The schema generators: answers as serde writes them (`Serialize` contract: a field is required unless it is
+    /// skipped when empty; `Option`s are nullable), and request bodies as serde reads them (`Deserialize`
+    /// contract: a field with a default may be left out). Their definitions become `components/schemas`.
+    struct Generators {
+        output: SchemaGenerator,
+        input: SchemaGenerator,
+    }
+
+    thread_local! {
+        static GENERATORS: RefCell<Option<Generators>> = const { RefCell::new(None) };
+    }
+
+    fn generator(contract: Contract) -> SchemaGenerator {
+        let mut settings = SchemaSettings::draft2020_12();
+        settings.definitions_path = "/components/schemas/".into();
+        settings.meta_schema = None;
+        settings.contract = contract;
+        SchemaGenerator::new(settings)
+    }
+
+    /// The schema of an answer's type (a `$ref` to its component), with `example` as its example.
+    fn schema<T: Serialize + JsonSchema>(example: &T) -> Value {
+        let schema = GENERATORS
+            .with(|g| g.borrow_mut().as_mut().expect("document() sets the generators").output.subschema_for::<T>());
+        with_example(schema.to_value(), example)
+    }
+
+    /// The schema of a request body's type (its components are renamed `…Input` where reading differs from
+    /// writing), with `example` as its example.
+    fn input<T: Serialize + JsonSchema>(example: &T) -> Value {
+        let schema = GENERATORS
+            .with(|g| g.borrow_mut().as_mut().expect("document() sets the generators").input.subschema_for::<T>());
+        with_example(schema.to_value(), example)
+    }
+
+    fn with_example<T: Serialize>(mut schema: Value, example: &T) -> Value {
+        if let (Some(fields), Ok(example)) = (schema.as_object_mut(), serde_json::to_value(example)) {
+            fields.insert("examples".into(), json!([example]));
+        }
+        schema
+    }
+
+    /// Rewrites every `$ref` to `#/components/schemas/<from>` in `value` to `<to>`.
+    fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
+        match value {
             Value::Object(fields) => {
-                let mut properties = Map::new();
-                let mut required = Vec::new();
-                for (name, value) in fields {
-                    if name == "meta" {
-                        // Any object the key's holder chose: its example's fields say nothing about another key's.
-                        let meta = json!({"type": ["object", "null"], "description": "A key's metadata: any JSON object, at most 1,024 bytes compact."});
-                        properties.insert(name.clone(), meta);
-                    } else if value.is_null() {
-                        properties.insert(name.clone(), json!({"type": ["string", "object", "integer", "null"]}));
-                    } else {
-                        properties.insert(name.clone(), schema_of(value));
-                        required.push(Value::String(name.clone()));
-                    }
+                if let Some(Value::String(target)) = fields.get_mut("$ref")
+                    && let Some(name) = target.strip_prefix(REFS)
+                    && let Some(to) = renames.get(name)
+                {
+                    *target = format!("{REFS}{to}");
                 }
-                json!({"type": "object", "properties": properties, "required": required})
+                fields.values_mut().for_each(|v| rename_refs(v, renames));
             }
+            Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
+            _ => {}
         }
     }
 
-    fn schema<T: Serialize>(example: &T) -> Value {
-        schema_of(&serde_json::to_value(example).unwrap_or(Value::Null))
+    const REFS: &str = "#/components/schemas/";
+
+    /// The input definitions' names: each is its type's name when no answer uses the type, or when it reads as it
+    /// writes (the same schema, up to the same renames inside); else `<name>Input`.
+    fn input_names(output: &Map<String, Value>, input: &Map<String, Value>) -> BTreeMap<String, String> {
+        // A request body's own type keeps its name; a type that answers use too is renamed unless it reads as it
+        // writes.
+        let mut renames: BTreeMap<String, String> = input
+            .keys()
+            .map(|name| (name.clone(), if output.contains_key(name) { format!("{name}Input") } else { name.clone() }))
+            .collect();
+        loop {
+            let mut changed = false;
+            for (name, schema) in input {
+                if renames[name] == *name {
+                    continue;
+                }
+                let mut renamed = schema.clone();
+                rename_refs(&mut renamed, &renames);
+                if output.get(name) == Some(&renamed) {
+                    renames.insert(name.clone(), name.clone());
+                    changed = true;
+                }
+            }
+            if !changed {
+                return renames;
+            }
+        }
     }
 
     fn ts() -> Timestamp {
@@ -202,7 +262,8 @@ mod generator {
         let created_single = CreatedKey::Single { key: "kg_live_F854DS4QEVHXS4_…".into(), record: key_view() };
         let created_pair =
             CreatedKey::Pair { api_key: "kg_live_F854DS4QEVHXS4".into(), api_secret: "…".into(), record: key_view() };
-        let created = json!({"oneOf": [schema(&created_single), schema(&created_pair)]});
+        let created = schema(&created_single);
+        let _ = created_pair;
         let create_key = CreateKeyRequest {
             name: "Main Website Integration".into(),
             environment: Environment::Live,
@@ -323,7 +384,7 @@ mod generator {
                 "post",
                 "/admin/v1/bootstrap",
                 "Create the first organization, its owner and a console token (empty store only; 409 afterwards).",
-                Some(schema(&BootstrapRequest {
+                Some(input(&BootstrapRequest {
                     organization_name: Some("Acme".into()),
                     email: Some("owner@acme.test".into()),
                     name: Some("Olive".into()),
@@ -348,7 +409,7 @@ mod generator {
                 "post",
                 "/admin/v1/organizations",
                 "Create an organization owned by the signed-in user.",
-                Some(schema(&CreateOrganizationRequest { name: "Globex".into() })),
+                Some(input(&CreateOrganizationRequest { name: "Globex".into() })),
                 201,
                 schema(&organization()),
             ),
@@ -364,7 +425,7 @@ mod generator {
                 "post",
                 "/admin/v1/sessions",
                 "Another console token for the signed-in user (a CLI, another browser), shown once.",
-                Some(schema(&CreateSessionRequest { label: Some("laptop".into()) })),
+                Some(input(&CreateSessionRequest { label: Some("laptop".into()) })),
                 201,
                 schema(&NewSession { console_token: "kg_live_…".into(), session: session_info.clone() }),
             ),
@@ -405,11 +466,7 @@ mod generator {
                 "post",
                 "/admin/v1/invitations",
                 "Invite someone with a role: answers a one-time code, shown once, expiring (7 days by default).",
-                Some(schema(&InviteMemberRequest {
-                    email: "a@acme.test".into(),
-                    name: "A".into(),
-                    role: Role::Member,
-                })),
+                Some(input(&InviteMemberRequest { email: "a@acme.test".into(), name: "A".into(), role: Role::Member })),
                 201,
                 schema(&InviteMemberResponse { invitation: invitation.clone(), code: "kginv_…".into() }),
             ),
@@ -418,7 +475,7 @@ mod generator {
                 "post",
                 "/admin/v1/invitations/redeem",
                 "A new user redeems an invitation code (no sign-in): answers their first console token, once.",
-                Some(schema(&RedeemInvitationRequest { code: "kginv_…".into(), name: Some("A".into()) })),
+                Some(input(&RedeemInvitationRequest { code: "kginv_…".into(), name: Some("A".into()) })),
                 201,
                 schema(&RedeemInvitationResponse {
                     console_token: "kg_live_…".into(),
@@ -431,7 +488,7 @@ mod generator {
                 "post",
                 "/admin/v1/invitations/accept",
                 "A signed-in user accepts an invitation: their own tokens now act in that organization too.",
-                Some(schema(&AcceptInvitationRequest { code: "kginv_…".into() })),
+                Some(input(&AcceptInvitationRequest { code: "kginv_…".into() })),
                 200,
                 schema(&org_view()),
             ),
@@ -447,7 +504,7 @@ mod generator {
                 "post",
                 "/admin/v1/projects",
                 "Create a project; its slug is what keys may carry as their prefix label.",
-                Some(schema(&CreateProjectRequest { slug: "acme-shop".into(), name: "Acme shop".into() })),
+                Some(input(&CreateProjectRequest { slug: "acme-shop".into(), name: "Acme shop".into() })),
                 201,
                 schema(&project()),
             ),
@@ -455,7 +512,7 @@ mod generator {
                 "patch",
                 "/admin/v1/projects/{id}",
                 "Rename a project.",
-                Some(schema(&RenameProjectRequest { name: "Shop".into() })),
+                Some(input(&RenameProjectRequest { name: "Shop".into() })),
                 200,
                 schema(&project()),
             ),
@@ -471,7 +528,7 @@ mod generator {
                 "post",
                 "/admin/v1/keys",
                 "Create a key; the full key is in this answer only.",
-                Some(schema(&create_key)),
+                Some(input(&create_key)),
                 201,
                 created.clone(),
             ),
@@ -480,7 +537,7 @@ mod generator {
                 "patch",
                 "/admin/v1/keys/{id}",
                 "Rename, or change permissions, customers, rate limit, expiry (owner only).",
-                Some(schema(&update)),
+                Some(input(&update)),
                 200,
                 schema(&key_view()),
             ),
@@ -499,7 +556,7 @@ mod generator {
                 "post",
                 "/admin/v1/keys/{id}/regenerate",
                 "New secret, same id and settings; the old secret stops at once or after grace_seconds (owner only).",
-                Some(schema(&RegenerateKeyRequest { grace_seconds: Some(300) })),
+                Some(input(&RegenerateKeyRequest { grace_seconds: Some(300) })),
                 200,
                 created,
             ),
@@ -563,7 +620,7 @@ mod generator {
                 "put",
                 "/admin/v1/permissions/{id}",
                 "Describe a permission, e.g. licenses:manage as \"License Management\" (owners and admins; empty: remove).",
-                Some(schema(&DescribePermissionRequest { description: "License Management".into() })),
+                Some(input(&DescribePermissionRequest { description: "License Management".into() })),
                 200,
                 schema(&catalog_entry),
             ),
@@ -580,7 +637,7 @@ mod generator {
                 "/admin/v1/roles/{id}",
                 "Define a role or replace its definition (owners and admins). Every key that holds it takes the new \
                  permissions within seconds, and the gateway within its revocation bound.",
-                Some(schema(&PutRoleRequest {
+                Some(input(&PutRoleRequest {
                     description: Some("Invoices and refunds".into()),
                     permissions: vec!["invoices:read".into(), "refunds:*".into()],
                 })),
@@ -609,7 +666,7 @@ mod generator {
                 "/admin/v1/identities",
                 "Create an identity (owners and admins); 409 if its external id is taken. Give it keys with \
                  `identity` on the key.",
-                Some(schema(&CreateIdentityRequest {
+                Some(input(&CreateIdentityRequest {
                     external_id: "cus_123".into(),
                     name: Some("Acme Corp".into()),
                     meta: Some(json!({"plan": "pro", "tenant": "acme"})),
@@ -631,7 +688,7 @@ mod generator {
                 "/admin/v1/identities/{id}",
                 "Change an identity's name, metadata or shared rate limit (owners and admins; null removes meta or \
                  rate_limit). Every key of it takes the change within seconds.",
-                Some(schema(&UpdateIdentityRequest {
+                Some(input(&UpdateIdentityRequest {
                     name: Some("Acme Corporation".into()),
                     meta: Some(Some(json!({"plan": "enterprise"}))),
                     rate_limit: Some(Some(RateLimitPolicy::per(5000, 60))),
@@ -659,7 +716,7 @@ mod generator {
                 "patch",
                 "/admin/v1/organization/settings",
                 "Change the organization's settings (owners): key_creation all_members or owners_and_admins.",
-                Some(schema(&UpdateSettingsRequest { key_creation: Some(KeyCreation::OwnersAndAdmins) })),
+                Some(input(&UpdateSettingsRequest { key_creation: Some(KeyCreation::OwnersAndAdmins) })),
                 200,
                 schema(&restricted),
             ),
@@ -667,7 +724,7 @@ mod generator {
                 "post",
                 "/v1/verify",
                 "Verify a key for a service outside the gateway (caller needs keys:verify); counts against the key's limit.",
-                Some(schema(&VerifyRequest {
+                Some(input(&VerifyRequest {
                     key: "kg_live_…".into(),
                     permission: Some("data:read".into()),
                     customer: Some("cus_1".into()),
@@ -697,53 +754,102 @@ mod generator {
 
     /// The whole document.
     pub fn document() -> Value {
+        GENERATORS.with(|g| {
+            *g.borrow_mut() =
+                Some(Generators { output: generator(Contract::Serialize), input: generator(Contract::Deserialize) })
+        });
         let problem = schema(&Problem::invalid_field("name", "must not be empty"));
         let mut paths = Map::new();
         for (method, path, summary, request, status, response) in operations() {
-            let mut operation = json!({
-                "summary": summary,
-                "responses": {
-                    status.to_string(): {
-                        "description": "Success",
-                        "content": {"application/json": {"schema": response}}
-                    },
-                    "default": {
-                        "description": "An RFC 9457 problem with a stable `code`",
-                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-                    }
-                }
-            });
+            let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
+            let mut responses = Map::new();
+            let success = if status == 204 {
+                json!({"description": "Done: no body"})
+            } else {
+                json!({"description": "Success", "content": {"application/json": {"schema": response}}})
+            };
+            responses.insert(status.to_string(), success);
+            // The problems an operation answers: RFC 9457 bodies with a stable `code` (`field` only on 422).
+            let mut problems: Vec<(u16, &str)> = vec![(503, "Storage is unavailable: retry")];
+            if !public {
+                problems
+                    .push((401, "No credential, or one that is not valid (`MISSING_CREDENTIAL`, `INVALID_KEY`, …)"));
+                problems.push((403, "Not allowed: `FORBIDDEN`, `FORBIDDEN_ORGANIZATION`, `NOT_KEY_OWNER`, …"));
+            }
+            if path.contains("{id}") {
+                problems.push((404, "No such thing in this organization (`NOT_FOUND`)"));
+            }
+            if request.is_some() {
+                problems.push((400, "The body is not the JSON this operation reads (`INVALID_BODY`, `EMPTY_UPDATE`)"));
+                problems.push((413, "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)"));
+                problems.push((422, "A field is not valid (`VALIDATION_FAILED`, with `field`)"));
+            }
+            if method != "get" {
+                problems.push((409, "A conflict: the thing exists, is in use, or a bound was reached"));
+            }
+            for (status, description) in problems {
+                responses.insert(
+                    status.to_string(),
+                    json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+                );
+            }
+            responses.insert(
+                "default".into(),
+                json!({"description": "An RFC 9457 problem with a stable `code`", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+            );
+            let mut operation = json!({"summary": summary, "responses": responses});
             if path.contains("{id}") {
                 operation["parameters"] =
                     json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
             }
             if let Some(body) = request {
-                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
+                // A few bodies may be left out altogether (the defaults apply).
+                let required = !matches!(path, "/admin/v1/sessions" | "/admin/v1/keys/{id}/regenerate");
+                operation["requestBody"] =
+                    json!({"required": required, "content": {"application/json": {"schema": body}}});
             }
-            let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
             if !public {
                 operation["security"] = json!([{"bearer": []}]);
             }
             let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
             entry[method] = operation;
         }
+        let (output, input) = GENERATORS.with(|g| {
+            let mut generators = g.borrow_mut().take().expect("set above");
+            (generators.output.take_definitions(true), generators.input.take_definitions(true))
+        });
+        let renames = input_names(&output, &input);
+        let mut schemas: Map<String, Value> = output;
+        for (name, mut definition) in input {
+            rename_refs(&mut definition, &renames);
+            schemas.insert(renames[&name].clone(), definition);
+        }
+        let mut paths = Value::Object(paths);
+        for methods in paths.as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+            for operation in methods.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+                if let Some(body) = operation.get_mut("requestBody") {
+                    rename_refs(body, &renames);
+                }
+            }
+        }
+        let _ = problem;
         json!({
             "openapi": "3.1.0",
             "info": {
                 "title": "Keygate",
                 "version": env!("CARGO_PKG_VERSION"),
-                "description": "API keys at the edge: the admin API (console token as Bearer; `Keygate-Org` picks the organization), the verify API and whoami."
+                "description": "API keys at the edge: the admin API (console token as Bearer; `Keygate-Org` picks the organization), the verify API and whoami. Schemas are generated from the Rust types: an answer's fields are required unless serde leaves them out when empty, and `null` only where the type is optional."
             },
             "paths": paths,
             "components": {
-                "schemas": {"Problem": problem},
+                "schemas": schemas,
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A Keygate key: a console token for /admin/v1, an API key elsewhere."}}
             }
         })
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::{DOCUMENT, document};
     use crate::admin::Route;
@@ -836,30 +942,74 @@ mod tests {
         assert_eq!(documented, routes.len() + 2, "the document has routes this list lacks");
     }
 
-    /// Schemas follow the types: a field of the serialized type is a property of its schema.
+    /// A validator of `schema` (which may `$ref` the document's components).
+    fn validator(doc: &serde_json::Value, schema: &serde_json::Value) -> jsonschema::Validator {
+        let mut root = schema.clone();
+        root["components"] = doc["components"].clone();
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("{schema}: {e}"))
+    }
+
+    /// Every example in the document validates against its own schema (the examples are real values of the types).
     #[test]
-    fn schemas_are_generated_from_the_types() {
+    fn every_example_validates_against_its_schema() {
         let doc = document();
-        let key =
-            &doc["paths"]["/admin/v1/keys/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-        for field in [
-            "id",
-            "start",
-            "name",
-            "environment",
-            "project",
-            "permissions",
-            "rate_limit",
-            "status",
-            "last_used_at",
-            "usage",
-        ] {
-            assert!(key["properties"][field].is_object(), "KeyView.{field} missing from {key}");
+        let mut checked = 0;
+        let mut stack = vec![doc["paths"].clone()];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    if let Some(serde_json::Value::Array(examples)) = fields.get("examples")
+                        && fields.contains_key("$ref")
+                    {
+                        let schema = serde_json::Value::Object(fields.clone());
+                        let validator = validator(&doc, &schema);
+                        for example in examples {
+                            let errors: Vec<String> = validator.iter_errors(example).map(|e| e.to_string()).collect();
+                            assert!(errors.is_empty(), "{} rejects its example: {errors:?}", fields["$ref"]);
+                            checked += 1;
+                        }
+                    }
+                    stack.extend(fields.into_iter().map(|(_, v)| v));
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
         }
-        assert!(key["properties"].get("secret_hash").is_none());
-        let create = &doc["paths"]["/admin/v1/keys"]["post"]["requestBody"]["content"]["application/json"]["schema"];
-        assert_eq!(create["properties"]["environment"]["type"], "string");
-        assert_eq!(create["properties"]["rate_limit"]["properties"]["requests"]["type"], "integer");
+        assert!(checked > 50, "only {checked} examples");
+    }
+
+    /// The document says what serde does: optional fields are not required, `null` is allowed exactly where a value
+    /// may be missing, a problem's `field` is optional, request bodies accept what their defaults fill in, and the
+    /// secret hash is nowhere.
+    #[test]
+    fn optional_and_nullable_follow_serde() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let check = |name: &str, value: serde_json::Value, valid: bool| {
+            let schema = serde_json::json!({"$ref": format!("#/components/schemas/{name}")});
+            assert_eq!(validator(&doc, &schema).is_valid(&value), valid, "{name}: {value}");
+        };
+        // A limit without burst or mode, as answers write it.
+        check("RateLimitPolicy", serde_json::json!({"requests": 10, "window_seconds": 60}), true);
+        check("RateLimitPolicy", serde_json::json!({"requests": 10}), false);
+        // A page's cursor is null on the last page; a problem has `field` only for a validation error.
+        check("AuditPage", serde_json::json!({"events": [], "next_cursor": null}), true);
+        let problem = serde_json::json!({"type": "urn:keygate:problem:not-found", "title": "Not found", "status": 404, "detail": "x", "code": "NOT_FOUND"});
+        check("Problem", problem.clone(), true);
+        let mut without_code = problem;
+        without_code.as_object_mut().unwrap().remove("code");
+        check("Problem", without_code, false);
+        // A verify answer's code is one of the codes.
+        check("VerifyResponse", serde_json::json!({"valid": false, "code": "NOT_FOUND"}), true);
+        check("VerifyResponse", serde_json::json!({"valid": false, "code": "SOMETHING_ELSE"}), false);
+        // A create request may leave out everything with a default.
+        check("CreateKeyRequest", serde_json::json!({"name": "k", "environment": "live"}), true);
+        check("CreateKeyRequest", serde_json::json!({"name": "k", "environment": "moon"}), false);
+        assert!(!doc.to_string().contains("secret_hash"));
+        assert!(schemas["KeyView"]["required"].as_array().unwrap().iter().any(|f| f == "last_used_at"));
         assert_eq!(doc["openapi"], "3.1.0");
     }
 }

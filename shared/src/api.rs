@@ -28,6 +28,7 @@ pub const MAX_GRACE_SECONDS: u32 = 7 * 86_400;
 // Bootstrap, organizations, members
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapRequest {
     #[serde(default)]
@@ -39,6 +40,7 @@ pub struct BootstrapRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BootstrapResponse {
     /// Shown once: the first owner's console token.
     pub console_token: String,
@@ -47,12 +49,14 @@ pub struct BootstrapResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
@@ -61,6 +65,7 @@ pub struct OrganizationView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InviteMemberRequest {
     pub email: String,
@@ -69,6 +74,7 @@ pub struct InviteMemberRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemberView {
     pub id: String,
     pub email: String,
@@ -78,6 +84,7 @@ pub struct MemberView {
 
 /// A pending invitation, as owners and admins list it (never its code).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InvitationView {
     pub id: String,
     pub email: String,
@@ -90,6 +97,7 @@ pub struct InvitationView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InvitationList {
     pub invitations: Vec<InvitationView>,
 }
@@ -98,6 +106,7 @@ pub struct InvitationList {
 /// credential of anyone: a new user redeems it for their own first console token, an existing user accepts it
 /// while signed in with their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InviteMemberResponse {
     pub invitation: InvitationView,
     pub code: String,
@@ -105,6 +114,7 @@ pub struct InviteMemberResponse {
 
 /// `POST /invitations/redeem` (no sign-in: the code is the credential).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedeemInvitationRequest {
     pub code: String,
@@ -115,6 +125,7 @@ pub struct RedeemInvitationRequest {
 
 /// `201` answer to a redemption: the new user's first console token, shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RedeemInvitationResponse {
     pub console_token: String,
     pub session: SessionInfo,
@@ -124,18 +135,21 @@ pub struct RedeemInvitationResponse {
 
 /// `POST /invitations/accept`, signed in: join another organization with the token one already has.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {
     pub code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemberList {
     pub members: Vec<MemberView>,
 }
 
 /// A console session: one console token of the signed-in user (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionInfo {
     /// The token's key id.
     pub id: KeyId,
@@ -149,12 +163,14 @@ pub struct SessionInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
 
 /// `POST /sessions`: another console token for oneself (a CLI, another browser).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
     #[serde(default)]
@@ -163,6 +179,7 @@ pub struct CreateSessionRequest {
 
 /// `201` answer: the new console token, shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewSession {
     pub console_token: String,
     pub session: SessionInfo,
@@ -171,6 +188,7 @@ pub struct NewSession {
 /// A permission of the organization's catalog: its name, what it means to people (e.g. "License Management"), and
 /// how many live keys hold it. The catalog lists every permission keys hold and every one described.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PermissionInfo {
     pub name: String,
     pub keys: u64,
@@ -180,6 +198,7 @@ pub struct PermissionInfo {
 
 /// `GET /permissions`: the organization's permission catalog, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PermissionList {
     pub permissions: Vec<PermissionInfo>,
 }
@@ -187,6 +206,7 @@ pub struct PermissionList {
 /// A role of the organization: a named set of permissions keys hold together. Changing it changes every key that
 /// holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoleInfo {
     pub name: String,
     #[serde(default)]
@@ -199,12 +219,14 @@ pub struct RoleInfo {
 
 /// `GET /roles`: the organization's roles, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoleList {
     pub roles: Vec<RoleInfo>,
 }
 
 /// `PUT /roles/{name}`: defines a role, or replaces its definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutRoleRequest {
     #[serde(default)]
@@ -214,6 +236,7 @@ pub struct PutRoleRequest {
 
 /// An identity of the organization (a customer), as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IdentityView {
     pub id: String,
     pub external_id: String,
@@ -237,6 +260,7 @@ impl IdentityView {
 
 /// `GET /identities`: a page of the organization's identities, by external id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IdentityList {
     pub identities: Vec<IdentityView>,
     #[serde(default)]
@@ -245,6 +269,7 @@ pub struct IdentityList {
 
 /// `POST /identities`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateIdentityRequest {
     /// Your own id for the customer (`cus_123`, an email): 1-128 characters of letters, digits and `_-.:@`.
@@ -281,13 +306,16 @@ impl CreateIdentityRequest {
 
 /// `PATCH /identities/{id}`: what is left out stays; `null` removes `meta` or `rate_limit`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIdentityRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<serde_json::Value>"))]
     pub meta: Option<Option<serde_json::Value>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RateLimitPolicy>"))]
     pub rate_limit: Option<Option<RateLimitPolicy>>,
 }
 
@@ -328,6 +356,7 @@ impl PutRoleRequest {
 
 /// `PUT /permissions/{name}`: what a permission means (owners and admins); an empty description removes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DescribePermissionRequest {
     pub description: String,
@@ -357,6 +386,7 @@ fn validate_description(text: &str) -> Result<Option<String>, Problem> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionView {
     pub user: MemberView,
     pub organization: OrganizationView,
@@ -382,6 +412,7 @@ pub struct SessionView {
 
 /// `PATCH /organization/settings`: the settings to change (owners only); what is left out stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -408,6 +439,7 @@ impl MemberView {
 // Projects
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
     pub slug: String,
@@ -415,12 +447,14 @@ pub struct CreateProjectRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenameProjectRequest {
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProjectList {
     pub projects: Vec<Project>,
 }
@@ -429,6 +463,7 @@ pub struct ProjectList {
 // Keys
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     pub name: String,
@@ -509,6 +544,7 @@ impl CreateKeyRequest {
 
 /// `PATCH /keys/{id}`. Absent fields stay as they are; `null` clears `rate_limit` and `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -518,8 +554,10 @@ pub struct UpdateKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customers: Option<Vec<String>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RateLimitPolicy>"))]
     pub rate_limit: Option<Option<RateLimitPolicy>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Timestamp>"))]
     pub expires_at: Option<Option<Timestamp>>,
     /// Replaces the IP allowlist (`[]`: anywhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,15 +566,18 @@ pub struct UpdateKeyRequest {
     pub own_organization_only: Option<bool>,
     /// Replaces the metadata; `null` or `{}` removes it.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<serde_json::Value>"))]
     pub meta: Option<Option<serde_json::Value>>,
     /// Sets the usage limit and starts its count again (tops the key up); `null` removes it.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<UsageLimit>"))]
     pub usage_limit: Option<Option<UsageLimit>>,
     /// Replaces the roles the key holds (`[]`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
     /// Moves the key to an identity (`idn_…`); `null` takes it out of its identity.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub identity: Option<Option<String>>,
 }
 
@@ -618,6 +659,7 @@ mod double_option {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKeyRequest {
     /// Seconds during which the previous secret keeps working (0 or absent: it stops at once).
@@ -638,6 +680,7 @@ impl RegenerateKeyRequest {
 
 /// Usage figures shown with a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UsageSummary {
     pub total: u64,
     pub last_24h: u64,
@@ -649,6 +692,7 @@ pub struct UsageSummary {
 
 /// A key as the admin API shows it: never the secret, never its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyView {
     pub id: KeyId,
     /// `kg_<env>_<id>`: enough to recognise the key, useless to call with.
@@ -720,6 +764,7 @@ impl KeyView {
 
 /// `201` answer to creating (or regenerating) a key: the full key, exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum CreatedKey {
     Pair { api_key: String, api_secret: String, record: KeyView },
@@ -758,6 +803,7 @@ impl CreatedKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyList {
     pub keys: Vec<KeyView>,
     pub next_cursor: Option<String>,
@@ -765,6 +811,7 @@ pub struct KeyList {
 
 /// Filters of `GET /keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyFilter {
     pub project: Option<String>,
     pub environment: Option<Environment>,
@@ -779,6 +826,7 @@ pub struct KeyFilter {
 
 /// One refused or failed request of a key (Instrumental's "recent errors").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecentError {
     pub at: Timestamp,
     pub method: String,
@@ -823,18 +871,21 @@ impl RecentError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecentErrors {
     pub errors: Vec<RecentError>,
 }
 
 /// A bucket of a usage series: its start and the requests counted in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UsagePoint {
     pub start: Timestamp,
     pub requests: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UsageReport {
     /// The last 24 hours, one point per hour, oldest first.
     pub hourly: Vec<UsagePoint>,
@@ -849,6 +900,7 @@ pub struct UsageReport {
 
 /// Requests made on behalf of one organization (Instill charges the organization a request names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrganizationUsage {
     pub organization: String,
     pub requests: u64,
@@ -856,6 +908,7 @@ pub struct OrganizationUsage {
 
 /// `GET /admin/v1/usage`: what the organization's keys did, by the organization each request acted for.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrganizationUsageReport {
     pub by_organization: Vec<OrganizationUsage>,
 }
@@ -869,6 +922,7 @@ pub const OTHER_ORGANIZATIONS: &str = "other";
 // Audit
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     Bootstrap,
@@ -965,6 +1019,7 @@ impl AuditAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEvent {
     pub id: String,
     pub at: Timestamp,
@@ -981,6 +1036,7 @@ pub struct AuditEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     pub next_cursor: Option<String>,
@@ -990,6 +1046,7 @@ pub struct AuditPage {
 // Verify and whoami
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub key: String,
@@ -1006,6 +1063,7 @@ pub struct VerifyRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RateLimitStatus {
     pub limit: u32,
     pub remaining: u32,
@@ -1013,6 +1071,7 @@ pub struct RateLimitStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VerifyResponse {
     pub valid: bool,
     pub code: Code,
@@ -1082,6 +1141,7 @@ impl VerifyResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WhoAmI {
     pub key_id: KeyId,
     pub name: String,
@@ -1093,6 +1153,7 @@ pub struct WhoAmI {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Health {
     pub status: String,
     pub version: String,

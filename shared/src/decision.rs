@@ -25,6 +25,7 @@ use crate::time::Timestamp;
 
 /// Stable machine codes of the verification outcome (the verify API's `code`, the problem body's `code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     Valid,
@@ -187,6 +188,7 @@ pub const CONSOLE_PROJECT: &str = "keygate-console";
 
 /// The endpoint's side of the check, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Endpoint {
     pub environment: Environment,
     /// When set, only keys of this project (or of every project of [`Endpoint::organization`]) pass.

@@ -24,6 +24,8 @@ pub mod problem;
 pub mod ratelimit;
 pub mod requestlog;
 pub mod routes;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod time;
 
 pub use decision::{Access, Code, Demand, Endpoint, Grant};

@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 
 /// Where a key works. A key works only against an endpoint of its own environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Production.
@@ -67,6 +68,7 @@ impl FromStr for Environment {
 
 /// A member's role in an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -97,6 +99,7 @@ impl Role {
 /// Who may create keys in an organization. Instrumental lets an organization keep key creation to its owners and
 /// admins; by default every member creates keys of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyCreation {
     #[default]
@@ -119,12 +122,14 @@ impl KeyCreation {
 
 /// An organization's settings (owners change them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrganizationSettings {
     #[serde(default)]
     pub key_creation: KeyCreation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Organization {
     pub id: String,
     pub name: String,
@@ -132,6 +137,7 @@ pub struct Organization {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Project {
     pub id: String,
     pub organization: String,
@@ -142,12 +148,14 @@ pub struct Project {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Membership {
     pub organization: String,
     pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -242,6 +250,7 @@ impl fmt::Display for Permission {
 /// A per-key rate limit: at most `requests` in any window of `window_seconds`, and, when `burst` is set, at most
 /// `burst` back to back (refilled at `requests / window_seconds`). See [`crate::ratelimit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitPolicy {
     pub requests: u32,
@@ -256,6 +265,7 @@ pub struct RateLimitPolicy {
 /// The count is kept exactly in the key's Durable Object (every request of such a key asks it); a request refused
 /// for any reason uses nothing, and an exhausted key answers 429 `USAGE_EXCEEDED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UsageLimit {
     /// Uses the key has when the limit is set (a change of the limit starts the count again from here).
@@ -266,6 +276,7 @@ pub struct UsageLimit {
 
 /// Back to `amount` uses at the start of every `interval` (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Refill {
     pub amount: u64,
@@ -273,6 +284,7 @@ pub struct Refill {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RefillInterval {
     Daily,
@@ -291,6 +303,7 @@ impl RefillInterval {
 
 /// A usage-limited key's count, in its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UsesLeft {
     pub remaining: u64,
     /// The refill period the count belongs to (`None`: never refilled).
@@ -323,6 +336,7 @@ impl UsesLeft {
 /// How the gateway applies a key's limit. Both are exact ("never more than N in any window"); they differ in what a
 /// request costs and how fast a revocation or a new limit reaches every isolate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitMode {
     /// Isolates admit on their own from short leases the key's object hands out (a share of the current slot, at
@@ -373,6 +387,7 @@ impl RateLimitPolicy {
 
 /// The stored lifecycle state. `Expired` is not a state: it is derived from `expires_at` and `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     Active,
@@ -384,6 +399,7 @@ pub enum KeyState {
 
 /// What people see: the stored state with expiry applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -405,6 +421,7 @@ impl KeyStatus {
 
 /// Something done to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LifecycleAction {
     Revoke,
@@ -469,6 +486,7 @@ impl KeyState {
 
 /// Whether a key is one string or the legacy `apikey` + `apisecret` pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     #[default]
@@ -553,6 +571,7 @@ pub struct KeyRecord {
 /// metadata and one rate limit. Keys carry it whole, so the gateway needs no lookup; the shared limit is counted in
 /// one Durable Object per identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyIdentity {
     /// `idn_<14 characters>`: the identity's own id (its limiter's object is named by the part after `idn_`).
     pub id: String,
@@ -585,6 +604,7 @@ impl KeyIdentity {
 /// A role of keys (Unkey's roles): a named set of permissions an organization defines once and gives to many keys.
 /// A key holds it by name, with the permissions it grants, so the gateway checks a key from its record alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HeldRole {
     pub name: String,
     pub permissions: Vec<Permission>,
@@ -692,6 +712,7 @@ impl KeyRecord {
 /// another organization with `Keygate-Org` passes only if the key's owner is a member of it. Written behind by the
 /// user's object whenever the user joins or leaves an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserOrganizations {
     pub organizations: Vec<String>,
 }

@@ -7,6 +7,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// An `application/problem+json` body. `code` is Keygate's stable machine code; `field` names the request field at
 /// fault when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,

@@ -34,6 +34,7 @@ const MAX_ID: usize = 40;
 
 /// One request of one key, as the log shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoggedRequest {
     /// Unique (a queue may deliver a batch twice: the second copy changes nothing).
     pub id: String,
@@ -80,12 +81,14 @@ fn cut(text: &str, max: usize) -> String {
 
 /// One queue message: lines of one isolate, each with the organization that owns its key (where it is stored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogBatch {
     pub lines: Vec<(String, LoggedRequest)>,
 }
 
 /// A page of the log, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RequestLogPage {
     pub requests: Vec<LoggedRequest>,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
@@ -94,6 +97,7 @@ pub struct RequestLogPage {
 
 /// Which statuses a query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StatusFilter {
     /// `429`
@@ -128,6 +132,7 @@ impl StatusFilter {
 
 /// Where a page starts: below this line (lines are ordered by time, then id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cursor {
     pub at: Timestamp,
     pub id: String,
@@ -148,6 +153,7 @@ impl Cursor {
 
 /// A query of the log: filters, all optional and combined with "and".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogQuery {
     pub key: Option<String>,
     pub method: Option<String>,

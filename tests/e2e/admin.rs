@@ -256,6 +256,35 @@ fn the_openapi_document_parses_and_lists_every_route() {
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }
+    // The served document is the one every answer of the suite is checked against.
+    assert_eq!(answer.body.trim_end(), include_str!("../../control/src/openapi.json").trim_end());
+}
+
+/// The check every answer of this suite passes through (`keygate_e2e::openapi::conforms`) refuses answers the
+/// document does not allow: a wrong type, a missing required field, a `null` where none may be, a problem without
+/// its code. (It would pass anything if it checked nothing.)
+#[test]
+fn the_openapi_check_refuses_answers_the_document_does_not_allow() {
+    use keygate_e2e::{Answer, openapi};
+    let json = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let problem = vec![("content-type".to_owned(), "application/problem+json".to_owned())];
+    let check = |method: &str, path: &str, status: u16, headers: &Vec<(String, String)>, body: &str| {
+        let answer = Answer { status, headers: headers.clone(), body: body.to_owned() };
+        let url = format!("http://127.0.0.1:1{path}");
+        std::panic::catch_unwind(|| openapi::conforms(method, &url, &answer)).is_ok()
+    };
+    assert!(check("GET", "/admin/v1/keys", 200, &json, r#"{"keys": [], "next_cursor": null}"#));
+    assert!(!check("GET", "/admin/v1/keys", 200, &json, r#"{"keys": 5, "next_cursor": null}"#));
+    assert!(!check("GET", "/admin/v1/audit", 200, &json, r#"{"next_cursor": null}"#));
+    assert!(!check("GET", "/admin/v1/roles", 200, &json, r#"{"roles": [{"name": null}]}"#));
+    let found = r#"{"type": "urn:keygate:problem:not-found", "title": "Not found", "status": 404, "detail": "x", "code": "NOT_FOUND"}"#;
+    assert!(check("GET", "/admin/v1/keys/F854DS4QEVHXS4", 404, &problem, found));
+    assert!(!check("GET", "/admin/v1/keys/F854DS4QEVHXS4", 404, &problem, r#"{"title": "Not found", "status": 404}"#));
+    assert!(!check("GET", "/admin/v1/keys/F854DS4QEVHXS4", 404, &json, found), "a problem is problem+json");
+    assert!(
+        check("GET", "/data/anything", 200, &json, "not JSON at all"),
+        "the gateway's own paths are not the document's"
+    );
 }
 
 /// Instrumental's setting: an organization keeps key creation to its owners and admins. Only an owner changes it,

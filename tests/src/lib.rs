@@ -257,7 +257,106 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         })
         .collect();
     let body = response.into_string().unwrap_or_default();
-    Answer { status, headers, body }
+    let answer = Answer { status, headers, body };
+    openapi::conforms(method, url, &answer);
+    answer
+}
+
+/// Every answer of the admin API, `/v1/verify` and `/v1/whoami` that any test receives is checked against the
+/// served OpenAPI document (`control/src/openapi.json`): its body against the schema of its operation and status
+/// (a problem against `Problem`), so the document cannot drift from what Keygate answers.
+pub mod openapi {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use serde_json::Value;
+
+    use super::Answer;
+
+    fn document() -> &'static Value {
+        static DOC: OnceLock<Value> = OnceLock::new();
+        DOC.get_or_init(|| {
+            serde_json::from_str(include_str!("../../control/src/openapi.json")).expect("the OpenAPI document")
+        })
+    }
+
+    /// The document's path template for a concrete path (`{id}` matches one segment).
+    pub fn template(path: &str) -> Option<&'static str> {
+        let wanted: Vec<&str> = path.split('/').collect();
+        document()["paths"].as_object()?.keys().map(String::as_str).find(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == wanted.len()
+                && parts.iter().zip(&wanted).all(|(t, w)| t == w || (*t == "{id}" && !w.is_empty()))
+        })
+    }
+
+    /// The schema an answer's body must match, if the document has the operation.
+    fn schema_for(method: &str, template: &str, status: u16) -> Option<(String, Value)> {
+        let operation = &document()["paths"][template][method.to_ascii_lowercase()];
+        let responses = operation.get("responses")?;
+        let status = status.to_string();
+        let response = responses.get(&status).or_else(|| responses.get("default"))?;
+        let content = response.get("content")?;
+        let (media, body) = content.as_object()?.iter().next()?;
+        Some((media.clone(), body["schema"].clone()))
+    }
+
+    fn validator(key: String, schema: &Value) -> Arc<jsonschema::Validator> {
+        static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Arc::clone(v);
+        }
+        let mut root = schema.clone();
+        root["components"] = document()["components"].clone();
+        let built = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("the document's schema for {key} does not build: {e}"));
+        let built = Arc::new(built);
+        cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&built));
+        built
+    }
+
+    /// Panics, naming the operation and every mismatch, when `answer` does not match the document.
+    pub fn conforms(method: &str, url: &str, answer: &Answer) {
+        if answer.status == 0 {
+            return;
+        }
+        let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path = path.find('/').map_or("/", |i| &path[i..]);
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let Some(template) = template(path) else { return };
+        let Some((media, schema)) = schema_for(method, template, answer.status) else {
+            if document()["paths"][template].get(method.to_ascii_lowercase()).is_some() && answer.status != 204 {
+                panic!(
+                    "{method} {template} answered {} with a body the document does not describe: {}",
+                    answer.status, answer.body
+                );
+            }
+            return;
+        };
+        let content_type = answer.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with(&media),
+            "{method} {template} answered {} as `{content_type}`, the document says `{media}`: {}",
+            answer.status,
+            answer.body
+        );
+        let Ok(body) = serde_json::from_str::<Value>(&answer.body) else {
+            panic!("{method} {template} answered {} with a body that is not JSON: {}", answer.status, answer.body);
+        };
+        let key = format!("{method} {template} {}", answer.status);
+        let errors: Vec<String> = validator(key.clone(), &schema)
+            .iter_errors(&body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{key}: the answer does not match the OpenAPI document: {errors:?}\n{}",
+            answer.body
+        );
+    }
 }
 
 pub fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
