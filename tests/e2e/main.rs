@@ -9,6 +9,7 @@ mod gateway;
 mod health;
 mod identities;
 mod logs;
+mod openapi;
 mod panics;
 mod ratelimit;
 mod restart;
