@@ -252,6 +252,10 @@ fn test() -> Result {
             "browser end-to-end (Chromium + console)",
             cmd("node").args(["--test", "--test-reporter=spec", "tests/browser/"]).env("KEYGATE_SKIP_BUILD", "1"),
         ),
+        counted(
+            "generated client (OpenAPI → TypeScript)",
+            cmd("node").args(["--test", "--test-reporter=spec", "tests/client/"]).env("KEYGATE_SKIP_BUILD", "1"),
+        ),
     ];
     eprintln!("screenshots of the console: {}", root().join("tests/screenshots").display());
 
