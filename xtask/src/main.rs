@@ -14,10 +14,11 @@
 //! package registries (crates.io, npm, Debian).
 
 mod bench;
+mod progress;
 mod tools;
 
 use std::env;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -71,14 +72,31 @@ pub fn cmd(program: &str) -> Command {
     c
 }
 
+/// Runs a command. During a staged run (`progress`) its output goes to the run's log, and a failure shows the log's
+/// last lines and where the rest is; otherwise (or with `--verbose`) it is shown as it comes.
 pub fn run(c: &mut Command) -> Result {
     let shown = format!("{c:?}");
-    eprintln!("$ {shown}");
-    let status = c.status().map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+    let Some((mut log, path)) = progress::log_file() else {
+        eprintln!("$ {shown}");
+        let status = c.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+        return if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) };
+    };
+    let _ = writeln!(log, "\n$ {shown}");
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    let status = c.stdout(log).stderr(err).status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        return Ok(());
+    }
+    eprintln!("--- the last lines of {} ---", path.display());
+    for line in progress::tail(&path, 60) {
+        eprintln!("{line}");
+    }
+    eprintln!("--- (the whole output is in {}) ---", path.display());
+    Err(format!("{shown} failed with {status}"))
 }
 
 pub fn build_console() -> Result {
+    progress::stage("the console (Leptos, Trunk): building", Some("about 4 min the first time, seconds after"));
     run(cmd("cargo").args(["fetch", "--locked"]))?;
     run(cmd("trunk").args(["build", "--release", "--offline"]).env("TRUNK_SKIP_VERSION_CHECK", "true"))
 }
@@ -125,6 +143,11 @@ pub fn build_worker(worker: Worker) -> Result {
     let root = root();
     let wasm_opt = root.join("node_modules/.bin/wasm-opt");
     let module = root.join(worker.folder()).join("build/index_bg.wasm");
+    let what = match worker {
+        Worker::Gateway => "the gateway Worker (verifier): building",
+        Worker::Control => "the control plane Worker (control): building",
+    };
+    progress::stage(what, Some("about 4 min the first time, under a minute after"));
     match worker {
         Worker::Gateway => build_gateway(&root)?,
         Worker::Control => run(cmd("worker-build")
@@ -183,10 +206,13 @@ fn build_gateway(root: &std::path::Path) -> Result {
 }
 
 fn dev() -> Result {
+    progress::start("dev", tools::SETUP_STAGES + 4);
     tools::setup(tools::Needs::BUILD)?;
     build_console()?;
     build_workers()?;
     tools::ensure_dev_vars()?;
+    progress::stage("wrangler dev: starting both Workers on 127.0.0.1:8787", Some("seconds"));
+    progress::finish("built");
     let mut wrangler = cmd("npx");
     // Both Workers in one workerd: the first config's (the gateway's) gets the port.
     wrangler
@@ -194,7 +220,6 @@ fn dev() -> Result {
         .args(["--local", "--ip", "127.0.0.1", "--port", "8787"])
         .args(["--persist-to", ".wrangler/state", "--show-interactive-dev-session=false"])
         .env("KEYGATE_SKIP_BUILD", "1");
-    eprintln!("$ {wrangler:?}");
     let mut child = wrangler.spawn().map_err(|e| format!("could not start wrangler: {e}"))?;
     let announce = std::thread::spawn(tools::announce_when_ready);
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -222,9 +247,11 @@ struct Step {
 }
 
 fn test() -> Result {
+    progress::start("test", tools::SETUP_STAGES + 3);
     tools::setup(tools::Needs::ALL)?;
     build_console()?;
     build_workers()?;
+    progress::finish("ready to test");
 
     let wasm = "wasm32-unknown-unknown";
     let chromedriver = tools::chromedriver()?;

@@ -45,15 +45,20 @@ pub fn cargo_bin() -> PathBuf {
         .join("bin")
 }
 
+/// The stages `setup` counts (with the browser's).
+pub const SETUP_STAGES: usize = 6;
+
 pub fn setup(needs: Needs) -> Result {
     wasm_target()?;
     let wasm_bindgen = wasm_bindgen_version()?;
-    cargo_install("worker-build", "worker-build", WORKER_BUILD_VERSION, true)?;
-    cargo_install("wasm-bindgen-cli", "wasm-bindgen", &wasm_bindgen, false)?;
-    cargo_install("trunk", "trunk", TRUNK_VERSION, true)?;
+    cargo_install("worker-build", "worker-build", WORKER_BUILD_VERSION, true, "about 3 min on 2 cores; once")?;
+    cargo_install("wasm-bindgen-cli", "wasm-bindgen", &wasm_bindgen, false, "about 4 min on 2 cores; once")?;
+    cargo_install("trunk", "trunk", TRUNK_VERSION, true, "about 6 min on 2 cores; once")?;
     npm_packages()?;
     if needs.browser {
         browser()?;
+    } else {
+        crate::progress::stage("Chromium: not needed to run", None);
     }
     Ok(())
 }
@@ -66,8 +71,10 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
 fn wasm_target() -> Result {
     let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
     if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        crate::progress::stage(&format!("Rust target {WASM_TARGET}: installed"), None);
         return Ok(());
     }
+    crate::progress::stage(&format!("Rust target {WASM_TARGET}: adding"), Some("about 1 min; once"));
     run(cmd("rustup").args(["target", "add", WASM_TARGET]))
 }
 
@@ -87,13 +94,15 @@ fn wasm_bindgen_version() -> Result<String> {
 }
 
 /// `cargo install` unless `<binary> --version` already names `version`.
-fn cargo_install(package: &str, binary: &str, version: &str, locked: bool) -> Result {
+fn cargo_install(package: &str, binary: &str, version: &str, locked: bool, estimate: &str) -> Result {
     let bin = cargo_bin().join(binary);
     let current = output(&bin.to_string_lossy(), &["--version"]).unwrap_or_default();
     if current.split_whitespace().any(|word| word == version) {
+        crate::progress::stage(&format!("{package} {version}: installed"), None);
         return Ok(());
     }
-    eprintln!("xtask: installing {package} {version} (cached in {} afterwards)", cargo_bin().display());
+    let estimate = format!("{estimate}, then cached in {}", cargo_bin().display());
+    crate::progress::stage(&format!("{package} {version}: compiling"), Some(&estimate));
     let mut c = cmd("cargo");
     c.args(["install", package, "--version", version]);
     if locked {
@@ -108,16 +117,20 @@ fn npm_packages() -> Result {
     let lock = fs::read(root.join("package-lock.json")).map_err(|e| format!("reading package-lock.json: {e}"))?;
     let stamp = root.join("node_modules/.keygate-lock");
     if fs::read(&stamp).is_ok_and(|s| s == lock) && root.join("node_modules/.bin/wrangler").exists() {
+        crate::progress::stage("npm packages (wrangler, binaryen, …): installed", None);
         return Ok(());
     }
+    crate::progress::stage("npm packages (wrangler, binaryen, …): npm ci", Some("about 1 min; once"));
     run(cmd("npm").args(["ci", "--no-audit", "--no-fund"]))?;
     fs::write(&stamp, lock).map_err(|e| e.to_string())
 }
 
 fn browser() -> Result {
     if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        crate::progress::stage("Chromium and ChromeDriver: installed", None);
         return Ok(());
     }
+    crate::progress::stage("Chromium and ChromeDriver: apt-get", Some("about 2 min; once"));
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]))
 }
