@@ -230,7 +230,9 @@ pub struct RoleList {
 #[serde(deny_unknown_fields)]
 pub struct PutRoleRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 200)))]
     pub description: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(length(max = 64)))]
     pub permissions: Vec<String>,
 }
 
@@ -273,9 +275,11 @@ pub struct IdentityList {
 #[serde(deny_unknown_fields)]
 pub struct CreateIdentityRequest {
     /// Your own id for the customer (`cus_123`, an email): 1-128 characters of letters, digits and `_-.:@`.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9_.:@-]+$")))]
     pub external_id: String,
     /// Shown in the console; the external id when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 100)))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<serde_json::Value>,
@@ -359,6 +363,7 @@ impl PutRoleRequest {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DescribePermissionRequest {
+    #[cfg_attr(feature = "schema", schemars(length(max = 200)))]
     pub description: String,
 }
 
@@ -466,13 +471,16 @@ pub struct ProjectList {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 100)))]
     pub name: String,
     pub environment: Environment,
     #[serde(default)]
     pub project: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 64), inner(length(max = 64))))]
     pub permissions: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 256), inner(length(min = 1, max = 128))))]
     pub customers: Vec<String>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitPolicy>,
@@ -482,6 +490,7 @@ pub struct CreateKeyRequest {
     pub kind: KeyKind,
     /// Client address ranges (CIDR, IPv4 or IPv6) the key may be used from; empty: anywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 32)))]
     pub allowed_ips: Vec<String>,
     /// The key acts only for its own organization, never for another its owner joins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -494,9 +503,11 @@ pub struct CreateKeyRequest {
     pub usage_limit: Option<UsageLimit>,
     /// Roles of the organization (`GET /roles`) the key holds; their permissions add to `permissions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 16), inner(regex(pattern = r"^[a-z][a-z0-9_.-]{0,63}$"))))]
     pub roles: Vec<String>,
     /// The id (`idn_…`) of the identity the key belongs to (`GET /identities`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^idn_[0-9A-HJKMNP-TV-Z]{14}$")))]
     pub identity: Option<String>,
 }
 

@@ -253,9 +253,12 @@ impl fmt::Display for Permission {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitPolicy {
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_000_000)))]
     pub requests: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400)))]
     pub window_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_000_000)))]
     pub burst: Option<u32>,
     #[serde(default, skip_serializing_if = "RateLimitMode::is_leased")]
     pub mode: RateLimitMode,

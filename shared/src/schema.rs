@@ -86,3 +86,12 @@ impl JsonSchema for KeyMeta {
         })
     }
 }
+
+/// A problem's `code`: one of [`crate::problem::CODES`].
+pub fn problem_code(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": crate::problem::CODES,
+        "description": "Keygate's stable machine code of the problem"
+    })
+}

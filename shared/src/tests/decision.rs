@@ -353,3 +353,56 @@ fn an_ip_allowlist_admits_only_its_ranges() {
     let revoked = KeyRecord { state: KeyState::Revoked, ..limited };
     assert_eq!(run(&h, Some(&revoked), &live(), from(Some("198.51.100.1"))), Err(Code::Revoked));
 }
+
+/// Every refusal code of the decision is a problem code the OpenAPI document lists (`problem::CODES`).
+#[test]
+fn every_refusal_code_is_a_listed_problem_code() {
+    use Code::*;
+    let refusals = [
+        MissingCredential,
+        AmbiguousCredential,
+        IncompletePair,
+        InvalidFormat,
+        WrongEnvironment,
+        WrongProject,
+        NotFound,
+        Revoked,
+        Deactivated,
+        Expired,
+        ForbiddenOrganization,
+        InsufficientPermissions,
+        NoRoute,
+        CustomerRequired,
+        CustomerNotAllowed,
+        IpNotAllowed,
+        RateLimited,
+        UsageExceeded,
+    ];
+    // Exhaustive: a new variant does not compile until it is sorted here, and so listed above.
+    let is_refusal = |code: Code| match code {
+        Valid => false,
+        MissingCredential
+        | AmbiguousCredential
+        | IncompletePair
+        | InvalidFormat
+        | WrongEnvironment
+        | WrongProject
+        | NotFound
+        | Revoked
+        | Deactivated
+        | Expired
+        | ForbiddenOrganization
+        | InsufficientPermissions
+        | NoRoute
+        | CustomerRequired
+        | CustomerNotAllowed
+        | IpNotAllowed
+        | RateLimited
+        | UsageExceeded => true,
+    };
+    for code in refusals {
+        assert!(is_refusal(code));
+        assert!(crate::problem::CODES.contains(&code.as_str()), "{}", code.as_str());
+    }
+    assert!(!crate::problem::CODES.contains(&Valid.as_str()));
+}
