@@ -9,12 +9,13 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startDev } from '../../bench/dev.mjs';
+import { bootstrapToken, startDev } from '../../bench/dev.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
-const BOOTSTRAP = 'kgboot_generated_client_smoke';
+// control/.dev.vars (made by `cargo xtask dev`) wins over [vars] when it exists.
+const BOOTSTRAP = bootstrapToken('kgboot_generated_client_smoke');
 let dev;
 
 before(async () => {

@@ -27,6 +27,14 @@ const WRK: &str = "/usr/bin/wrk";
 pub fn run(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let no_build = args.iter().any(|a| a == "--no-build");
+    if args.iter().any(|a| a == "--roles") {
+        tools::setup(tools::Needs::BUILD)?;
+        if !no_build {
+            crate::build_workers()?;
+        }
+        let passed = args.iter().filter(|a| *a != "--roles" && *a != "--no-build");
+        return crate::run(cmd("node").arg("bench/roles.mjs").args(passed));
+    }
     if args.iter().any(|a| a == "--admin") {
         tools::setup(tools::Needs::BUILD)?;
         if !no_build {

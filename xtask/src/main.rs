@@ -6,7 +6,8 @@
 //!   end-to-end suite against real workerd. Ends with one line for the whole suite: `N passed, M failed`.
 //! - `lint`: `cargo fmt --check`, clippy with warnings denied, and `shared` built for wasm32.
 //! - `bench [--quick]`: criterion benchmarks of `shared`, then Keygate's Worker against a hand-written JavaScript
-//!   Worker under loopback load (`bench/README.md`); `bench --admin [--quick]`: the control plane at scale.
+//!   Worker under loopback load (`bench/README.md`); `bench --admin [--quick]`: the control plane at scale;
+//!   `bench --roles [--keys N]`: how long a changed role takes to reach every key that holds it.
 //! - `setup`: only the installs. `build-worker [gateway|control]`: what each wrangler config's `[build]` runs (both
 //!   Workers when none is named).
 //!
