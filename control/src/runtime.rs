@@ -226,8 +226,8 @@ impl OrgObject {
             if owed.is_empty() {
                 return Ok(Owed::Nothing);
             }
-            let mut done = Vec::with_capacity(owed.len());
-            for sync in owed {
+            // The batch's keys at once: each is its own object, so their changes do not wait on one another.
+            let calls = owed.into_iter().map(|sync| async move {
                 let request = KeyRequest::Sync {
                     revision: u64::try_from(sync.revision).unwrap_or(0),
                     roles: sync.roles,
@@ -236,11 +236,15 @@ impl OrgObject {
                 let envelope = KeyEnvelope { id: sync.key, request };
                 match call::<_, KeyReply>(&self.env, KEY_OBJECTS, sync.key.as_str(), "/", &envelope).await {
                     // A key with too much owed to the organization takes the change on a later round.
-                    Ok(KeyReply::Refused { refusal: KeyRefusal::Backlog }) => {}
-                    Ok(_) => done.push((sync.key.to_string(), sync.revision)),
-                    Err(e) => worker::console_error!("keygate: definitions of {} failed, retrying: {e}", sync.key),
+                    Ok(KeyReply::Refused { refusal: KeyRefusal::Backlog }) => None,
+                    Ok(_) => Some((sync.key.to_string(), sync.revision)),
+                    Err(e) => {
+                        worker::console_error!("keygate: definitions of {} failed, retrying: {e}", sync.key);
+                        None
+                    }
                 }
-            }
+            });
+            let done: Vec<(String, i64)> = futures_util::future::join_all(calls).await.into_iter().flatten().collect();
             if done.is_empty() {
                 return Ok(Owed::Stuck);
             }
