@@ -16,6 +16,7 @@ const EXAMPLES: &str = "Examples:
   keygate keys revoke F854DS4QEVHXS4
   echo \"$KEY\" | KEYGATE_SERVICE_KEY=kg_live_… keygate verify --permission data:read
   keygate --json audit | jq '.events[0]'
+  keygate scan . --format sarif > keygate.sarif
 
 Exit codes: 0 ok, 2 usage, 3 not signed in, 4 forbidden, 5 not found, 6 conflict, 7 invalid, 8 rate limited,
 9 unavailable, 10 key not valid (verify), 1 anything else.";
@@ -64,8 +65,23 @@ enum Command {
         #[arg(long)]
         customer: Option<String>,
     },
+    /// Find Keygate keys in files, folders (recursively) or standard input, each confirmed by its checksum; exits 1
+    /// when any is found (for a pre-commit hook or CI), 0 when none, 2 when a path cannot be read.
+    Scan {
+        /// Files and folders (none: standard input).
+        paths: Vec<std::path::PathBuf>,
+        /// `text` (path:line:column and the masked key) or `sarif` (SARIF 2.1.0, for code scanning).
+        #[arg(long, default_value = "text")]
+        format: ScanFormat,
+    },
     /// Shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ScanFormat {
+    Text,
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,7 +171,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(Failure(message, code)) => {
-            eprintln!("keygate: {message}");
+            if !message.is_empty() {
+                eprintln!("keygate: {message}");
+            }
             ExitCode::from(code)
         }
     }
@@ -211,6 +229,9 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn run(cli: Cli) -> Outcome {
+    if let Command::Scan { paths, format } = &cli.command {
+        return scan(paths, *format);
+    }
     let dir = config_dir(env);
     let kept = dir.as_deref().and_then(load);
     let url = cli
@@ -348,6 +369,7 @@ fn run(cli: Cli) -> Outcome {
                 return Err(Failure(format!("the key is not valid: {}", text(&answer["code"])), exit::KEY_NOT_VALID));
             }
         }
+        Command::Scan { .. } => unreachable!("answered above"),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keygate", &mut std::io::stdout());
         }
@@ -509,4 +531,90 @@ fn text(v: &Value) -> String {
 
 fn items(list: &Value, fields: &[&str]) -> Vec<Vec<String>> {
     list.as_array().into_iter().flatten().map(|item| fields.iter().map(|f| text(&item[*f])).collect()).collect()
+}
+
+/// `keygate scan`: every Keygate key in the paths (or standard input), by `keygate_shared::scan` (the gateway's own
+/// parser and checksum: no look-alikes).
+fn scan(paths: &[std::path::PathBuf], format: ScanFormat) -> Outcome {
+    let mut files: Vec<(String, String)> = Vec::new();
+    if paths.is_empty() {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Failure(e.to_string(), exit::USAGE))?;
+        files.push(("-".to_owned(), text));
+    }
+    let mut pending: Vec<std::path::PathBuf> = paths.to_vec();
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::metadata(&path).map_err(|e| Failure(format!("{}: {e}", path.display()), exit::USAGE))?;
+        if meta.is_dir() {
+            let entries =
+                std::fs::read_dir(&path).map_err(|e| Failure(format!("{}: {e}", path.display()), exit::USAGE))?;
+            let mut children: Vec<std::path::PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            children.retain(|c| {
+                !matches!(c.file_name().and_then(|n| n.to_str()), Some(".git" | "node_modules" | "target"))
+            });
+            children.sort();
+            children.reverse();
+            pending.extend(children);
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Failure(format!("{}: {e}", path.display()), exit::USAGE))?;
+        // Binary files (a NUL early on) are not text a key is pasted into.
+        if bytes.iter().take(8192).any(|b| *b == 0) {
+            continue;
+        }
+        files.push((path.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    let mut results = Vec::new();
+    for (path, text) in &files {
+        for found in keygate_shared::scan::find_keys(text) {
+            results.push((path.clone(), found));
+        }
+    }
+    match format {
+        ScanFormat::Text => {
+            for (path, f) in &results {
+                println!("{path}:{}:{}: a {} Keygate key, {}", f.line, f.column, f.environment, f.masked);
+            }
+            if !results.is_empty() {
+                eprintln!(
+                    "keygate: {} key(s) found: revoke each in the console (or `keygate keys revoke <id>`) and create a new one.",
+                    results.len()
+                );
+            }
+        }
+        ScanFormat::Sarif => {
+            let sarif_results: Vec<Value> = results
+                .iter()
+                .map(|(path, f)| {
+                    json!({
+                        "ruleId": "keygate-api-key",
+                        "level": "error",
+                        "message": {"text": format!("A {} Keygate key ({}): revoke it and create a new one.", f.environment, f.masked)},
+                        "locations": [{"physicalLocation": {
+                            "artifactLocation": {"uri": path},
+                            "region": {"startLine": f.line, "startColumn": f.column}
+                        }}]
+                    })
+                })
+                .collect();
+            let sarif = json!({
+                "version": "2.1.0",
+                "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+                "runs": [{
+                    "tool": {"driver": {
+                        "name": "keygate scan",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "rules": [{
+                            "id": "keygate-api-key",
+                            "shortDescription": {"text": "A Keygate API key (kg_<env>_<id>_<secret><checksum>, checksum verified)"}
+                        }]
+                    }},
+                    "results": sarif_results
+                }]
+            });
+            println!("{}", serde_json::to_string_pretty(&sarif).unwrap_or_default());
+        }
+    }
+    if results.is_empty() { Ok(()) } else { Err(Failure(String::new(), 1)) }
 }

@@ -24,6 +24,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod requestlog;
 pub mod routes;
+pub mod scan;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod time;

@@ -185,3 +185,41 @@ fn members_audit_verify_and_completions() {
     let help = keygate(&dir, &[], &["--help"], None);
     assert!(help.out.contains("Examples:") && help.out.contains("Exit codes:"));
 }
+
+/// `keygate scan`: keys in files, folders and standard input, confirmed by their checksum, masked in the output
+/// (text and SARIF), exit 1 when any is found; look-alikes, binary files and dependency folders are not reported.
+#[test]
+fn scan_finds_keys_by_their_checksum_and_never_prints_the_secret() {
+    let dir = config_dir("scan");
+    let tree = dir.join("repo");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::create_dir_all(tree.join("node_modules/pkg")).unwrap();
+    let key = keygate_shared::ApiKey::generate(keygate_shared::Environment::Live).unwrap().expose();
+    let secret = &key[key.len() - 38..];
+    std::fs::write(tree.join("src/config.js"), format!("// settings\n\nconst token = \"acme-shop:{key}\";\n")).unwrap();
+    let look_alike = format!("{}{}", &key[..key.len() - 1], if key.ends_with('A') { 'B' } else { 'A' });
+    std::fs::write(tree.join("src/fake.txt"), format!("kg_live_ but not a key: {look_alike}\n")).unwrap();
+    std::fs::write(tree.join("node_modules/pkg/index.js"), &key).unwrap();
+    std::fs::write(tree.join("src/blob.bin"), [b"\0\0".as_slice(), key.as_bytes()].concat()).unwrap();
+
+    let found = keygate(&dir, &[], &["scan", tree.to_str().unwrap()], None);
+    assert_eq!(found.code, 1, "{}{}", found.out, found.err);
+    let lines: Vec<&str> = found.out.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", found.out);
+    assert!(lines[0].ends_with(&format!("src/config.js:3:26: a live Keygate key, {}_…", &key[..22])), "{}", lines[0]);
+    assert!(!found.out.contains(secret) && !found.err.contains(secret), "the secret is never printed");
+
+    let sarif = keygate(&dir, &[], &["scan", "--format", "sarif", tree.to_str().unwrap()], None);
+    assert_eq!(sarif.code, 1);
+    let report = sarif.json();
+    assert_eq!(report["version"], "2.1.0");
+    let result = &report["runs"][0]["results"][0];
+    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
+    assert!(!sarif.out.contains(secret));
+
+    let stdin = keygate(&dir, &[], &["scan"], Some(&format!("export KEY={key}\n")));
+    assert_eq!((stdin.code, stdin.out.starts_with("-:1:12: a live Keygate key")), (1, true), "{}", stdin.out);
+    assert_eq!(keygate(&dir, &[], &["scan"], Some("nothing to see\n")).code, 0);
+    assert_eq!(keygate(&dir, &[], &["scan", dir.join("missing").to_str().unwrap()], None).code, 2);
+    let _ = std::fs::remove_dir_all(dir);
+}

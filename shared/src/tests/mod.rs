@@ -13,6 +13,7 @@ mod preview;
 mod ratelimit;
 mod requestlog;
 mod routes;
+mod scan;
 mod time;
 
 #[cfg(not(target_arch = "wasm32"))]
