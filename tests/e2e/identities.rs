@@ -2,7 +2,7 @@
 //! one rate limit, counted in the identity's own Durable Object by a real workerd; a changed identity reaches every
 //! one of its keys.
 
-use keygate_e2e::{Console, Value, eventually, gateway, json, post_json, shared};
+use keygate_e2e::{Console, Value, eventually, gateway, json, shared};
 
 fn owner() -> &'static Console {
     Console::shared_owner()
@@ -42,13 +42,7 @@ fn the_keys_of_an_identity_share_its_name_metadata_and_one_rate_limit() {
     assert_eq!(echo.json()["identity"]["external_id"], external.as_str());
     assert_eq!(echo.json()["identity"]["meta"], json!({"plan": "pro"}));
     assert_eq!(get(&second).status, 200);
-    let (service, _, _) =
-        owner().create_key(&json!({"name": "verifier", "environment": "live", "permissions": ["keys:verify"]}));
-    let verified = post_json(
-        &shared().url("/v1/verify"),
-        &[("authorization", &format!("Bearer {service}"))],
-        &json!({"key": first, "permission": "data:read"}),
-    );
+    let verified = owner().verify(&json!({"key": first, "permission": "data:read"}));
     assert_eq!(verified.status, 200, "{}", verified.body);
     assert_eq!(verified.json()["valid"], true, "{}", verified.body);
     assert_eq!(verified.json()["identity"]["name"], "Acme Corp");

@@ -2,7 +2,7 @@
 //! roles grant at the gateway as its own permissions do; changing a role changes every key that holds it, within
 //! the revocation bound, through the organization's object, the keys' objects and KV of a real workerd.
 
-use keygate_e2e::{Console, Value, eventually, gateway, json, post_json, shared};
+use keygate_e2e::{Console, Value, eventually, gateway, json, shared};
 
 fn owner() -> &'static Console {
     Console::shared_owner()
@@ -51,13 +51,7 @@ fn a_role_change_reaches_every_key_that_holds_it_at_the_gateway() {
     assert_eq!(post(&first, "/streams/x"), 403);
     assert_eq!(gateway(&shared().base, "GET", "/data/x", &plain).status, 403);
     // A service using /v1/verify learns the roles and the permissions they grant in the same answer.
-    let (service, _, _) =
-        owner().create_key(&json!({"name": "verifier", "environment": "live", "permissions": ["keys:verify"]}));
-    let verified = post_json(
-        &shared().url("/v1/verify"),
-        &[("authorization", &format!("Bearer {service}"))],
-        &json!({"key": first, "permission": "data:read"}),
-    );
+    let verified = owner().verify(&json!({"key": first, "permission": "data:read"}));
     assert_eq!(verified.status, 200, "{}", verified.body);
     assert_eq!((verified.json()["valid"].as_bool(), &verified.json()["roles"]), (Some(true), &json!([name])));
     assert_eq!(verified.json()["permissions"], json!(["data:read"]));

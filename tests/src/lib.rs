@@ -438,6 +438,14 @@ impl Console {
         (key, id, body)
     }
 
+    /// `POST /v1/verify` of `body` at this console's Worker, as a service holding a fresh `keys:verify` key of this
+    /// console's organization would call it.
+    pub fn verify(&self, body: &Value) -> Answer {
+        let spec = json!({"name": "verifier", "environment": "live", "permissions": ["keys:verify"]});
+        let (service, _, _) = self.create_key(&spec);
+        post_json(&format!("{}/v1/verify", self.base), &[("authorization", &format!("Bearer {service}"))], body)
+    }
+
     /// Ensures a project exists (creating it if needed).
     pub fn project(&self, slug: &str) {
         let answer = self.call("POST", "/projects", Some(&json!({"slug": slug, "name": slug})));

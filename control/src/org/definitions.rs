@@ -274,39 +274,17 @@ impl<S: Sql> Org<'_, S> {
 
     /// An identity by its id (`idn_…`) or its external id.
     pub(super) fn identity_row(&self, id: &str) -> Result<Option<IdentityRow>, SqlError> {
-        #[derive(Deserialize)]
-        struct Row {
-            body: String,
-            keys: i64,
-            created_at: i64,
-            updated_at: i64,
-        }
-        let row: Option<Row> = self.db.first(
+        let row: Option<StoredIdentity> = self.db.first(
             "SELECT body, keys, created_at, updated_at FROM identities WHERE id = ? OR external_id = ? LIMIT 1",
             params![id, id],
         )?;
-        row.map(|r| {
-            Ok(IdentityRow {
-                identity: json_column(&r.body)?,
-                keys: u64::try_from(r.keys).unwrap_or(0),
-                created_at: Timestamp(r.created_at),
-                updated_at: Timestamp(r.updated_at),
-            })
-        })
-        .transpose()
+        row.map(StoredIdentity::read).transpose()
     }
 
     /// A page of the organization's identities, by external id.
     pub(super) fn identities(&self, actor: &str, cursor: Option<String>) -> Answer {
         self.role(actor)?;
-        #[derive(Deserialize)]
-        struct Row {
-            body: String,
-            keys: i64,
-            created_at: i64,
-            updated_at: i64,
-        }
-        let rows: Vec<Row> = self.db.all(
+        let rows: Vec<StoredIdentity> = self.db.all(
             "SELECT body, keys, created_at, updated_at FROM identities WHERE external_id > ? \
              ORDER BY external_id LIMIT ?",
             params![cursor.unwrap_or_default(), limits::PAGE + 1],
@@ -315,15 +293,7 @@ impl<S: Sql> Org<'_, S> {
         let identities: Vec<IdentityView> = rows
             .into_iter()
             .take(limits::PAGE as usize)
-            .map(|r| {
-                let identity: KeyIdentity = json_column(&r.body)?;
-                Ok(IdentityView::of(
-                    identity,
-                    u64::try_from(r.keys).unwrap_or(0),
-                    Timestamp(r.created_at),
-                    Timestamp(r.updated_at),
-                ))
-            })
+            .map(|r| r.read().map(IdentityRow::view))
             .collect::<Result<_, SqlError>>()?;
         let next_cursor = if more { identities.last().map(|i| i.external_id.clone()) } else { None };
         Ok(OrgReply::Identities { list: IdentityList { identities, next_cursor } })
@@ -435,6 +405,26 @@ fn limit_text(identity: &KeyIdentity) -> String {
     match identity.rate_limit {
         Some(p) => format!("{} requests per {} s shared", p.requests, p.window_seconds),
         None => "no shared limit".into(),
+    }
+}
+
+/// An identity's row as SQL answers it.
+#[derive(Deserialize)]
+struct StoredIdentity {
+    body: String,
+    keys: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl StoredIdentity {
+    fn read(self) -> Result<IdentityRow, SqlError> {
+        Ok(IdentityRow {
+            identity: json_column(&self.body)?,
+            keys: u64::try_from(self.keys).unwrap_or(0),
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(self.updated_at),
+        })
     }
 }
 
