@@ -15,6 +15,9 @@ use keygate_shared::api::{
 use keygate_shared::model::{OrganizationSettings, Project};
 use keygate_shared::problem::Problem;
 use keygate_shared::requestlog::RequestLogPage;
+use keygate_shared::webhook::{
+    CreateWebhookRequest, CreatedWebhook, DeliveryList, DeliveryView, UpdateWebhookRequest, WebhookList, WebhookView,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -261,6 +264,33 @@ pub async fn create_identity(request: &CreateIdentityRequest) -> Result<Identity
 
 pub async fn update_identity(id: &str, request: &UpdateIdentityRequest) -> Result<IdentityView, ApiError> {
     call(Method::PATCH, &format!("/admin/v1/identities/{id}"), Some(&json(request))).await
+}
+
+/// The organization's webhooks (owners and admins).
+pub async fn webhooks() -> Result<WebhookList, ApiError> {
+    call(Method::GET, "/admin/v1/webhooks", None).await
+}
+
+/// Adds a webhook: the answer holds its signing secret, once.
+pub async fn create_webhook(request: &CreateWebhookRequest) -> Result<CreatedWebhook, ApiError> {
+    call(Method::POST, "/admin/v1/webhooks", Some(&json(request))).await
+}
+
+pub async fn update_webhook(id: &str, request: &UpdateWebhookRequest) -> Result<WebhookView, ApiError> {
+    call(Method::PATCH, &format!("/admin/v1/webhooks/{id}"), Some(&json(request))).await
+}
+
+pub async fn delete_webhook(id: &str) -> Result<(), ApiError> {
+    call::<Option<serde_json::Value>>(Method::DELETE, &format!("/admin/v1/webhooks/{id}"), None).await.map(|_| ())
+}
+
+/// Queues a `ping` to the webhook.
+pub async fn test_webhook(id: &str) -> Result<DeliveryView, ApiError> {
+    call(Method::POST, &format!("/admin/v1/webhooks/{id}/test"), None).await
+}
+
+pub async fn deliveries(id: &str) -> Result<DeliveryList, ApiError> {
+    call(Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries"), None).await
 }
 
 pub async fn delete_identity(id: &str) -> Result<(), ApiError> {

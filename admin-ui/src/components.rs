@@ -45,6 +45,7 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                 {link(Page::Sessions, "Sessions")}
                 {link(Page::Logs, "Logs")}
                 {link(Page::Audit, "Audit log")}
+                {link(Page::Webhooks, "Webhooks")}
                 {link(Page::Whoami, "Which project?")}
             </nav>
             <Transition fallback=|| view! { <span class="muted">"Loading…"</span> }>

@@ -25,6 +25,7 @@ pub enum Page {
     Audit,
     Logs,
     Identities,
+    Webhooks,
     Whoami,
 }
 
@@ -39,6 +40,7 @@ impl Page {
             ["audit"] => Page::Audit,
             ["logs"] => Page::Logs,
             ["identities"] => Page::Identities,
+            ["webhooks"] => Page::Webhooks,
             ["whoami"] => Page::Whoami,
             _ => Page::Keys,
         }
@@ -54,6 +56,7 @@ impl Page {
             Page::Audit => "/admin/audit".into(),
             Page::Logs => "/admin/logs".into(),
             Page::Identities => "/admin/identities".into(),
+            Page::Webhooks => "/admin/webhooks".into(),
             Page::Whoami => "/admin/whoami".into(),
         }
     }
@@ -139,6 +142,7 @@ pub fn App() -> impl IntoView {
                     Page::Audit => view! { <pages::AuditPage /> }.into_any(),
                     Page::Logs => view! { <pages::LogsPage /> }.into_any(),
                     Page::Identities => view! { <pages::IdentitiesPage /> }.into_any(),
+                    Page::Webhooks => view! { <pages::WebhooksPage /> }.into_any(),
                     Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
                 }}
             </components::Shell>

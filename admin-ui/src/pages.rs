@@ -12,6 +12,7 @@ use crate::api::{self, ApiError, KeyQuery};
 use crate::components::{ActionDialog, ActionMenu, Modal, OrganizationId, StatusBadge, UsageChart};
 use crate::logic::{self, KeyAction, SortBy};
 use crate::{Ctx, Page, ShownSecret};
+use keygate_shared::webhook::{CreateWebhookRequest, DeliveryState, EventType, UpdateWebhookRequest};
 
 /// Permissions offered as checkboxes, besides those already used in the organization.
 const COMMON_PERMISSIONS: [&str; 6] =
@@ -1738,5 +1739,199 @@ fn OrganizationUsagePanel() -> impl IntoView {
                 })
             }}
         </Transition>
+    }
+}
+
+/// The organization's webhooks (owners and admins): where key events are posted, signed; "Send test event"; each
+/// webhook's delivery log. The signing secret is shown once, when the webhook is added.
+#[component]
+pub fn WebhooksPage() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let version = RwSignal::new(0u32);
+    let list = LocalResource::new(move || {
+        version.get();
+        api::webhooks()
+    });
+    let url = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let events = RwSignal::new(Vec::<EventType>::new());
+    let create = Action::new_local(move |(): &()| {
+        let request = CreateWebhookRequest {
+            url: url.get_untracked().trim().to_owned(),
+            events: events.get_untracked(),
+            description: Some(description.get_untracked()).filter(|d| !d.trim().is_empty()),
+        };
+        async move { api::create_webhook(&request).await }
+    });
+    // (id, what): "test", "enable", "disable", "delete".
+    let act = Action::new_local(move |(id, what): &(String, &'static str)| {
+        let (id, what) = (id.clone(), *what);
+        async move {
+            match what {
+                "test" => api::test_webhook(&id).await.map(|_| ()),
+                "delete" => api::delete_webhook(&id).await,
+                _ => {
+                    let change = UpdateWebhookRequest { enabled: Some(what == "enable"), ..Default::default() };
+                    api::update_webhook(&id, &change).await.map(|_| ())
+                }
+            }
+        }
+    });
+    let shown_log = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("Signing secret for {}", created.webhook.url),
+                secret: created.secret.clone(),
+                note: "Your receiver checks every delivery with it: Keygate-Signature is t=<unix seconds>,v1=<hex \
+                       HMAC-SHA-256 of \"<t>.<body>\" with this secret>; refuse a t more than 5 minutes old. Copy it \
+                       now: it is not shown again."
+                    .into(),
+            }));
+            url.set(String::new());
+            description.set(String::new());
+            events.set(Vec::new());
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = act.value().get() {
+            version.update(|v| *v += 1);
+        }
+    });
+    view! {
+        <div class="page-head"><h1>"Webhooks"</h1></div>
+        <p class="muted">"Keygate posts your organization's key events — created, revoked, regenerated, leaked, a canary tripped — to your endpoints as signed JSON, and retries a failed delivery with backoff for about five hours."</p>
+        <Show when=move || is_manager(&ctx) fallback=|| view! { <p class="empty">"Only owners and admins manage webhooks."</p> }>
+            <form class="stack-form" data-testid="webhook-form" on:submit=move |ev| {
+                ev.prevent_default();
+                create.dispatch(());
+            }>
+                <label>"Endpoint URL"
+                    <input data-testid="webhook-url" type="url" required placeholder="https://hooks.example.com/keygate" prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev)) />
+                </label>
+                <label>"Description"
+                    <input data-testid="webhook-description" placeholder="Security alerts" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev)) />
+                </label>
+                <fieldset>
+                    <legend>"Events (none checked: every event)"</legend>
+                    {EventType::ALL.into_iter().filter(|e| *e != EventType::Ping).map(|e| view! {
+                        <label class="check">
+                            <input type="checkbox" data-event=e.as_str()
+                                prop:checked=move || events.get().contains(&e)
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    events.update(|list| {
+                                        list.retain(|x| *x != e);
+                                        if on {
+                                            list.push(e);
+                                        }
+                                    });
+                                } />
+                            " " <code>{e.as_str()}</code>
+                        </label>
+                    }).collect_view()}
+                </fieldset>
+                <button type="submit" class="primary" data-testid="webhook-add" disabled=move || create.pending().get()>"Add webhook"</button>
+            </form>
+            {move || create.value().get().and_then(Result::err).map(error_view)}
+            {move || act.value().get().and_then(Result::err).map(error_view)}
+            <Transition fallback=loading>
+                {move || list.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.webhooks.is_empty() => view! { <p class="empty" data-testid="webhooks-empty">"No webhooks yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table data-testid="webhook-table">
+                            <thead><tr><th>"Endpoint"</th><th>"Events"</th><th>"State"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.webhooks.into_iter().map(|w| {
+                                    let events = if w.events.is_empty() {
+                                        "every event".to_owned()
+                                    } else {
+                                        w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
+                                    };
+                                    let (id, enabled) = (w.id.clone(), w.enabled);
+                                    let (test, toggle, delete, log) = (id.clone(), id.clone(), id.clone(), id.clone());
+                                    view! {
+                                        <tr data-testid="webhook-row" data-webhook=w.id.clone()>
+                                            <td><code>{w.url.clone()}</code><div class="muted">{w.description.clone().unwrap_or_default()}</div></td>
+                                            <td>{events}</td>
+                                            <td>{if enabled {
+                                                view! { <span class="badge badge-active">"Enabled"</span> }
+                                            } else {
+                                                view! { <span class="badge badge-inactive">"Disabled"</span> }
+                                            }}</td>
+                                            <td class="actions">
+                                                <button type="button" class="secondary" data-testid="webhook-test" disabled=!enabled on:click=move |_| { act.dispatch((test.clone(), "test")); }>"Send test event"</button>
+                                                <button type="button" class="secondary" data-testid="webhook-log" on:click=move |_| shown_log.set(Some(log.clone()))>"Deliveries"</button>
+                                                <button type="button" class="secondary" data-testid="webhook-toggle" on:click=move |_| { act.dispatch((toggle.clone(), if enabled { "disable" } else { "enable" })); }>{if enabled { "Disable" } else { "Enable" }}</button>
+                                                <button type="button" class="danger" data-testid="webhook-delete" on:click=move |_| { act.dispatch((delete.clone(), "delete")); }>"Delete"</button>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            {move || shown_log.get().map(|id| view! { <DeliveryLog id=id version=version /> })}
+        </Show>
+    }
+}
+
+/// A webhook's delivery log, newest first.
+#[component]
+fn DeliveryLog(id: String, version: RwSignal<u32>) -> impl IntoView {
+    let reload = RwSignal::new(0u32);
+    let id = StoredValue::new(id);
+    let log = LocalResource::new(move || {
+        version.get();
+        reload.get();
+        let id = id.get_value();
+        async move { api::deliveries(&id).await }
+    });
+    view! {
+        <section data-testid="delivery-log">
+            <div class="page-head">
+                <h2>"Deliveries"</h2>
+                <button type="button" class="secondary" data-testid="delivery-refresh" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>
+            </div>
+            <Transition fallback=loading>
+                {move || log.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.deliveries.is_empty() => view! { <p class="empty">"Nothing sent yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table>
+                            <thead><tr><th>"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Last answer"</th><th>"Created"</th><th>"Next attempt"</th></tr></thead>
+                            <tbody>
+                                {list.deliveries.into_iter().map(|d| {
+                                    let (label, class) = match d.state {
+                                        DeliveryState::Delivered => ("Delivered", "badge badge-active"),
+                                        DeliveryState::Pending => ("Retrying", "badge badge-inactive"),
+                                        DeliveryState::Failed => ("Failed", "badge badge-deactivated"),
+                                    };
+                                    let answer = match (d.last_status, d.last_error.clone()) {
+                                        (_, Some(error)) => error,
+                                        (Some(status), None) => status.to_string(),
+                                        (None, None) => "—".to_owned(),
+                                    };
+                                    view! {
+                                        <tr data-testid="delivery-row" data-event=d.event_type.as_str() data-state=d.state.as_str()>
+                                            <td><code>{d.event_type.as_str()}</code></td>
+                                            <td><span class=class>{label}</span></td>
+                                            <td data-testid="delivery-attempts">{d.attempts}</td>
+                                            <td>{answer}</td>
+                                            <td>{logic::when(Some(d.created_at))}</td>
+                                            <td>{d.next_attempt_at.map(|t| logic::when(Some(t))).unwrap_or_else(|| "—".into())}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
     }
 }

@@ -32,6 +32,8 @@ use keygate_shared::time::Timestamp;
 use serde::de::DeserializeOwned;
 
 use crate::bootstrap::{BootstrapReply, BootstrapRequest};
+use keygate_shared::webhook::{CreateWebhookRequest, CreatedWebhook, UpdateWebhookRequest, WebhookList};
+
 use crate::config::Config;
 use crate::org::{NewInvitation, NewMember, OrgRefusal, OrgReply, OrgRequest};
 use crate::store::{OrgAnswer, StoreError, Stores};
@@ -187,6 +189,12 @@ pub enum Route<'a> {
     GetIdentity(&'a str),
     UpdateIdentity(&'a str),
     DeleteIdentity(&'a str),
+    Webhooks,
+    CreateWebhook,
+    UpdateWebhook(&'a str),
+    DeleteWebhook(&'a str),
+    TestWebhook(&'a str),
+    WebhookDeliveries(&'a str),
     Usage,
     RequestLog,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
@@ -239,6 +247,12 @@ impl<'a> Route<'a> {
             ("GET", ["identities", id]) => Route::GetIdentity(id),
             ("PATCH", ["identities", id]) => Route::UpdateIdentity(id),
             ("DELETE", ["identities", id]) => Route::DeleteIdentity(id),
+            ("GET", ["webhooks"]) => Route::Webhooks,
+            ("POST", ["webhooks"]) => Route::CreateWebhook,
+            ("PATCH", ["webhooks", id]) => Route::UpdateWebhook(id),
+            ("DELETE", ["webhooks", id]) => Route::DeleteWebhook(id),
+            ("POST", ["webhooks", id, "test"]) => Route::TestWebhook(id),
+            ("GET", ["webhooks", id, "deliveries"]) => Route::WebhookDeliveries(id),
             ("GET", ["usage"]) => Route::Usage,
             ("GET", ["requests"]) => Route::RequestLog,
             ("POST", ["test", "seed"]) => Route::Seed,
@@ -389,6 +403,12 @@ async fn signed_in<S: Stores>(
         | Route::GetIdentity(_)
         | Route::UpdateIdentity(_)
         | Route::DeleteIdentity(_) => identities(stores, req, actor, route, now).await,
+        Route::Webhooks
+        | Route::CreateWebhook
+        | Route::UpdateWebhook(_)
+        | Route::DeleteWebhook(_)
+        | Route::TestWebhook(_)
+        | Route::WebhookDeliveries(_) => webhooks(stores, req, actor, route, now).await,
         Route::DeleteRole(name) => {
             let request =
                 OrgRequest::DeleteRole { actor: actor.user.clone(), name: name.to_owned(), audit_id: audit_id()?, now };
@@ -1027,6 +1047,57 @@ async fn identities<S: Stores>(
     match org(stores, &actor.organization, request).await? {
         OrgReply::Identities { list } => Ok(Reply::json(status, &list)),
         OrgReply::Identity { identity } => Ok(Reply::json(status, &identity)),
+        OrgReply::Done => Ok(Reply::empty(204)),
+        _ => unexpected("the organization"),
+    }
+}
+
+/// `/webhooks`: where the organization's events are posted (owners and admins). The signing secret is generated
+/// here and answered once, by the creation.
+async fn webhooks<S: Stores>(
+    stores: &S,
+    req: &Incoming,
+    actor: &SignedIn,
+    route: Route<'_>,
+    now: Timestamp,
+) -> Handled {
+    let user = actor.user.clone();
+    let mut secret = None;
+    let (request, status) = match route {
+        Route::Webhooks => (OrgRequest::Webhooks { actor: user }, 200),
+        Route::CreateWebhook => {
+            let request: CreateWebhookRequest = body(req)?;
+            request.validate().map_err(problem)?;
+            let id = new_id("whk").map_err(internal)?;
+            let generated = keygate_shared::webhook::generate_secret().map_err(internal)?;
+            secret = Some(generated.clone());
+            (OrgRequest::CreateWebhook { actor: user, id, request, secret: generated, audit_id: audit_id()?, now }, 201)
+        }
+        Route::UpdateWebhook(id) => {
+            let change: UpdateWebhookRequest = body(req)?;
+            change.validate().map_err(problem)?;
+            (OrgRequest::UpdateWebhook { actor: user, id: id.to_owned(), change, audit_id: audit_id()?, now }, 200)
+        }
+        Route::DeleteWebhook(id) => {
+            (OrgRequest::DeleteWebhook { actor: user, id: id.to_owned(), audit_id: audit_id()?, now }, 204)
+        }
+        Route::TestWebhook(id) => {
+            (OrgRequest::TestWebhook { actor: user, id: id.to_owned(), event_id: audit_id()?, now }, 202)
+        }
+        Route::WebhookDeliveries(id) => (OrgRequest::Deliveries { actor: user, id: id.to_owned() }, 200),
+        _ => return Err(problem(Problem::not_found("No such admin route."))),
+    };
+    match org(stores, &actor.organization, request).await? {
+        OrgReply::Webhooks { webhooks } => Ok(Reply::json(status, &WebhookList { webhooks })),
+        OrgReply::Webhook { webhook } => match secret {
+            Some(secret) => Ok(Reply::json(status, &CreatedWebhook { webhook, secret })),
+            None => Ok(Reply::json(status, &webhook)),
+        },
+        OrgReply::Deliveries { deliveries } if status == 202 => match deliveries.deliveries.into_iter().next() {
+            Some(delivery) => Ok(Reply::json(status, &delivery)),
+            None => unexpected("the organization"),
+        },
+        OrgReply::Deliveries { deliveries } => Ok(Reply::json(status, &deliveries)),
         OrgReply::Done => Ok(Reply::empty(204)),
         _ => unexpected("the organization"),
     }

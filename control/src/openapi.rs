@@ -30,6 +30,10 @@ mod generator {
     };
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
+    use keygate_shared::webhook::{
+        CreateWebhookRequest, CreatedWebhook, DeliveryList, DeliveryState, DeliveryView, EventKey, EventType,
+        UpdateWebhookRequest, WebhookEvent, WebhookList, WebhookView,
+    };
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
@@ -180,6 +184,50 @@ mod generator {
             name: "Acme Corp".into(),
             meta: Some(meta()),
             rate_limit: Some(RateLimitPolicy::per(1000, 60)),
+        }
+    }
+
+    fn webhook_view() -> WebhookView {
+        WebhookView {
+            id: "whk_7Q3M0T9ZK1XW2R".into(),
+            url: "https://hooks.example.com/keygate".into(),
+            events: vec![EventType::KeyRevoked, EventType::KeyLeaked],
+            description: Some("Security alerts".into()),
+            enabled: true,
+            created_at: ts(),
+        }
+    }
+
+    fn delivery_view() -> DeliveryView {
+        DeliveryView {
+            id: "whd_7Q3M0T9ZK1XW2R".into(),
+            event_id: "evt_7Q3M0T9ZK1XW2R".into(),
+            event_type: EventType::KeyRevoked,
+            state: DeliveryState::Pending,
+            attempts: 1,
+            last_status: Some(500),
+            last_error: Some("The receiver answered 500.".into()),
+            created_at: ts(),
+            next_attempt_at: Some(ts()),
+            delivered_at: None,
+        }
+    }
+
+    pub(super) fn webhook_event() -> WebhookEvent {
+        WebhookEvent {
+            id: "evt_7Q3M0T9ZK1XW2R".into(),
+            kind: EventType::KeyRevoked,
+            created_at: ts(),
+            organization: "org_7Q3M0T9ZK1XW2R".into(),
+            actor: Some("usr_7Q3M0T9ZK1XW2R".into()),
+            key: Some(EventKey {
+                id: example_id(),
+                name: "Main Website Integration".into(),
+                environment: Environment::Live,
+                project: Some("acme-shop".into()),
+                owner: "usr_7Q3M0T9ZK1XW2R".into(),
+            }),
+            detail: "revoked".into(),
         }
     }
 
@@ -706,6 +754,62 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/webhooks",
+                "The organization's webhooks, never their secrets (owners and admins).",
+                None,
+                200,
+                schema(&WebhookList { webhooks: vec![webhook_view()] }),
+            ),
+            (
+                "post",
+                "/admin/v1/webhooks",
+                "Add a webhook (owners and admins; at most 10): https, or http to a loopback address in development. \
+                 The answer holds its signing secret, once. Deliveries carry Keygate-Signature: \
+                 t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\">; refuse a t more than 300 s away.",
+                Some(input(&CreateWebhookRequest {
+                    url: "https://hooks.example.com/keygate".into(),
+                    events: vec![EventType::KeyRevoked, EventType::KeyLeaked, EventType::CanaryTripped],
+                    description: Some("Security alerts".into()),
+                })),
+                201,
+                schema(&CreatedWebhook { webhook: webhook_view(), secret: "whsec_…".into() }),
+            ),
+            (
+                "patch",
+                "/admin/v1/webhooks/{id}",
+                "Change a webhook's URL, events, description, or disable it (owners and admins); a disabled webhook's \
+                 waiting deliveries are given up.",
+                Some(input(&UpdateWebhookRequest { enabled: Some(false), ..UpdateWebhookRequest::default() })),
+                200,
+                schema(&webhook_view()),
+            ),
+            (
+                "delete",
+                "/admin/v1/webhooks/{id}",
+                "Delete a webhook and its delivery log (owners and admins).",
+                None,
+                204,
+                json!({}),
+            ),
+            (
+                "post",
+                "/admin/v1/webhooks/{id}/test",
+                "Send the webhook a `ping` event (owners and admins): queued at once, posted within seconds.",
+                None,
+                202,
+                schema(&delivery_view()),
+            ),
+            (
+                "get",
+                "/admin/v1/webhooks/{id}/deliveries",
+                "The webhook's delivery log, newest first (the last 100): state, attempts, last status or error, \
+                 next attempt. Retries back off from 1 s to an hour, 12 attempts in all.",
+                None,
+                200,
+                schema(&DeliveryList { deliveries: vec![delivery_view()] }),
+            ),
+            (
+                "get",
                 "/admin/v1/organization/settings",
                 "The organization's settings (any member).",
                 None,
@@ -759,6 +863,8 @@ mod generator {
                 Some(Generators { output: generator(Contract::Serialize), input: generator(Contract::Deserialize) })
         });
         let problem = schema(&Problem::invalid_field("name", "must not be empty"));
+        // What Keygate posts to a webhook (OpenAPI 3.1 `webhooks`), with the same generator as the answers.
+        let event = schema(&webhook_event());
         let mut paths = Map::new();
         for (method, path, summary, request, status, response) in operations() {
             let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
@@ -833,6 +939,16 @@ mod generator {
             }
         }
         let _ = problem;
+        let webhooks = json!({"keygate-event": {"post": {
+            "summary": "An event of the organization, signed (Keygate-Signature) and retried until the receiver answers 2xx.",
+            "parameters": [
+                {"name": "Keygate-Webhook-Id", "in": "header", "required": true, "schema": {"type": "string"}, "description": "The delivery's id, the same on every retry."},
+                {"name": "Keygate-Event", "in": "header", "required": true, "schema": {"type": "string"}},
+                {"name": "Keygate-Signature", "in": "header", "required": true, "schema": {"type": "string"}, "description": "t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" under the webhook's secret>"}
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": event}}},
+            "responses": {"200": {"description": "Any 2xx ends the delivery; anything else, or no answer within 10 s, is retried."}}
+        }}});
         json!({
             "openapi": "3.1.0",
             "info": {
@@ -841,6 +957,7 @@ mod generator {
                 "description": "API keys at the edge: the admin API (console token as Bearer; `Keygate-Org` picks the organization), the verify API and whoami. Schemas are generated from the Rust types: an answer's fields are required unless serde leaves them out when empty, and `null` only where the type is optional."
             },
             "paths": paths,
+            "webhooks": webhooks,
             "components": {
                 "schemas": schemas,
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A Keygate key: a console token for /admin/v1, an API key elsewhere."}}
@@ -933,6 +1050,12 @@ mod tests {
             ("PATCH", "/identities/{id}"),
             ("DELETE", "/identities/{id}"),
             ("GET", "/usage"),
+            ("GET", "/webhooks"),
+            ("POST", "/webhooks"),
+            ("PATCH", "/webhooks/{id}"),
+            ("DELETE", "/webhooks/{id}"),
+            ("POST", "/webhooks/{id}/test"),
+            ("GET", "/webhooks/{id}/deliveries"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

@@ -9,12 +9,13 @@ use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::{KeyEnvelope, KeyEvent, KeyRefusal, KeyReply, KeyRequest};
 use keygate_shared::model::KeyRecord;
 use keygate_shared::time::Timestamp;
+use keygate_shared::webhook;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use worker::{DurableObject, Env, Method, Request, RequestInit, Response, State, durable_object};
 
 use crate::bootstrap::{Bootstrap, BootstrapReply, BootstrapRequest};
-use crate::org::{Org, OrgError, OrgRequest};
+use crate::org::{DeliveryOutcome, DueDelivery, Org, OrgError, OrgRequest};
 use crate::sql::{Sql, SqlError, SqlValue};
 use crate::store::{OrgAnswer, StoreError, Stores};
 use crate::user::{User, UserReply, UserRequest};
@@ -198,7 +199,7 @@ impl OrgObject {
                 *failures += 1;
                 *failures
             };
-            self.state.storage().set_alarm(std::time::Duration::from_millis(backoff_ms(attempt) as u64)).await?;
+            self.arm(backoff_ms(attempt)).await?;
         } else {
             *self.failures.borrow_mut() = 0;
         }
@@ -264,9 +265,92 @@ impl OrgObject {
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
         if owed {
             *self.syncing.borrow_mut() = true;
-            self.state.storage().set_alarm(std::time::Duration::from_millis(0)).await?;
+            self.arm(0).await?;
         }
         Ok(())
+    }
+}
+
+impl OrgObject {
+    /// Posts the webhook deliveries that are due, a batch at once (each its own request, awaited together), for a
+    /// few batches; answers when the next waiting delivery is due.
+    async fn post_webhooks(&self) -> worker::Result<Option<Timestamp>> {
+        let state = &self.state;
+        let fail = |e: SqlError| worker::Error::RustError(e.to_string());
+        for _ in 0..4 {
+            let at = now();
+            let due = transaction(state, move |db| Org { db }.due_deliveries(at))?.map_err(fail)?;
+            if due.is_empty() {
+                break;
+            }
+            let outcomes: Vec<DeliveryOutcome> = futures_util::future::join_all(due.into_iter().map(post)).await;
+            let at = now();
+            transaction(state, move |db| Org { db }.delivery_outcomes(&outcomes, at))?.map_err(fail)?;
+        }
+        transaction(state, |db| Org { db }.next_delivery())?.map_err(fail)
+    }
+
+    /// Sets the alarm to ring within `ms`, unless it already rings sooner.
+    async fn arm(&self, ms: i64) -> worker::Result<()> {
+        let storage = self.state.storage();
+        let ms = ms.max(0);
+        if storage.get_alarm().await?.is_some_and(|at| at <= now().millis() + ms) {
+            return Ok(());
+        }
+        storage.set_alarm(std::time::Duration::from_millis(ms as u64)).await
+    }
+
+    /// Sets the alarm for the next webhook delivery, if one waits.
+    async fn schedule_webhooks(&self) -> worker::Result<()> {
+        let next = transaction(&self.state, |db| Org { db }.next_delivery())?
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        match next {
+            Some(at) => self.arm(at.millis() - now().millis()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// One attempt of a delivery: signed at the moment it is sent, redirects not followed, at most 10 s awaited.
+async fn post(delivery: DueDelivery) -> DeliveryOutcome {
+    use futures_util::future::{Either, select};
+    let outcome =
+        |status: Option<u16>, error: Option<String>| DeliveryOutcome { id: delivery.id.clone(), status, error };
+    let signature = webhook::sign(&delivery.secret, now(), delivery.body.as_bytes());
+    let headers = worker::Headers::new();
+    let set = [
+        ("content-type", "application/json"),
+        ("user-agent", "Keygate-Webhooks/1"),
+        ("keygate-webhook-id", delivery.id.as_str()),
+        ("keygate-event", delivery.event_type.as_str()),
+        ("keygate-signature", signature.as_str()),
+    ];
+    for (name, value) in set {
+        if let Err(e) = headers.set(name, value) {
+            return outcome(None, Some(e.to_string()));
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual)
+        .with_body(Some(delivery.body.clone().into()));
+    let request = match Request::new_with_init(&delivery.url, &init) {
+        Ok(request) => request,
+        Err(e) => return outcome(None, Some(e.to_string())),
+    };
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
+    let fetch = worker::Fetch::Request(request);
+    let sent = Box::pin(fetch.send_with_signal(&signal));
+    let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(u64::from(webhook::TIMEOUT_MS))));
+    match select(sent, timeout).await {
+        Either::Left((Ok(response), _)) => outcome(Some(response.status_code()), None),
+        Either::Left((Err(e), _)) => outcome(None, Some(format!("Could not reach the receiver: {e}"))),
+        Either::Right(((), _)) => {
+            controller.abort();
+            outcome(None, Some("The receiver did not answer within 10 s.".into()))
+        }
     }
 }
 
@@ -295,6 +379,10 @@ impl DurableObject for OrgObject {
         if let Err(e) = self.schedule_sync().await {
             worker::console_error!("keygate: definition changes: {e}");
         }
+        // Webhooks too are posted by the alarm.
+        if let Err(e) = self.schedule_webhooks().await {
+            worker::console_error!("keygate: webhooks: {e}");
+        }
         json_response(&answer)
     }
 
@@ -302,6 +390,14 @@ impl DurableObject for OrgObject {
         *self.syncing.borrow_mut() = true;
         let synced = self.sync().await;
         self.deliver().await?;
+        match self.post_webhooks().await {
+            Ok(Some(at)) => self.arm(at.millis() - now().millis()).await?,
+            Ok(None) => {}
+            Err(e) => {
+                worker::console_error!("keygate: webhooks: {e}");
+                self.arm(5_000).await?;
+            }
+        }
         let again = match synced {
             Ok(Owed::Nothing) => None,
             Ok(Owed::More) => Some(50),
@@ -313,7 +409,7 @@ impl DurableObject for OrgObject {
         };
         match again {
             None => *self.syncing.borrow_mut() = false,
-            Some(ms) => self.state.storage().set_alarm(std::time::Duration::from_millis(ms)).await?,
+            Some(ms) => self.arm(ms).await?,
         }
         Response::ok("ok")
     }

@@ -962,10 +962,18 @@ pub enum AuditAction {
     CreateIdentity,
     UpdateIdentity,
     DeleteIdentity,
+    /// A webhook was added, changed or removed.
+    CreateWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    /// A key was reported leaked (and revoked when the organization says so).
+    Leaked,
+    /// Someone used a canary key.
+    CanaryTripped,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 30] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -991,6 +999,11 @@ impl AuditAction {
         Self::CreateIdentity,
         Self::UpdateIdentity,
         Self::DeleteIdentity,
+        Self::CreateWebhook,
+        Self::UpdateWebhook,
+        Self::DeleteWebhook,
+        Self::Leaked,
+        Self::CanaryTripped,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -1021,6 +1034,11 @@ impl AuditAction {
             Self::CreateIdentity => "create_identity",
             Self::UpdateIdentity => "update_identity",
             Self::DeleteIdentity => "delete_identity",
+            Self::CreateWebhook => "create_webhook",
+            Self::UpdateWebhook => "update_webhook",
+            Self::DeleteWebhook => "delete_webhook",
+            Self::Leaked => "leaked",
+            Self::CanaryTripped => "canary_tripped",
         }
     }
 

@@ -53,6 +53,8 @@ pub enum OrgAction {
     ReadAllAudit,
     /// See the organization's usage by the organization each request acted for.
     ViewUsage,
+    /// Add, change, test and delete webhooks, and read their delivery logs.
+    ManageWebhooks,
     ChangeSettings,
 }
 
@@ -105,12 +107,12 @@ pub fn may_act_on_org(role: Role, action: OrgAction, settings: &OrganizationSett
         (CreateKey | ListMembers, _) => Ok(()),
         (
             Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
-            | ManageIdentities | ReadAllAudit | ViewUsage,
+            | ManageIdentities | ReadAllAudit | ViewUsage | ManageWebhooks,
             Role::Owner | Role::Admin,
         ) => Ok(()),
         (
             Invite | ManageInvitations | RemoveMember | ManageProjects | DescribePermissions | ManageRoles
-            | ManageIdentities | ReadAllAudit | ViewUsage,
+            | ManageIdentities | ReadAllAudit | ViewUsage | ManageWebhooks,
             Role::Member,
         ) => Err(Denial::ManagersOnly),
         (InviteOwner | RemoveOwner | ChangeSettings, Role::Owner) => Ok(()),
@@ -154,6 +156,7 @@ pub const TABLE: &[Row] = &[
     Row { what: "create, change and delete identities", rule: Rule::Org(OrgAction::ManageIdentities) },
     Row { what: "read the whole audit log (members: their own)", rule: Rule::Org(OrgAction::ReadAllAudit) },
     Row { what: "see the organization's usage by acting organization", rule: Rule::Org(OrgAction::ViewUsage) },
+    Row { what: "manage webhooks and read their deliveries", rule: Rule::Org(OrgAction::ManageWebhooks) },
     Row { what: "change organization settings", rule: Rule::Org(OrgAction::ChangeSettings) },
 ];
 

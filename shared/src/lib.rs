@@ -28,6 +28,7 @@ pub mod scan;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod time;
+pub mod webhook;
 
 pub use decision::{Access, Code, Demand, Endpoint, Grant};
 pub use hash::SecretHash;

@@ -577,3 +577,52 @@ fn a_member_or_a_stranger_changing_an_identity_is_refused() {
     let kept = owner.call("GET", &format!("/identities/{id}"), None).json();
     assert_eq!((kept["meta"].clone(), kept["keys"].as_u64()), (Value::Null, Some(0)), "{kept}");
 }
+
+/// Webhooks send an organization's events to a URL: a member or another organization's owner redirecting them
+/// (or reading the delivery log) would watch every key change. Hostile bodies — a plain-http or private address,
+/// credentials in the URL, an unknown event, an unknown field — are refused and change nothing.
+#[test]
+fn a_member_or_a_stranger_redirecting_the_organizations_webhooks_is_refused() {
+    let (owner, _, member) = settings_org();
+    let created = owner.call("POST", "/webhooks", Some(&json!({"url": "https://hooks.example.com/acme"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["webhook"]["id"].as_str().unwrap().to_owned();
+    let steal = json!({"url": "https://attacker.example/steal"});
+    let member_here = Console { acting_for: owner.acting_for.clone(), ..member.clone() };
+    member_here.call("GET", "/webhooks", None).expect_problem(403, "FORBIDDEN");
+    member_here.call("POST", "/webhooks", Some(&steal)).expect_problem(403, "FORBIDDEN");
+    member_here.call("PATCH", &format!("/webhooks/{id}"), Some(&steal)).expect_problem(403, "FORBIDDEN");
+    member_here.call("GET", &format!("/webhooks/{id}/deliveries"), None).expect_problem(403, "FORBIDDEN");
+    member_here.call("DELETE", &format!("/webhooks/{id}"), None).expect_problem(403, "FORBIDDEN");
+    // Another organization's owner: not a member here; in their own organization the id does not exist.
+    let stranger = Console::shared_owner().invite(&format!("whk-stranger-{}@x.test", std::process::id()), "owner");
+    let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger.clone() };
+    peeking.call("GET", "/webhooks", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    stranger.call("PATCH", &format!("/webhooks/{id}"), Some(&steal)).expect_problem(404, "NOT_FOUND");
+    stranger.call("POST", &format!("/webhooks/{id}/test"), None).expect_problem(404, "NOT_FOUND");
+    keygate_e2e::request("GET", &format!("{}/admin/v1/webhooks", owner.base), &[], None)
+        .expect_problem(401, "MISSING_CREDENTIAL");
+
+    for (body, field) in [
+        (json!({"url": "http://hooks.example.com/x"}), Some("url")),
+        (json!({"url": "http://10.0.0.1/x"}), Some("url")),
+        (json!({"url": "https://user:pw@hooks.example.com/x"}), Some("url")),
+        (json!({"url": "file:///etc/passwd"}), Some("url")),
+        (json!({"url": "https://hooks.example.com/x", "events": ["key.revoked", "key.revoked"]}), Some("events")),
+        (json!({"url": "https://hooks.example.com/x", "description": "x".repeat(201)}), Some("description")),
+        (json!({"url": "https://hooks.example.com/x", "events": ["key.exploded"]}), None),
+        (json!({"url": "https://hooks.example.com/x", "secret": "whsec_mine"}), None),
+    ] {
+        let refused = owner.call("POST", "/webhooks", Some(&body));
+        assert!(matches!(refused.status, 400 | 422), "{body}: {} {}", refused.status, refused.body);
+        if let Some(field) = field {
+            assert_eq!(refused.json()["field"], field, "{body}");
+        }
+        let patched = owner.call("PATCH", &format!("/webhooks/{id}"), Some(&body));
+        assert!(matches!(patched.status, 400 | 422), "{body}: {} {}", patched.status, patched.body);
+    }
+    let listed = owner.call("GET", "/webhooks", None).json();
+    let hooks = listed["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1, "{listed}");
+    assert_eq!(hooks[0]["url"], "https://hooks.example.com/acme");
+}

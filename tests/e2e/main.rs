@@ -16,3 +16,4 @@ mod ratelimit;
 mod restart;
 mod roles;
 mod verify;
+mod webhooks;

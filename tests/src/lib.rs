@@ -637,3 +637,99 @@ pub mod origin {
         stream.flush()
     }
 }
+
+/// A loopback webhook receiver: it keeps every request it gets and answers 200, or 500 to as many requests as it is
+/// told to fail (an injected failure).
+pub mod receiver {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// One request the receiver got, and the status it answered.
+    #[derive(Debug, Clone)]
+    pub struct Received {
+        pub target: String,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+        pub answered: u16,
+    }
+
+    impl Received {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub struct Receiver {
+        pub url: String,
+        received: Arc<Mutex<Vec<Received>>>,
+        fail: Arc<AtomicUsize>,
+    }
+
+    impl Receiver {
+        /// Starts a receiver on a free loopback port; it serves until the test process ends.
+        pub fn start() -> Receiver {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+            let url = format!("http://{}", listener.local_addr().expect("receiver addr"));
+            let receiver = Receiver { url, received: Arc::default(), fail: Arc::default() };
+            let shared = receiver.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let shared = shared.clone();
+                    std::thread::spawn(move || {
+                        let _ = shared.serve(stream);
+                    });
+                }
+            });
+            receiver
+        }
+
+        /// The next `n` requests are answered 500.
+        pub fn fail_next(&self, n: usize) {
+            self.fail.store(n, Ordering::SeqCst);
+        }
+
+        pub fn received(&self) -> Vec<Received> {
+            self.received.lock().map(|r| r.clone()).unwrap_or_default()
+        }
+
+        fn serve(&self, mut stream: std::net::TcpStream) -> std::io::Result<()> {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line)?;
+            let mut headers = Vec::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    let k = k.trim().to_ascii_lowercase();
+                    if k == "content-length" {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    headers.push((k, v.trim().to_owned()));
+                }
+            }
+            let mut body = vec![0u8; length.min(1 << 20)];
+            reader.read_exact(&mut body)?;
+            let failing = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let (answered, status) = if failing { (500, "500 Internal Server Error") } else { (200, "200 OK") };
+            let target = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            if let Ok(mut received) = self.received.lock() {
+                received.push(Received { target, headers, body, answered });
+            }
+            write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")?;
+            stream.flush()
+        }
+    }
+}

@@ -396,7 +396,7 @@ impl<S: Sql> Org<'_, S> {
         detail: String,
     ) -> Result<(), SqlError> {
         let event = self.audit_event(audit_id, now, Some(actor), action, Some(id.to_owned()), detail)?;
-        self.record(&event, None)
+        self.record(&event, None).map(drop)
     }
 }
 

@@ -586,3 +586,192 @@ fn a_changed_identity_is_owed_to_its_keys_and_no_other() {
     assert_eq!(keys(&db), 0);
     assert!(matches!(delete(), Ok(OrgReply::Done)));
 }
+
+mod webhooks {
+    use keygate_shared::api::AuditAction;
+    use keygate_shared::key::{ApiKey, KeyId};
+    use keygate_shared::keyobject::KeyEvent;
+    use keygate_shared::model::Environment;
+    use keygate_shared::time::Timestamp;
+    use keygate_shared::webhook::{
+        CreateWebhookRequest, DeliveryState, DeliveryView, EventType, MAX_ATTEMPTS, UpdateWebhookRequest, WebhookEvent,
+        verify,
+    };
+
+    use super::{NOW, event, handle, org_db, row};
+    use crate::org::{DeliveryOutcome, Org, OrgError, OrgRefusal, OrgReply, OrgRequest};
+    use crate::sql::memory::MemorySql;
+
+    fn create(db: &MemorySql, id: &str, events: Vec<EventType>) {
+        let request =
+            CreateWebhookRequest { url: format!("https://hooks.example.com/{id}"), events, description: None };
+        handle(
+            db,
+            OrgRequest::CreateWebhook {
+                actor: "usr_owner".into(),
+                id: id.into(),
+                request,
+                secret: format!("whsec_{id}"),
+                audit_id: format!("evt_{id}"),
+                now: NOW,
+            },
+        );
+    }
+
+    fn lifecycle(db: &MemorySql, key: KeyId, revision: u64, action: AuditAction, audit_id: &str) {
+        let mut audit = event(audit_id, "org_a");
+        audit.action = action;
+        audit.detail = format!("{action:?}");
+        audit.target = Some(key.to_string());
+        let row = row(key, revision, "Checkout", &[]);
+        handle(db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row, audit: Some(audit) }] });
+    }
+
+    fn log(db: &MemorySql, webhook: &str) -> Vec<DeliveryView> {
+        match handle(db, OrgRequest::Deliveries { actor: "usr_owner".into(), id: webhook.into() }) {
+            OrgReply::Deliveries { deliveries } => deliveries.deliveries,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn due(db: &MemorySql, at: Timestamp) -> Vec<crate::org::DueDelivery> {
+        db.transaction(|db| Org { db }.due_deliveries(at)).unwrap()
+    }
+
+    fn outcome(db: &MemorySql, id: &str, status: Option<u16>, at: Timestamp) -> Option<Timestamp> {
+        let outcomes = vec![DeliveryOutcome { id: id.into(), status, error: None }];
+        db.transaction(|db| Org { db }.delivery_outcomes(&outcomes, at)).unwrap()
+    }
+
+    /// A key's lifecycle event reaches the webhooks that subscribe to it, once however often the event is
+    /// delivered; a failed attempt is retried after a second, then two; a 2xx ends it; events nobody subscribes to
+    /// queue nothing.
+    #[test]
+    fn events_are_queued_per_subscriber_retried_with_backoff_and_delivered_once() {
+        let db = org_db("org_a");
+        create(&db, "whk_revokes", vec![EventType::KeyRevoked]);
+        create(&db, "whk_all", vec![]);
+        let key = ApiKey::generate(Environment::Live).unwrap().id;
+        lifecycle(&db, key, 1, AuditAction::Create, "evt_c");
+        lifecycle(&db, key, 2, AuditAction::Rename, "evt_r");
+        lifecycle(&db, key, 3, AuditAction::Revoke, "evt_v");
+        // The same event again (a retried delivery from the key's object): nothing more.
+        lifecycle(&db, key, 3, AuditAction::Revoke, "evt_v");
+        let types = |w| log(&db, w).iter().map(|d| d.event_type).collect::<Vec<_>>();
+        assert_eq!(types("whk_revokes"), vec![EventType::KeyRevoked]);
+        assert_eq!(types("whk_all"), vec![EventType::KeyRevoked, EventType::KeyCreated]);
+
+        let now = due(&db, NOW);
+        assert_eq!(now.len(), 3);
+        let revoked = now.iter().find(|d| d.url.ends_with("whk_revokes")).unwrap();
+        let body: WebhookEvent = serde_json::from_str(&revoked.body).unwrap();
+        assert_eq!(
+            (body.id.as_str(), body.kind, body.key.as_ref().map(|k| k.id)),
+            ("evt_v", EventType::KeyRevoked, Some(key))
+        );
+        assert_eq!(body.key.unwrap().name, "Checkout");
+        assert_eq!(revoked.secret, "whsec_whk_revokes");
+
+        // The receiver fails once: the next attempt is a second later, not before.
+        let next = outcome(&db, &revoked.id, Some(500), NOW);
+        let first = &log(&db, "whk_revokes")[0];
+        assert_eq!((first.state, first.attempts, first.last_status), (DeliveryState::Pending, 1, Some(500)));
+        assert_eq!(first.last_error.as_deref(), Some("The receiver answered 500."));
+        assert_eq!(first.next_attempt_at, Some(NOW.plus_secs(1)));
+        assert_eq!(next, Some(NOW), "the other two are still due now");
+        assert!(!due(&db, NOW.plus_secs(0)).iter().any(|d| d.id == revoked.id));
+        assert!(due(&db, NOW.plus_secs(1)).iter().any(|d| d.id == revoked.id));
+        outcome(&db, &revoked.id, None, NOW.plus_secs(1));
+        assert_eq!(log(&db, "whk_revokes")[0].next_attempt_at, Some(NOW.plus_secs(3)));
+        outcome(&db, &revoked.id, Some(204), NOW.plus_secs(3));
+        let done = &log(&db, "whk_revokes")[0];
+        assert_eq!(
+            (done.state, done.attempts, done.delivered_at),
+            (DeliveryState::Delivered, 3, Some(NOW.plus_secs(3)))
+        );
+        assert_eq!(done.next_attempt_at, None);
+        // A late outcome of a delivered attempt changes nothing.
+        outcome(&db, &revoked.id, Some(500), NOW.plus_secs(4));
+        assert_eq!(log(&db, "whk_revokes")[0].state, DeliveryState::Delivered);
+    }
+
+    #[test]
+    fn a_delivery_gives_up_after_its_last_attempt_and_a_disabled_webhook_gets_nothing() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![]);
+        let ping = OrgRequest::TestWebhook {
+            actor: "usr_owner".into(),
+            id: "whk_a".into(),
+            event_id: "evt_p".into(),
+            now: NOW,
+        };
+        handle(&db, ping);
+        let id = log(&db, "whk_a")[0].id.clone();
+        let mut at = NOW;
+        for _ in 0..MAX_ATTEMPTS {
+            assert_eq!(due(&db, at).len(), 1);
+            at = outcome(&db, &id, Some(503), at).unwrap_or(at);
+        }
+        let failed = &log(&db, "whk_a")[0];
+        assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, MAX_ATTEMPTS));
+        assert!(due(&db, at.plus_secs(86_400)).is_empty());
+
+        let off = UpdateWebhookRequest { enabled: Some(false), ..Default::default() };
+        handle(
+            &db,
+            OrgRequest::UpdateWebhook {
+                actor: "usr_owner".into(),
+                id: "whk_a".into(),
+                change: off,
+                audit_id: "evt_off".into(),
+                now: NOW,
+            },
+        );
+        lifecycle(&db, ApiKey::generate(Environment::Live).unwrap().id, 1, AuditAction::Revoke, "evt_x");
+        assert_eq!(log(&db, "whk_a").len(), 1, "nothing queued for a disabled webhook");
+    }
+
+    /// Receivers can check what they get with the documented scheme.
+    #[test]
+    fn what_is_posted_verifies_with_the_webhooks_secret() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![]);
+        lifecycle(&db, ApiKey::generate(Environment::Live).unwrap().id, 1, AuditAction::Create, "evt_c");
+        let delivery = due(&db, NOW).remove(0);
+        let header = keygate_shared::webhook::sign(&delivery.secret, NOW, delivery.body.as_bytes());
+        assert_eq!(verify("whsec_whk_a", &header, delivery.body.as_bytes(), NOW), Ok(()));
+    }
+
+    #[test]
+    fn members_cannot_see_or_change_webhooks_and_the_log_is_bounded() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![]);
+        let refused = db.transaction(|db| Org { db }.handle(OrgRequest::Webhooks { actor: "usr_stranger".into() }));
+        assert!(matches!(refused, Err(OrgError::Refused(OrgRefusal::NotMember))), "{refused:?}");
+        for n in 0..(keygate_shared::webhook::DELIVERY_LOG + 20) {
+            let ping = OrgRequest::TestWebhook {
+                actor: "usr_owner".into(),
+                id: "whk_a".into(),
+                event_id: format!("evt_{n}"),
+                now: NOW,
+            };
+            handle(&db, ping);
+            let id = due(&db, NOW).remove(0).id;
+            outcome(&db, &id, Some(200), NOW);
+        }
+        assert_eq!(log(&db, "whk_a").len(), keygate_shared::webhook::DELIVERY_LOG);
+        for n in 0..10 {
+            let request = CreateWebhookRequest { url: format!("https://h.example/{n}"), ..Default::default() };
+            let create = OrgRequest::CreateWebhook {
+                actor: "usr_owner".into(),
+                id: format!("whk_{n}"),
+                request,
+                secret: "s".into(),
+                audit_id: format!("evt_w{n}"),
+                now: NOW,
+            };
+            let answer = db.transaction(|db| Org { db }.handle(create));
+            assert_eq!(answer.is_ok(), n < 9, "at most ten webhooks ({n})");
+        }
+    }
+}

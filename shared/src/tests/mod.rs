@@ -15,6 +15,7 @@ mod requestlog;
 mod routes;
 mod scan;
 mod time;
+mod webhook;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod properties;

@@ -1,0 +1,121 @@
+//! Webhooks: a real workerd posts an organization's events to a loopback receiver, signed, and retries a delivery
+//! the receiver failed (an injected 500) until it holds; the delivery log says what happened.
+
+use keygate_e2e::receiver::{Received, Receiver};
+use keygate_e2e::{Console, Value, eventually, json};
+use keygate_shared::time::Timestamp;
+use keygate_shared::webhook::verify;
+
+fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+    Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+/// A fresh organization of the shared owner (so no other test's events reach its webhooks) with a webhook to a new
+/// receiver: (console acting for it, receiver, webhook id, secret).
+pub fn hooked(name: &str, events: Value) -> (Console, Receiver, String, String) {
+    let org = Console::shared_owner().new_organization(name);
+    let receiver = Receiver::start();
+    let created = org.call(
+        "POST",
+        "/webhooks",
+        Some(&json!({"url": format!("{}/hooks/{name}", receiver.url), "events": events, "description": name})),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = created.json();
+    let secret = body["secret"].as_str().expect("the secret, once").to_owned();
+    let id = body["webhook"]["id"].as_str().expect("an id").to_owned();
+    assert!(secret.starts_with("whsec_") && id.starts_with("whk_"), "{body}");
+    (org, receiver, id, secret)
+}
+
+fn of_type<'a>(received: &'a [Received], kind: &str) -> Vec<&'a Received> {
+    received.iter().filter(|r| r.header("keygate-event") == Some(kind)).collect()
+}
+
+#[test]
+fn key_events_are_posted_signed_and_a_failed_delivery_is_retried_until_it_holds() {
+    let (org, receiver, webhook, secret) = hooked("hooks-lifecycle", json!([]));
+    // The receiver's first answer is a 500: the first delivery must be tried again.
+    receiver.fail_next(1);
+    let (_, key_id, _) = org.create_key(&json!({"name": "hooked key", "environment": "live"}));
+    assert_eq!(org.action(&key_id, "revoke").status, 200);
+
+    eventually("key.created and key.revoked are delivered", || {
+        let got = receiver.received();
+        of_type(&got, "key.created").iter().any(|r| r.answered == 200)
+            && of_type(&got, "key.revoked").iter().any(|r| r.answered == 200)
+    });
+    let got = receiver.received();
+    let created = of_type(&got, "key.created");
+    assert_eq!(created.len(), 2, "one failed attempt, one retry: {created:?}");
+    assert_eq!(created[0].answered, 500);
+    assert_eq!(
+        created[0].header("keygate-webhook-id"),
+        created[1].header("keygate-webhook-id"),
+        "a retry is the same delivery"
+    );
+    for delivery in &got {
+        assert_eq!(delivery.target, "/hooks/hooks-lifecycle");
+        assert_eq!(delivery.header("content-type"), Some("application/json"));
+        let signature = delivery.header("keygate-signature").expect("a signature");
+        assert_eq!(verify(&secret, signature, &delivery.body, now()), Ok(()), "{signature}");
+        assert!(verify("whsec_not_the_secret", signature, &delivery.body, now()).is_err());
+        let event = delivery.json();
+        assert_eq!(event["organization"], org.acting_for.clone().unwrap().as_str(), "{event}");
+        assert_eq!(event["key"]["id"], key_id.as_str(), "{event}");
+        assert_eq!(event["key"]["name"], "hooked key", "{event}");
+        assert_eq!(event["type"], delivery.header("keygate-event").unwrap());
+        assert!(!String::from_utf8_lossy(&delivery.body).contains("whsec_"), "the secret is never sent");
+    }
+
+    // The log: newest first; the created event took two attempts.
+    let log = org.call("GET", &format!("/webhooks/{webhook}/deliveries"), None).json();
+    let deliveries = log["deliveries"].as_array().unwrap();
+    let created_log = deliveries.iter().find(|d| d["event_type"] == "key.created").expect("logged");
+    assert_eq!((created_log["state"].as_str(), created_log["attempts"].as_u64()), (Some("delivered"), Some(2)));
+    assert_eq!(created_log["last_status"], 200);
+    assert_eq!(created_log["id"], created[0].header("keygate-webhook-id").unwrap());
+    // The secret is shown once: never in the list.
+    let listed = org.call("GET", "/webhooks", None);
+    assert_eq!(listed.status, 200);
+    assert!(!listed.body.contains(&secret) && !listed.body.contains("whsec_"), "{}", listed.body);
+}
+
+#[test]
+fn a_test_event_is_sent_on_demand_and_only_subscribed_events_arrive() {
+    let (org, receiver, webhook, secret) = hooked("hooks-filtered", json!(["key.revoked"]));
+    let sent = org.call("POST", &format!("/webhooks/{webhook}/test"), None);
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(sent.json()["event_type"], "ping");
+    eventually("the ping arrives", || !of_type(&receiver.received(), "ping").is_empty());
+    let ping = of_type(&receiver.received(), "ping")[0].clone();
+    assert_eq!(verify(&secret, ping.header("keygate-signature").unwrap(), &ping.body, now()), Ok(()));
+
+    let (_, key_id, _) = org.create_key(&json!({"name": "filtered", "environment": "live"}));
+    assert_eq!(org.action(&key_id, "revoke").status, 200);
+    eventually("key.revoked arrives", || !of_type(&receiver.received(), "key.revoked").is_empty());
+    assert!(of_type(&receiver.received(), "key.created").is_empty(), "not subscribed to key.created");
+
+    // Disabled: nothing more, and a test event is refused.
+    let off = org.call("PATCH", &format!("/webhooks/{webhook}"), Some(&json!({"enabled": false})));
+    assert_eq!((off.status, off.json()["enabled"].as_bool()), (200, Some(false)), "{}", off.body);
+    org.call("POST", &format!("/webhooks/{webhook}/test"), None).expect_problem(409, "CONFLICT");
+    let before = receiver.received().len();
+    assert_eq!(org.action(&key_id, "activate").status, 200);
+    assert_eq!(org.action(&key_id, "revoke").status, 200);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(receiver.received().len(), before, "a disabled webhook gets nothing");
+
+    assert_eq!(org.call("DELETE", &format!("/webhooks/{webhook}"), None).status, 204);
+    org.call("GET", &format!("/webhooks/{webhook}/deliveries"), None).expect_problem(404, "NOT_FOUND");
+    let audit = org.call("GET", "/audit", None).json();
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == webhook.as_str())
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["delete_webhook", "update_webhook", "create_webhook"]);
+}
