@@ -5,7 +5,7 @@ use std::fmt;
 
 use gloo_net::http::{Method, RequestBuilder};
 use keygate_shared::api::{
-    AcceptInvitationRequest, AuditPage, CreateIdentityRequest, CreateKeyRequest, CreateProjectRequest,
+    AcceptInvitationRequest, AuditPage, CanaryTripList, CreateIdentityRequest, CreateKeyRequest, CreateProjectRequest,
     CreateSessionRequest, CreatedKey, DescribePermissionRequest, IdentityList, IdentityView, InvitationList,
     InvitationView, InviteMemberRequest, InviteMemberResponse, KeyList, KeyView, MemberList, MemberView, NewSession,
     OrganizationView, PermissionInfo, ProjectList, PutRoleRequest, RecentErrors, RedeemInvitationRequest,
@@ -264,6 +264,15 @@ pub async fn create_identity(request: &CreateIdentityRequest) -> Result<Identity
 
 pub async fn update_identity(id: &str, request: &UpdateIdentityRequest) -> Result<IdentityView, ApiError> {
     call(Method::PATCH, &format!("/admin/v1/identities/{id}"), Some(&json(request))).await
+}
+
+/// The newest uses of canary keys (of one key, with `key`).
+pub async fn canary_trips(key: Option<&str>) -> Result<CanaryTripList, ApiError> {
+    let path = match key {
+        Some(id) => format!("/admin/v1/canary-trips?key={id}"),
+        None => "/admin/v1/canary-trips".to_owned(),
+    };
+    call(Method::GET, &path, None).await
 }
 
 /// The organization's webhooks (owners and admins).

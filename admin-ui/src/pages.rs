@@ -134,6 +134,42 @@ pub fn KeysPage() -> impl IntoView {
     let sort = RwSignal::new((SortBy::Created, true));
     let creating = RwSignal::new(false);
     let chosen = RwSignal::new(None::<(KeyView, KeyAction)>);
+    // One click: a live canary key with no permissions, shown once with where to plant it.
+    let canary = Action::new_local(move |(): &()| async move {
+        let name = format!("Canary {}", logic::when_exactly(Timestamp(js_sys::Date::now() as i64)));
+        let request = CreateKeyRequest {
+            name,
+            environment: Environment::Live,
+            project: None,
+            permissions: vec![],
+            customers: vec![],
+            rate_limit: None,
+            expires_at: None,
+            kind: KeyKind::Single,
+            allowed_ips: vec![],
+            own_organization_only: false,
+            canary: true,
+            meta: None,
+            usage_limit: None,
+            roles: vec![],
+            identity: None,
+        };
+        api::create_key(&request).await
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = canary.value().get() {
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("Your canary key: {}", created.record().name),
+                secret: logic::secret_text(&created),
+                note: "Plant it where only a thief would look: a .env file in a private repository, a CI variable, a \
+                       backup script, a wiki page, a password manager entry named \"production API key\". It never \
+                       works: any use is refused exactly like an unknown key, and recorded here (time, address, user \
+                       agent, path) and sent to your webhooks as canary.tripped. It is shown once."
+                    .into(),
+            }));
+            ctx.changed();
+        }
+    });
     let keys = LocalResource::new(move || {
         let q = query.get();
         ctx.refresh.track();
@@ -159,8 +195,13 @@ pub fn KeysPage() -> impl IntoView {
                 <button class="primary" data-testid="create-key" on:click=move |_| creating.set(true)>
                     "Create API key"
                 </button>
+                <button class="secondary" data-testid="create-canary" title="A trap key: any use is refused like an unknown key, recorded and alerted on" on:click=move |_| { canary.dispatch(()); }>
+                    "New canary key"
+                </button>
             </Show>
         </div>
+        {move || canary.value().get().and_then(Result::err).map(error_view)}
+        <CanaryAlert />
         <div class="filters">
             <label>
                 "Project "
@@ -313,6 +354,7 @@ fn KeyTable(keys: Vec<KeyView>, chosen: WriteSignal<Option<(KeyView, KeyAction)>
                                         <a href=Page::Key(id.clone()).path() on:click=open>{k.name.clone()}</a>
                                         {(k.kind == KeyKind::Pair)
                                             .then(|| view! { " " <span class="badge legacy" data-testid="kind-badge" title="apikey + apisecret">"Legacy pair"</span> })}
+                                        {k.canary.then(|| view! { " " <span class="badge badge-canary" data-testid="canary-badge" title="Any use is refused and alerted on">"Canary"</span> })}
                                     </td>
                                     <td><code>{k.start.clone()}</code></td>
                                     <td>{k.environment.title()}</td>
@@ -416,6 +458,7 @@ fn CreateKeyDialog(on_close: Callback<()>) -> impl IntoView {
             kind: if pair.get_untracked() { KeyKind::Pair } else { KeyKind::Single },
             allowed_ips: logic::split_list(&ips.get_untracked()),
             own_organization_only: own_organization_only.get_untracked(),
+            canary: false,
             meta: logic::parse_meta_field(&meta.get_untracked()),
             usage_limit: logic::usage_limit_field(
                 &uses.get_untracked(),
@@ -666,8 +709,10 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                 <div class="page-head">
                                     <h1 data-testid="key-title">{k.name.clone()}</h1>
                                     <StatusBadge status=k.status />
+                                    {k.canary.then(|| view! { <span class="badge badge-canary" data-testid="canary-badge">"Canary"</span> })}
                                     <ActionMenu key=k.clone() chosen=chosen.write_only() />
                                 </div>
+                                {k.canary.then(|| view! { <CanaryTrips id=k.id.to_string() /> })}
                                 <dl class="details">
                                     <dt>"Key"</dt>
                                     <dd><code>{k.start.clone()}"_…"</code></dd>
@@ -1926,6 +1971,82 @@ fn DeliveryLog(id: String, version: RwSignal<u32>) -> impl IntoView {
                                             <td>{d.next_attempt_at.map(|t| logic::when(Some(t))).unwrap_or_else(|| "—".into())}</td>
                                         </tr>
                                     }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The alert of the keys page: canary keys used in the last 7 days, the newest three.
+#[component]
+fn CanaryAlert() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let trips = LocalResource::new(move || {
+        ctx.refresh.track();
+        api::canary_trips(None)
+    });
+    move || {
+        let week_ago = Timestamp(js_sys::Date::now() as i64 - 7 * 86_400_000);
+        let recent: Vec<_> = trips
+            .get()
+            .and_then(Result::ok)
+            .map(|list| list.trips.into_iter().filter(|t| t.at.millis() >= week_ago.millis()).take(3).collect())
+            .unwrap_or_default();
+        (!recent.is_empty()).then(|| {
+            view! {
+                <div class="error canary-alert" role="alert" data-testid="canary-alert">
+                    <strong>"A canary key was used: someone has a copy of it."</strong>
+                    <ul>
+                        {recent.into_iter().map(|t| {
+                            let id = t.key_id.to_string();
+                            let open = move |ev: leptos::ev::MouseEvent| {
+                                ev.prevent_default();
+                                ctx.navigate(Page::Key(id.clone()));
+                            };
+                            view! {
+                                <li data-testid="canary-trip">
+                                    <a href=Page::Key(t.key_id.to_string()).path() on:click=open>{t.key_name.clone()}</a>
+                                    {format!(" — {} {} from {}, {}", t.method, t.path, t.client_ip.clone().unwrap_or_else(|| "an unknown address".into()), logic::when(Some(t.at)))}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </div>
+            }
+        })
+    }
+}
+
+/// A canary key's trips, newest first.
+#[component]
+fn CanaryTrips(id: String) -> impl IntoView {
+    let trips = LocalResource::new(move || {
+        let id = id.clone();
+        async move { api::canary_trips(Some(&id)).await }
+    });
+    view! {
+        <section data-testid="canary-trips">
+            <p class="muted">"A canary key never works: any use is refused exactly like an unknown key's and recorded below, and sent to your webhooks as canary.tripped. Plant it where only someone who should not have it would find it."</p>
+            <Transition fallback=loading>
+                {move || trips.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.trips.is_empty() => view! { <p class="empty" data-testid="canary-untouched">"Not used yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table>
+                            <thead><tr><th>"When"</th><th>"Request"</th><th>"Address"</th><th>"Country"</th><th>"User agent"</th></tr></thead>
+                            <tbody>
+                                {list.trips.into_iter().map(|t| view! {
+                                    <tr data-testid="canary-trip-row">
+                                        <td>{logic::when(Some(t.at))}</td>
+                                        <td><code>{format!("{} {}", t.method, t.path)}</code></td>
+                                        <td>{t.client_ip.unwrap_or_default()}</td>
+                                        <td>{t.country.unwrap_or_default()}</td>
+                                        <td data-testid="canary-trip-agent">{t.user_agent.unwrap_or_default()}</td>
+                                    </tr>
                                 }).collect_view()}
                             </tbody>
                         </table>

@@ -32,6 +32,7 @@ fn view_of(status: KeyStatus) -> KeyView {
         usage: UsageSummary::default(),
         allowed_ips: vec![],
         own_organization_only: false,
+        canary: false,
         meta: None,
         usage_limit: None,
         roles: vec!["billing".into()],

@@ -195,6 +195,7 @@ pub enum Route<'a> {
     DeleteWebhook(&'a str),
     TestWebhook(&'a str),
     WebhookDeliveries(&'a str),
+    CanaryTrips,
     Usage,
     RequestLog,
     /// `KEYGATE_TEST_SEED=1` only: synthetic key index rows for scale runs.
@@ -253,6 +254,7 @@ impl<'a> Route<'a> {
             ("DELETE", ["webhooks", id]) => Route::DeleteWebhook(id),
             ("POST", ["webhooks", id, "test"]) => Route::TestWebhook(id),
             ("GET", ["webhooks", id, "deliveries"]) => Route::WebhookDeliveries(id),
+            ("GET", ["canary-trips"]) => Route::CanaryTrips,
             ("GET", ["usage"]) => Route::Usage,
             ("GET", ["requests"]) => Route::RequestLog,
             ("POST", ["test", "seed"]) => Route::Seed,
@@ -409,6 +411,16 @@ async fn signed_in<S: Stores>(
         | Route::DeleteWebhook(_)
         | Route::TestWebhook(_)
         | Route::WebhookDeliveries(_) => webhooks(stores, req, actor, route, now).await,
+        Route::CanaryTrips => {
+            let key = match req.query_param("key").filter(|k| !k.is_empty()) {
+                Some(k) => Some(key_id(&k)?),
+                None => None,
+            };
+            match org(stores, &actor.organization, OrgRequest::Trips { actor: actor.user.clone(), key }).await? {
+                OrgReply::Trips { trips } => Ok(Reply::json(200, &trips)),
+                _ => unexpected("the organization"),
+            }
+        }
         Route::DeleteRole(name) => {
             let request =
                 OrgRequest::DeleteRole { actor: actor.user.clone(), name: name.to_owned(), audit_id: audit_id()?, now };
@@ -1255,6 +1267,7 @@ async fn create_key<S: Stores>(stores: &S, req: &Incoming, actor: &SignedIn, now
         expires_at: settings.expires_at,
         allowed_ips: settings.allowed_ips,
         own_organization_only: settings.own_organization_only,
+        canary: settings.canary,
         meta: settings.meta,
         usage_limit: settings.usage_limit,
         roles: held_roles(&settings.roles, &roles).map_err(problem)?,

@@ -170,6 +170,7 @@ mod generator {
             usage: UsageSummary { total: 1, last_24h: 1, recent_errors: 0, remaining: Some(999) },
             allowed_ips: vec!["203.0.113.0/24".parse().expect("a valid range literal")],
             own_organization_only: true,
+            canary: false,
             meta: Some(meta()),
             usage_limit: Some(usage_limit()),
             roles: vec!["billing".into()],
@@ -328,6 +329,7 @@ mod generator {
             kind: KeyKind::Single,
             allowed_ips: vec!["203.0.113.0/24".into()],
             own_organization_only: true,
+            canary: false,
             meta: Some(json!({"plan": "pro", "tenant": "acme"})),
             usage_limit: Some(usage_limit()),
             roles: vec!["billing".into()],
@@ -376,6 +378,8 @@ mod generator {
                 latency_ms: 3,
                 client_ip: Some("203.0.113.9".into()),
                 organization: "org_7Q3M0T9ZK1XW2R".into(),
+                user_agent: None,
+                country: None,
             }],
             next_cursor: Some("1795000000000.7Q3M0T9ZK1XW2R-1f".into()),
         };
@@ -810,6 +814,26 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/canary-trips",
+                "The newest uses of canary keys (at most 100; query: key): each refused like an unknown key's, with \
+                 its time, method, path, address, user agent and country where known. Members see their own keys'.",
+                None,
+                200,
+                schema(&CanaryTripList {
+                    trips: vec![CanaryTrip {
+                        key_id: example_id(),
+                        key_name: "AWS backup credentials (canary)".into(),
+                        at: ts(),
+                        method: "GET".into(),
+                        path: "/v1/exports".into(),
+                        client_ip: Some("203.0.113.66".into()),
+                        user_agent: Some("curl/8.5.0".into()),
+                        country: Some("NL".into()),
+                    }],
+                }),
+            ),
+            (
+                "get",
                 "/admin/v1/organization/settings",
                 "The organization's settings (any member).",
                 None,
@@ -1056,6 +1080,7 @@ mod tests {
             ("DELETE", "/webhooks/{id}"),
             ("POST", "/webhooks/{id}/test"),
             ("GET", "/webhooks/{id}/deliveries"),
+            ("GET", "/canary-trips"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

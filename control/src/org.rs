@@ -7,9 +7,9 @@
 //! event that arrives late (or twice) never undoes a later one.
 
 use keygate_shared::api::{
-    AuditAction, AuditEvent, AuditPage, IdentityList, IdentityView, InvitationView, KeyFilter, KeyList, KeyView,
-    MAX_USAGE_REPORT_ROWS, MemberView, OrganizationUsage, OrganizationUsageReport, OrganizationView, PermissionInfo,
-    RoleInfo, UpdateIdentityRequest, UpdateSettingsRequest, UsageSummary,
+    AuditAction, AuditEvent, AuditPage, CanaryTripList, IdentityList, IdentityView, InvitationView, KeyFilter, KeyList,
+    KeyView, MAX_USAGE_REPORT_ROWS, MemberView, OrganizationUsage, OrganizationUsageReport, OrganizationView,
+    PermissionInfo, RoleInfo, UpdateIdentityRequest, UpdateSettingsRequest, UsageSummary,
 };
 use keygate_shared::authz::{Denial, KeyAction, KeyFacts, OrgAction, may_act_on_key, may_act_on_org};
 use keygate_shared::key::KeyId;
@@ -25,6 +25,7 @@ use keygate_shared::webhook::{CreateWebhookRequest, DeliveryList, UpdateWebhookR
 
 use crate::params;
 
+mod canaries;
 mod definitions;
 mod webhooks;
 use crate::sql::{Sql, SqlError, SqlExt, SqlValue, json_column, to_json};
@@ -116,6 +117,10 @@ const SCHEMA: &[&str] = &[
      created_at INTEGER NOT NULL, delivered_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_at)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook, seq)",
+    // Uses of canary keys (their request-log lines' ids), the newest 1,000.
+    "CREATE TABLE IF NOT EXISTS canary_trips (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, \
+     key_id TEXT NOT NULL, at INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, client_ip TEXT, \
+     user_agent TEXT, country TEXT)",
 ];
 
 /// Creates the tables on an object's first use (each statement is a no-op afterwards).
@@ -325,6 +330,12 @@ pub enum OrgRequest {
         actor: String,
         id: String,
     },
+    /// The newest uses of canary keys (of one key, with `key`).
+    Trips {
+        actor: String,
+        #[serde(default)]
+        key: Option<KeyId>,
+    },
     /// Changes the organization's settings (owners).
     UpdateSettings {
         actor: String,
@@ -457,6 +468,9 @@ pub enum OrgReply {
     },
     Deliveries {
         deliveries: DeliveryList,
+    },
+    Trips {
+        trips: CanaryTripList,
     },
     Settings {
         settings: OrganizationSettings,
@@ -721,6 +735,7 @@ impl<S: Sql> Org<'_, S> {
             OrgRequest::DeleteWebhook { actor, id, audit_id, now } => self.delete_webhook(&actor, &id, audit_id, now),
             OrgRequest::TestWebhook { actor, id, event_id, now } => self.test_webhook(&actor, &id, event_id, now),
             OrgRequest::Deliveries { actor, id } => self.deliveries(&actor, &id),
+            OrgRequest::Trips { actor, key } => self.trips(&actor, key),
             OrgRequest::Authorize { actor, action, key, roles, identity } => {
                 let role = self.allowed(&actor, action)?;
                 let owner_name = match key {
@@ -1470,6 +1485,9 @@ impl<S: Sql> Org<'_, S> {
                     line.organization.as_str()
                 ],
             )?;
+            if line.code.as_deref() == Some("NOT_FOUND") {
+                self.trip(&line)?;
+            }
             keys.insert(line.key_id);
         }
         #[derive(Deserialize)]
@@ -1577,6 +1595,8 @@ impl<S: Sql> Org<'_, S> {
                 latency_ms: u32::try_from(r.latency_ms).unwrap_or(u32::MAX),
                 client_ip: r.client_ip,
                 organization: r.organization,
+                user_agent: None,
+                country: None,
             })
             .collect();
         let next_cursor = if more { requests.last().map(Cursor::of) } else { None };
@@ -1870,6 +1890,7 @@ pub fn key_view(row: &KeyIndexRow, now: Timestamp, last_used_at: Option<Timestam
         usage,
         allowed_ips: row.allowed_ips.clone(),
         own_organization_only: row.own_organization_only,
+        canary: row.canary,
         meta: row.meta.clone(),
         usage_limit: row.usage_limit,
         roles: row.roles.iter().map(|r| r.name.clone()).collect(),

@@ -31,6 +31,7 @@ fn record(key: &ApiKey) -> KeyRecord {
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        canary: false,
         meta: None,
         usage_limit: None,
         roles: vec![],

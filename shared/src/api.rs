@@ -495,6 +495,10 @@ pub struct CreateKeyRequest {
     /// The key acts only for its own organization, never for another its owner joins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    /// A canary: every use is refused exactly like an unknown key's, and recorded and alerted on (a trap to plant
+    /// where a thief would look). Fixed at creation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
     /// A JSON object (at most 1 KiB compact) forwarded to the origin and returned by verify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<serde_json::Value>,
@@ -521,6 +525,7 @@ pub struct ValidKeySettings {
     pub expires_at: Option<Timestamp>,
     pub allowed_ips: Vec<IpRange>,
     pub own_organization_only: bool,
+    pub canary: bool,
     pub meta: Option<KeyMeta>,
     pub usage_limit: Option<UsageLimit>,
     /// Role names, checked for form; the organization's object checks they exist.
@@ -545,6 +550,7 @@ impl CreateKeyRequest {
             expires_at: validate_expiry(self.expires_at, now)?,
             allowed_ips: validate_ips(&self.allowed_ips)?,
             own_organization_only: self.own_organization_only,
+            canary: self.canary,
             meta: validate_meta(self.meta.as_ref())?,
             usage_limit: validate_usage_limit(self.usage_limit)?,
             roles: validate_role_names(&self.roles)?,
@@ -729,6 +735,9 @@ pub struct KeyView {
     pub allowed_ips: Vec<IpRange>,
     #[serde(default)]
     pub own_organization_only: bool,
+    /// A canary key: any use is refused like an unknown key's and recorded (`GET /canary-trips`).
+    #[serde(default)]
+    pub canary: bool,
     #[serde(default)]
     pub meta: Option<KeyMeta>,
     /// The usage limit as set; the uses left are in `usage.remaining`.
@@ -765,12 +774,40 @@ impl KeyView {
             usage,
             allowed_ips: record.allowed_ips.clone(),
             own_organization_only: record.own_organization_only,
+            canary: record.canary,
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
             roles: record.role_names(),
             identity: record.identity.clone(),
         }
     }
+}
+
+/// A use of a canary key: refused like an unknown key's, recorded for its organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CanaryTrip {
+    pub key_id: KeyId,
+    pub key_name: String,
+    pub at: Timestamp,
+    pub method: String,
+    /// The canonical path, without the query string.
+    pub path: String,
+    /// `CF-Connecting-IP`.
+    #[serde(default)]
+    pub client_ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// `CF-IPCountry`, where Cloudflare knows it.
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// `GET /canary-trips`: the newest first (at most 100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CanaryTripList {
+    pub trips: Vec<CanaryTrip>,
 }
 
 /// `201` answer to creating (or regenerating) a key: the full key, exactly once.

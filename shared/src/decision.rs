@@ -311,6 +311,10 @@ pub fn decide(
         Some(r) if r.id == key.id && r.environment == key.environment && r.secret_matches(&key.hash, now) => r,
         _ => return Err(Code::NotFound),
     };
+    // A canary is refused exactly as an unknown key is: the caller cannot tell (the gateway records the trip).
+    if record.canary {
+        return Err(Code::NotFound);
+    }
     // 4, with the record: console tokens pass only where the endpoint is the console's.
     let console_key = record.project.as_deref() == Some(CONSOLE_PROJECT);
     if console_key != (endpoint.project.as_deref() == Some(CONSOLE_PROJECT)) {

@@ -395,6 +395,8 @@ pub struct KeyIndexRow {
     pub allowed_ips: Vec<crate::net::IpRange>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<crate::meta::KeyMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -426,6 +428,7 @@ impl KeyIndexRow {
             revoked_by: record.revoked_by.clone(),
             allowed_ips: record.allowed_ips.clone(),
             own_organization_only: record.own_organization_only,
+            canary: record.canary,
             meta: record.meta.clone(),
             usage_limit: record.usage_limit,
             roles: record.roles.clone(),

@@ -554,6 +554,10 @@ pub struct KeyRecord {
     /// (`Keygate-Org`). Off by default (Instill's rule).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_organization_only: bool,
+    /// A canary key: the decision refuses every use exactly as it refuses an unknown key, and the gateway logs the
+    /// request for its organization (a trip).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
     /// A small JSON object forwarded to the origin and returned by verify (Unkey's `meta`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<crate::meta::KeyMeta>,
@@ -651,6 +655,7 @@ impl KeyRecord {
             revoked_by: None,
             allowed_ips: vec![],
             own_organization_only: false,
+            canary: false,
             meta: None,
             usage_limit: None,
             roles: vec![],

@@ -29,6 +29,8 @@ pub const MAX_PATH: usize = 256;
 pub const MAX_METHOD: usize = 16;
 pub const MAX_CODE: usize = 64;
 pub const MAX_CLIENT_IP: usize = 64;
+pub const MAX_USER_AGENT: usize = 256;
+pub const MAX_COUNTRY: usize = 8;
 pub const MAX_ORGANIZATION: usize = 64;
 const MAX_ID: usize = 40;
 
@@ -53,6 +55,12 @@ pub struct LoggedRequest {
     pub client_ip: Option<String>,
     /// The organization the request acted for (`Keygate-Org`, or the key's own).
     pub organization: String,
+    /// `User-Agent`: recorded only for a canary key's trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `CF-IPCountry`, where Cloudflare knows it: recorded only for a canary key's trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 impl LoggedRequest {
@@ -66,6 +74,8 @@ impl LoggedRequest {
         self.code = self.code.map(|c| cut(&c, MAX_CODE));
         self.client_ip = self.client_ip.map(|c| cut(&c, MAX_CLIENT_IP));
         self.organization = cut(&self.organization, MAX_ORGANIZATION);
+        self.user_agent = self.user_agent.map(|c| cut(&c, MAX_USER_AGENT));
+        self.country = self.country.map(|c| cut(&c, MAX_COUNTRY));
         self
     }
 }

@@ -626,3 +626,23 @@ fn a_member_or_a_stranger_redirecting_the_organizations_webhooks_is_refused() {
     assert_eq!(hooks.len(), 1, "{listed}");
     assert_eq!(hooks[0]["url"], "https://hooks.example.com/acme");
 }
+
+/// A canary is a trap: whoever finds it must not be able to disarm it, learn that it is one, or read where it was
+/// used. Making it an ordinary key is refused (the flag is fixed at creation); a member who does not own it and
+/// another organization's owner cannot read its trips.
+#[test]
+fn a_canary_cannot_be_disarmed_and_its_trips_are_not_readable_by_others() {
+    let (owner, _, member) = settings_org();
+    let created = owner.call("POST", "/keys", Some(&json!({"name": "trap", "environment": "live", "canary": true})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["record"]["id"].as_str().unwrap().to_owned();
+    let disarm = owner.call("PATCH", &format!("/keys/{id}"), Some(&json!({"canary": false})));
+    assert_eq!(disarm.status, 400, "{}", disarm.body);
+    assert_eq!(owner.call("GET", &format!("/keys/{id}"), None).json()["canary"], true);
+    let member_here = Console { acting_for: owner.acting_for.clone(), ..member.clone() };
+    member_here.call("GET", &format!("/canary-trips?key={id}"), None).expect_problem(404, "NOT_FOUND");
+    let stranger = Console::shared_owner().invite(&format!("canary-stranger-{}@x.test", std::process::id()), "owner");
+    stranger.call("GET", &format!("/canary-trips?key={id}"), None).expect_problem(404, "NOT_FOUND");
+    let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger.clone() };
+    peeking.call("GET", "/canary-trips", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
+}

@@ -2,6 +2,7 @@
 
 mod admin;
 mod attacks;
+mod canaries;
 mod cli;
 mod consistency;
 mod console;

@@ -6,7 +6,7 @@ use keygate_e2e::{Console, Value, eventually, json};
 use keygate_shared::time::Timestamp;
 use keygate_shared::webhook::verify;
 
-fn now() -> Timestamp {
+pub fn now() -> Timestamp {
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
 }

@@ -137,12 +137,19 @@ pub fn log_line(
         latency_ms: u32::try_from(now.millis().saturating_sub(started.millis())).unwrap_or(u32::MAX),
         client_ip: req.header(CLIENT_IP_HEADER).map(str::to_owned),
         organization: subject.acting.clone(),
+        user_agent: None,
+        country: None,
     }
 }
 
 impl Refusal {
     fn new(code: Code, required: Option<&Permission>) -> Self {
         Self { code: Some(code), reply: Reply::refusal(code, required), key: None, logged: None }
+    }
+
+    /// A canary key was used: refused as unknown, but its request is logged (its organization records the trip).
+    pub fn tripped(&self) -> bool {
+        self.code == Some(Code::NotFound) && self.logged.is_some()
     }
 
     fn storage(_: StoreError) -> Self {
@@ -190,10 +197,10 @@ pub fn check_record(
         Ok(grant) => grant,
         Err(code) => {
             let mut refusal = Refusal::new(code, demand.access.permission());
-            // Every code but NOT_FOUND is decided after the secret matched.
-            if code != Code::NotFound
-                && let Some(r) = &record
-            {
+            // Every code but NOT_FOUND is decided after the secret matched; so is a canary's NOT_FOUND (a trip).
+            let proved = code != Code::NotFound
+                || record.as_ref().is_some_and(|r| r.canary && r.id == claim.id && r.secret_matches(&claim.hash, now));
+            if proved && let Some(r) = &record {
                 refusal.logged = Subject::of(r, demand.organization.unwrap_or(&r.organization));
             }
             if matches!(

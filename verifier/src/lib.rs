@@ -137,6 +137,8 @@ mod entry {
         match checked {
             // A refusal to log with its request's body: reading the body awaits, so `serve` does it.
             Err(refusal) if refusal.key.is_some() && runtime::has_body(&incoming.method) => JsValue::UNDEFINED,
+            // A canary's trip records headers this path does not read: `serve` logs it.
+            Err(refusal) if refusal.tripped() => JsValue::UNDEFINED,
             Err(refusal) => {
                 refused(&ctx, env, config, incoming, &refusal, "", now);
                 log_refusal(&ctx, env, incoming, &refusal, now);
@@ -199,6 +201,25 @@ mod entry {
     fn log_refusal(ctx: &Context, env: &Env, incoming: &Incoming, refusal: &gateway::Refusal, started: Timestamp) {
         let code = refusal.code.map(keygate_shared::Code::as_str);
         log(ctx, env, incoming, refusal.logged.clone(), refusal.reply.status, code, started);
+    }
+
+    /// A canary key's trip: its log line, with the caller's user agent and country (where Cloudflare knows it).
+    fn trip(
+        ctx: &Context,
+        env: &Env,
+        req: &web_sys::Request,
+        incoming: &Incoming,
+        refusal: &gateway::Refusal,
+        started: Timestamp,
+    ) {
+        if let Some(subject) = &refusal.logged {
+            let headers = req.headers();
+            let mut line =
+                gateway::log_line(incoming, subject, refusal.reply.status, Some("NOT_FOUND"), started, runtime::now());
+            line.user_agent = headers.get("user-agent").ok().flatten();
+            line.country = headers.get("cf-ipcountry").ok().flatten();
+            runtime::log_request(ctx, env, &subject.owner, line);
+        }
     }
 
     /// The identity echo of a pass (it carries the rate-limit headers), and the trace header when asked.
@@ -352,7 +373,11 @@ mod entry {
                     String::new()
                 };
                 refused(&ctx, &env, &config, &incoming, &refusal, &body, now);
-                log_refusal(&ctx, &env, &incoming, &refusal, now);
+                if refusal.tripped() {
+                    trip(&ctx, &env, &req, &incoming, &refusal, now);
+                } else {
+                    log_refusal(&ctx, &env, &incoming, &refusal, now);
+                }
                 return to_response(refusal.reply);
             }
         };

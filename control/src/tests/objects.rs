@@ -272,6 +272,8 @@ fn logged(key: KeyId, n: u32, at: i64, status: u16) -> keygate_shared::requestlo
         latency_ms: 1,
         client_ip: Some("203.0.113.9".into()),
         organization: "org_a".into(),
+        user_agent: None,
+        country: None,
     }
 }
 
@@ -740,6 +742,56 @@ mod webhooks {
         let delivery = due(&db, NOW).remove(0);
         let header = keygate_shared::webhook::sign(&delivery.secret, NOW, delivery.body.as_bytes());
         assert_eq!(verify("whsec_whk_a", &header, delivery.body.as_bytes(), NOW), Ok(()));
+    }
+
+    /// A logged request of a canary key is a trip: kept (once, however often the queue delivers the line), audited,
+    /// and raised as `canary.tripped`; an ordinary key's refusals are not trips.
+    #[test]
+    fn a_canary_keys_logged_request_is_a_trip_audited_and_raised_once() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![EventType::CanaryTripped]);
+        let canary = ApiKey::generate(Environment::Live).unwrap().id;
+        let plain = ApiKey::generate(Environment::Live).unwrap().id;
+        let mut canary_row = row(canary, 1, "AWS backup (canary)", &[]);
+        canary_row.canary = true;
+        handle(
+            &db,
+            OrgRequest::KeyEvents {
+                events: vec![
+                    KeyEvent::Committed { row: canary_row, audit: None },
+                    KeyEvent::Committed { row: row(plain, 1, "plain", &[]), audit: None },
+                ],
+            },
+        );
+        let mut line = super::logged(canary, 1, NOW.millis(), 401);
+        line.code = Some("NOT_FOUND".into());
+        line.user_agent = Some("curl/8.5.0".into());
+        line.country = Some("NL".into());
+        let mut other = super::logged(plain, 2, NOW.millis(), 401);
+        other.code = Some("NOT_FOUND".into());
+        for _ in 0..2 {
+            handle(&db, OrgRequest::LogRequests { lines: vec![line.clone(), other.clone()], now: NOW });
+        }
+        let trips = match handle(&db, OrgRequest::Trips { actor: "usr_owner".into(), key: None }) {
+            OrgReply::Trips { trips } => trips.trips,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(trips.len(), 1, "{trips:?}");
+        assert_eq!((trips[0].key_id, trips[0].key_name.as_str()), (canary, "AWS backup (canary)"));
+        assert_eq!((trips[0].user_agent.as_deref(), trips[0].country.as_deref()), (Some("curl/8.5.0"), Some("NL")));
+        let queued = log(&db, "whk_a");
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].event_type, EventType::CanaryTripped);
+        let body: WebhookEvent = serde_json::from_str(&due(&db, NOW)[0].body).unwrap();
+        assert_eq!(body.key.map(|k| k.id), Some(canary));
+        assert!(
+            body.detail.contains("POST /data/1 from 203.0.113.9 (NL)") && body.detail.contains("curl/8.5.0"),
+            "{}",
+            body.detail
+        );
+        // A stranger sees nothing; naming another key is answered as not found.
+        let stranger = db.transaction(|db| Org { db }.handle(OrgRequest::Trips { actor: "usr_x".into(), key: None }));
+        assert!(matches!(stranger, Err(OrgError::Refused(OrgRefusal::NotMember))));
     }
 
     #[test]

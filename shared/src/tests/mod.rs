@@ -56,6 +56,7 @@ pub fn record_for(key: &ApiKey) -> KeyRecord {
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        canary: false,
         meta: None,
         usage_limit: None,
         roles: vec![],

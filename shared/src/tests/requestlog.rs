@@ -17,6 +17,8 @@ fn line(status: u16, code: Option<&str>, path: &str) -> LoggedRequest {
         latency_ms: 3,
         client_ip: Some("203.0.113.9".into()),
         organization: "org_a".into(),
+        user_agent: None,
+        country: None,
     }
 }
 
@@ -92,6 +94,8 @@ fn a_full_batch_of_the_largest_lines_fits_a_queue_message() {
         key_id: worst(100),
         method: worst(100),
         organization: worst(1_000),
+        user_agent: None,
+        country: None,
         client_ip: Some(worst(1_000)),
         latency_ms: u32::MAX,
         ..line(599, Some(&worst(1_000)), &worst(10_000))

@@ -46,6 +46,7 @@ fn stored(h: &Harness, environment: Environment, label: Option<&str>, edit: impl
         revoked_by: None,
         allowed_ips: vec![],
         own_organization_only: false,
+        canary: false,
         meta: None,
         usage_limit: None,
         roles: vec![],
@@ -745,4 +746,47 @@ fn the_request_log_takes_what_a_key_proved_it_did_and_nothing_else() {
     let line = gateway::log_line(&req, &subject, 200, None, h.now(), h.now().plus_millis(12));
     assert_eq!((line.path.as_str(), line.latency_ms, line.client_ip.as_deref()), ("/data/x", 12, Some("203.0.113.9")));
     assert!(!serde_json::to_string(&line).unwrap().contains("hunter2"));
+}
+
+/// A canary key is refused with the very answer an unknown key gets (status, headers and body), whatever else the
+/// request says; only the gateway knows it was a trip (it logs the request for the key's organization). A wrong
+/// secret for the canary's id is an ordinary unknown key, not a trip.
+#[test]
+fn a_canary_is_refused_exactly_like_an_unknown_key_and_its_use_is_logged() {
+    let h = Harness::new();
+    let canary = stored(&h, Environment::Live, None, |r| r.canary = true);
+    let unknown = ApiKey::generate(Environment::Live).expect("randomness").expose();
+    let forged = {
+        let mut key: ApiKey = canary.parse().unwrap();
+        key = key.with_new_secret().unwrap();
+        key.expose()
+    };
+    let run = |key: &str, extra: &[(&str, &str)]| {
+        let auth = bearer(key);
+        let mut req = request("GET", "/data/x").header("authorization", &auth);
+        for (name, value) in extra {
+            req = req.header(name, value);
+        }
+        let demand = gateway_demand(&req, &h.config);
+        block_on(gateway::authenticate(
+            &h.memory,
+            presented(&req, &h.config),
+            &h.config.endpoint,
+            demand,
+            Consult::WhenRateLimited,
+            h.now(),
+        ))
+    };
+    let unknown_refusal = run(&unknown, &[]).expect_err("unknown");
+    assert!(!unknown_refusal.tripped());
+    for extra in [&[][..], &[("keygate-org", "org_b")][..], &[("keygate-customer", "cus_9")][..]] {
+        let refusal = run(&canary, extra).expect_err("a canary never passes");
+        assert_eq!(refusal.reply, unknown_refusal.reply, "indistinguishable from an unknown key ({extra:?})");
+        assert!(refusal.tripped(), "{extra:?}");
+        assert_eq!(refusal.logged.as_ref().map(|s| s.owner.as_str()), Some("org_a"));
+        assert!(refusal.key.is_none(), "a trip is not one of the key's recent errors");
+    }
+    let forged_refusal = run(&forged, &[]).expect_err("forged");
+    assert!(!forged_refusal.tripped(), "a wrong secret proves nothing");
+    assert_eq!(forged_refusal.reply, unknown_refusal.reply);
 }
