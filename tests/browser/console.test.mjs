@@ -9,6 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 import { bootstrapToken, startDev, waitFor } from '../../bench/dev.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -640,6 +642,87 @@ describe('console', () => {
     await page.getByTestId('key-title').waitFor();
     assert.equal(await page.getByTestId('key-title').textContent(), 'Logged');
     await waitFor(async () => (await page.getByTestId('log-line').count()) === 2, 'the key page\'s requests');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
+  test('webhooks and canaries: a webhook shown its secret once gets a test event; a one-click canary trips it, and the alert, key page and delivery log show it', async () => {
+    // A loopback receiver for the webhook.
+    const received = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${server.address().port}/console`;
+    try {
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByTestId('webhooks-empty').waitFor();
+      await page.getByTestId('webhook-url').fill(hookUrl);
+      await page.getByTestId('webhook-description').fill('Security alerts');
+      await page.locator('[data-event="canary.tripped"]').check();
+      await page.getByTestId('webhook-add').click();
+      const secret = (await page.getByTestId('shown-secret').textContent()).trim();
+      assert.match(secret, /^whsec_[0-9A-Za-z]{32}$/);
+      await page.getByTestId('close-secret').click();
+      const hookRow = page.getByTestId('webhook-row');
+      await hookRow.waitFor();
+      assert.match(await hookRow.textContent(), /canary\.tripped/);
+      assert.doesNotMatch(await page.content(), /whsec_/, 'the secret is not shown again');
+
+      const verified = (r) => {
+        const [t, v1] = r.headers['keygate-signature'].split(',').map((p) => p.split('=')[1]);
+        const expected = createHmac('sha256', secret).update(`${t}.${r.body}`).digest('hex');
+        return expected === v1 && Math.abs(Date.now() / 1000 - Number(t)) <= 300;
+      };
+      await hookRow.getByTestId('webhook-test').click();
+      await waitFor(async () => received.some((r) => r.headers['keygate-event'] === 'ping'), 'the test event');
+      assert.ok(verified(received.find((r) => r.headers['keygate-event'] === 'ping')), 'signed with the secret shown');
+
+      // One click: a canary key, shown once with where to plant it.
+      await page.getByRole('link', { name: 'API keys' }).click();
+      await signedInReady();
+      await page.getByTestId('create-canary').click();
+      const canary = (await page.getByTestId('shown-secret').textContent()).trim();
+      assert.match(await page.getByRole('dialog').textContent(), /Plant it where only a thief would look/);
+      await page.getByTestId('close-secret').click();
+      const trip = await fetch(`${base}/exports/all`, { headers: { authorization: `Bearer ${canary}`, 'user-agent': 'browser-thief/1' } });
+      assert.equal(trip.status, 401);
+      assert.equal((await trip.json()).code, 'NOT_FOUND', 'refused like an unknown key');
+
+      await waitFor(async () => {
+        await page.reload();
+        await signedInReady();
+        return (await page.getByTestId('canary-alert').count()) === 1;
+      }, 'the canary alert on the keys page');
+      assert.match(await page.getByTestId('canary-alert').textContent(), /GET \/exports\/all/);
+      assert.equal(await page.getByTestId('canary-badge').count(), 1, 'the canary is badged in the list');
+      await shot('canary-alert');
+      await page.getByTestId('canary-trip').locator('a').click();
+      await page.getByTestId('canary-trips').waitFor();
+      await waitFor(async () => (await page.getByTestId('canary-trip-row').count()) === 1, 'the trip on the key page');
+      assert.equal(await page.getByTestId('canary-trip-agent').textContent(), 'browser-thief/1');
+
+      await waitFor(async () => received.some((r) => r.headers['keygate-event'] === 'canary.tripped'), 'canary.tripped posted');
+      assert.ok(verified(received.find((r) => r.headers['keygate-event'] === 'canary.tripped')));
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByTestId('webhook-log').click();
+      const deliveries = page.getByTestId('delivery-row');
+      await waitFor(async () => {
+        await page.getByTestId('delivery-refresh').click();
+        await page.waitForTimeout(300);
+        return (await page.locator('[data-testid=delivery-row][data-state=delivered]').count()) === 2;
+      }, 'both deliveries logged as delivered');
+      assert.equal(await deliveries.count(), 2);
+      assert.equal(await page.locator('[data-testid=delivery-row][data-event="canary.tripped"]').count(), 1);
+      await shot('webhooks');
+    } finally {
+      server.close();
+    }
     await page.getByRole('link', { name: 'API keys' }).click();
     await signedInReady();
   });
