@@ -266,6 +266,11 @@ pub async fn update_identity(id: &str, request: &UpdateIdentityRequest) -> Resul
     call(Method::PATCH, &format!("/admin/v1/identities/{id}"), Some(&json(request))).await
 }
 
+/// Where a key was reported leaked.
+pub async fn key_leaks(id: &str) -> Result<keygate_shared::leak::KeyLeakList, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys/{id}/leaks"), None).await
+}
+
 /// The newest uses of canary keys (of one key, with `key`).
 pub async fn canary_trips(key: Option<&str>) -> Result<CanaryTripList, ApiError> {
     let path = match key {

@@ -12,6 +12,7 @@ use crate::api::{self, ApiError, KeyQuery};
 use crate::components::{ActionDialog, ActionMenu, Modal, OrganizationId, StatusBadge, UsageChart};
 use crate::logic::{self, KeyAction, SortBy};
 use crate::{Ctx, Page, ShownSecret};
+use keygate_shared::leak::LeakResponse;
 use keygate_shared::webhook::{CreateWebhookRequest, DeliveryState, EventType, UpdateWebhookRequest};
 
 /// Permissions offered as checkboxes, besides those already used in the organization.
@@ -713,6 +714,7 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                     <ActionMenu key=k.clone() chosen=chosen.write_only() />
                                 </div>
                                 {k.canary.then(|| view! { <CanaryTrips id=k.id.to_string() /> })}
+                                <KeyLeaks id=k.id.to_string() />
                                 <dl class="details">
                                     <dt>"Key"</dt>
                                     <dd><code>{k.start.clone()}"_…"</code></dd>
@@ -973,7 +975,7 @@ fn may_create_keys(ctx: &Ctx) -> bool {
 fn KeyCreationSetting() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let save = Action::new_local(move |choice: &KeyCreation| {
-        let request = UpdateSettingsRequest { key_creation: Some(*choice) };
+        let request = UpdateSettingsRequest { key_creation: Some(*choice), leak_response: None };
         async move { api::update_settings(&request).await }
     });
     Effect::new(move |_| {
@@ -1003,6 +1005,50 @@ fn KeyCreationSetting() -> impl IntoView {
                     >
                         {option(KeyCreation::AllMembers, "Every member")}
                         {option(KeyCreation::OwnersAndAdmins, "Owners and admins only")}
+                    </select>
+                    {(!owner).then(|| view! { <span class="muted">" (owners change this)"</span> })}
+                    {move || save.value().get().and_then(Result::err).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
+                </p>
+            }
+        })
+    }
+}
+
+/// What a leak report of one of the organization's keys does: revoke it at once, or alert only. Owners change it.
+#[component]
+fn LeakResponseSetting() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let save = Action::new_local(move |choice: &LeakResponse| {
+        let request = UpdateSettingsRequest { key_creation: None, leak_response: Some(*choice) };
+        async move { api::update_settings(&request).await }
+    });
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) {
+            ctx.changed();
+        }
+    });
+    move || {
+        ctx.session.get().and_then(Result::ok).map(|session| {
+            let current = session.settings.leak_response;
+            let owner = session.user.role == Role::Owner;
+            let option = move |value: LeakResponse, label: &'static str| {
+                view! { <option value=value.as_str() selected=current == value>{label}</option> }
+            };
+            view! {
+                <p class="setting">
+                    <label for="leak-response">"When a key is reported leaked "</label>
+                    <select
+                        id="leak-response"
+                        data-testid="leak-response"
+                        disabled=!owner
+                        on:change=move |ev| {
+                            if let Some(choice) = LeakResponse::parse(&event_target_value(&ev)) {
+                                save.dispatch(choice);
+                            }
+                        }
+                    >
+                        {option(LeakResponse::Revoke, "Revoke it at once")}
+                        {option(LeakResponse::Alert, "Alert only (audit log and webhooks)")}
                     </select>
                     {(!owner).then(|| view! { <span class="muted">" (owners change this)"</span> })}
                     {move || save.value().get().and_then(Result::err).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
@@ -1457,6 +1503,7 @@ pub fn MembersPage() -> impl IntoView {
         <h1>"Members"</h1>
         <OrganizationId />
         <KeyCreationSetting />
+            <LeakResponseSetting />
         <Show when=move || is_manager(&ctx)>
             <OrganizationUsagePanel />
         </Show>
@@ -2054,5 +2101,33 @@ fn CanaryTrips(id: String) -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// Where the key was reported leaked (`POST /v1/leaks`), if it ever was.
+#[component]
+fn KeyLeaks(id: String) -> impl IntoView {
+    let leaks = LocalResource::new(move || {
+        let id = id.clone();
+        async move { api::key_leaks(&id).await }
+    });
+    move || {
+        let list = leaks.get().and_then(Result::ok).map(|l| l.leaks).unwrap_or_default();
+        (!list.is_empty()).then(|| {
+            view! {
+                <section class="error" role="alert" data-testid="key-leaks">
+                    <strong>"This key was reported leaked."</strong>
+                    <ul>
+                        {list.into_iter().map(|l| view! {
+                            <li data-testid="key-leak">
+                                {format!("{}: ", logic::when(Some(l.at)))}
+                                <code>{l.url.clone().unwrap_or_else(|| "an unnamed place".into())}</code>
+                                {format!(" ({}{})", l.source.clone().unwrap_or_else(|| l.reported_as.clone()), if l.revoked { "; revoked for it" } else { "; alert only" })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+            }
+        })
     }
 }

@@ -176,6 +176,7 @@ pub enum Route<'a> {
     KeyErrors(&'a str),
     KeyUsage(&'a str),
     KeyRequests(&'a str),
+    KeyLeaks(&'a str),
     Audit,
     Settings,
     UpdateSettings,
@@ -235,6 +236,7 @@ impl<'a> Route<'a> {
             ("GET", ["keys", id, "errors"]) => Route::KeyErrors(id),
             ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
             ("GET", ["keys", id, "requests"]) => Route::KeyRequests(id),
+            ("GET", ["keys", id, "leaks"]) => Route::KeyLeaks(id),
             ("GET", ["audit"]) => Route::Audit,
             ("GET", ["organization", "settings"]) => Route::Settings,
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
@@ -411,6 +413,13 @@ async fn signed_in<S: Stores>(
         | Route::DeleteWebhook(_)
         | Route::TestWebhook(_)
         | Route::WebhookDeliveries(_) => webhooks(stores, req, actor, route, now).await,
+        Route::KeyLeaks(id) => {
+            let request = OrgRequest::Leaks { actor: actor.user.clone(), key: key_id(id)? };
+            match org(stores, &actor.organization, request).await? {
+                OrgReply::Leaks { leaks } => Ok(Reply::json(200, &leaks)),
+                _ => unexpected("the organization"),
+            }
+        }
         Route::CanaryTrips => {
             let key = match req.query_param("key").filter(|k| !k.is_empty()) {
                 Some(k) => Some(key_id(&k)?),
@@ -1420,4 +1429,101 @@ async fn delete_key<S: Stores>(stores: &S, actor: &SignedIn, id: &str, now: Time
         KeyReply::Committed { revision, settled, .. } => Ok(committed(Reply::empty(204), revision, settled)),
         _ => unexpected("the key's object"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Leak reports
+
+/// The actor a leak report's revocation is audited under (no user revoked it; managers may activate it again).
+pub const LEAK_RESPONSE_ACTOR: &str = "keygate:leak-response";
+
+/// `POST /v1/leaks`: reports of leaked tokens, signed by a configured key (`crate::leaks`). Each token that is a
+/// live key (its secret matches) is recorded by its organization, which says whether to revoke it; a leaked console
+/// token is signed out at once. The answer labels every report by the token's hash, in the order received.
+pub async fn leak_reports<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Reply {
+    match leaks(stores, req, config, now).await {
+        Ok(reply) | Err(reply) => reply,
+    }
+}
+
+async fn leaks<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Handled {
+    use keygate_shared::hash::SecretHash;
+    use keygate_shared::key::ApiKey;
+    use keygate_shared::leak::{LeakLabel, LeakReport, LeakResponse, LeakVerdict, MAX_REPORTS, token_hash};
+
+    let Some(keys) = &config.leak_keys else {
+        return Err(problem(Problem::new(
+            503,
+            "MISCONFIGURED",
+            "Leak reports are not configured",
+            "This deployment trusts no reporter yet: set KEYGATE_LEAK_PUBLIC_KEYS.",
+        )));
+    };
+    if req.body.as_ref().is_some_and(|b| b.len() > MAX_BODY_BYTES) {
+        return Err(problem(Problem::new(413, "PAYLOAD_TOO_LARGE", "Payload too large", "At most 64 KiB.")));
+    }
+    let signed = match (req.header(crate::leaks::IDENTIFIER_HEADER), req.header(crate::leaks::SIGNATURE_HEADER)) {
+        (Some(id), Some(signature)) => keys.verify(id, signature, req.body.as_deref().unwrap_or("").as_bytes()),
+        _ => false,
+    };
+    if !signed {
+        return Err(problem(Problem::new(
+            401,
+            "INVALID_SIGNATURE",
+            "Unauthorized",
+            "Sign the body with a configured key: Github-Public-Key-Identifier and Github-Public-Key-Signature.",
+        )));
+    }
+    let reports: Vec<LeakReport> = body(req)?;
+    if reports.len() > MAX_REPORTS {
+        return Err(problem(Problem::bad_request("INVALID_BODY", "At most 100 reports per request.")));
+    }
+    let mut verdicts = Vec::with_capacity(reports.len());
+    for report in reports {
+        let live = match report.token.trim().parse::<ApiKey>() {
+            Err(_) => None,
+            Ok(key) => match stores.record(&key.id).await.map_err(unavailable)? {
+                Some(record) if record.secret_matches(&SecretHash::of(&key), now) => Some(record),
+                _ => None,
+            },
+        };
+        if let Some(record) = &live {
+            if record.project.as_deref() == Some(keygate_shared::decision::CONSOLE_PROJECT) {
+                // A console token: signed out at once, whatever the organization's setting.
+                stores
+                    .key(&record.id, KeyRequest::EndSession { user: record.owner.clone(), now })
+                    .await
+                    .map_err(unavailable)?;
+            } else {
+                let leaked = OrgRequest::Leaked {
+                    key: record.id,
+                    url: report.url.clone(),
+                    source: report.source.clone(),
+                    reported_as: report.kind.clone(),
+                    audit_id: audit_id()?,
+                    now,
+                };
+                let response = match org(stores, &record.organization, leaked).await? {
+                    OrgReply::LeakResponse { response } => response,
+                    _ => return unexpected("the organization"),
+                };
+                if response == Some(LeakResponse::Revoke) {
+                    let actor = Actor {
+                        user: LEAK_RESPONSE_ACTOR.into(),
+                        role: Role::Owner,
+                        organization: record.organization.clone(),
+                    };
+                    let change = KeyRequest::Change { actor, change: KeyChange::Revoke, audit_id: audit_id()?, now };
+                    // Refused only when the key is no longer active (revoked meanwhile): nothing left to do.
+                    stores.key(&record.id, change).await.map_err(unavailable)?;
+                }
+            }
+        }
+        verdicts.push(LeakVerdict {
+            token_hash: token_hash(&report.token),
+            token_type: report.kind,
+            label: if live.is_some() { LeakLabel::TruePositive } else { LeakLabel::FalsePositive },
+        });
+    }
+    Ok(Reply::json(200, &verdicts))
 }

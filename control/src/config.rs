@@ -23,6 +23,8 @@ pub struct Config {
     /// `KEYGATE_TEST_SEED=1` (benchmarks and tests only, never in production): `POST /admin/v1/test/seed` fills the
     /// acting organization's key index with synthetic rows, so scale runs need not make thousands of requests.
     pub test_seed: bool,
+    /// The keys `POST /v1/leaks` reports may be signed with (`KEYGATE_LEAK_PUBLIC_KEYS`); `None`: not configured.
+    pub leak_keys: Option<crate::leaks::LeakKeys>,
 }
 
 impl Config {
@@ -50,6 +52,7 @@ impl Config {
             console_token_ms: days("KEYGATE_CONSOLE_TOKEN_DAYS", DEFAULT_CONSOLE_TOKEN_DAYS)?,
             invitation_ms: days("KEYGATE_INVITATION_DAYS", DEFAULT_INVITATION_DAYS)?,
             test_seed: non_empty("KEYGATE_TEST_SEED").as_deref() == Some("1"),
+            leak_keys: non_empty("KEYGATE_LEAK_PUBLIC_KEYS").map(|v| crate::leaks::LeakKeys::parse(&v)).transpose()?,
         })
     }
 

@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod config;
 #[cfg(target_arch = "wasm32")]
 mod key_object;
+pub mod leaks;
 pub mod logs;
 pub mod openapi;
 pub mod org;
@@ -84,7 +85,8 @@ mod entry {
             Ok(path) => path.into_owned(),
             Err(reply) => return to_response(reply),
         };
-        if !is_under(&path, "/admin/v1") {
+        let leak_reports = path == "/v1/leaks";
+        if !is_under(&path, "/admin/v1") && !leak_reports {
             if is_under(&path, "/admin") {
                 return console(&env, &req).await;
             }
@@ -92,7 +94,14 @@ mod entry {
         }
         let mut incoming =
             Incoming { method: req.method().to_string(), path, query: query.to_owned(), ..Incoming::default() };
-        for name in ["authorization", "keygate-org", "cf-connecting-ip", "content-type"] {
+        for name in [
+            "authorization",
+            "keygate-org",
+            "cf-connecting-ip",
+            "content-type",
+            crate::leaks::IDENTIFIER_HEADER,
+            crate::leaks::SIGNATURE_HEADER,
+        ] {
             if let Ok(Some(value)) = req.headers().get(name) {
                 if value.len() > 4096 {
                     return to_response(Reply::problem(&Problem::new(
@@ -112,6 +121,17 @@ mod entry {
             }
         }
         let stores = WorkerStores { env: env.clone() };
+        if leak_reports {
+            if incoming.method != "POST" {
+                return to_response(Reply::problem(&Problem::new(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "Method not allowed",
+                    "POST leak reports here.",
+                )));
+            }
+            return to_response(crate::admin::leak_reports(&stores, &incoming, &config, now).await);
+        }
         to_response(crate::admin::route(&stores, &incoming, &config, now).await)
     }
 

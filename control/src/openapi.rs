@@ -23,6 +23,7 @@ mod generator {
     use keygate_shared::api::*;
     use keygate_shared::decision::Code;
     use keygate_shared::key::KeyId;
+    use keygate_shared::leak::{KeyLeak, KeyLeakList, LeakLabel, LeakReport, LeakVerdict};
     use keygate_shared::meta::KeyMeta;
     use keygate_shared::model::{
         Environment, KeyCreation, KeyIdentity, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings,
@@ -404,7 +405,8 @@ mod generator {
             last_used_at: Some(ts()),
             current: true,
         };
-        let restricted = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
+        let restricted =
+            OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins, ..OrganizationSettings::default() };
         let catalog_entry =
             PermissionInfo { name: "licenses:manage".into(), keys: 2, description: Some("License Management".into()) };
         let session = SessionView {
@@ -844,7 +846,10 @@ mod generator {
                 "patch",
                 "/admin/v1/organization/settings",
                 "Change the organization's settings (owners): key_creation all_members or owners_and_admins.",
-                Some(input(&UpdateSettingsRequest { key_creation: Some(KeyCreation::OwnersAndAdmins) })),
+                Some(input(&UpdateSettingsRequest {
+                    key_creation: Some(KeyCreation::OwnersAndAdmins),
+                    leak_response: Some(keygate_shared::leak::LeakResponse::Alert),
+                })),
                 200,
                 schema(&restricted),
             ),
@@ -861,6 +866,44 @@ mod generator {
                 })),
                 200,
                 schema(&verify),
+            ),
+            (
+                "post",
+                "/v1/leaks",
+                "Report leaked tokens (GitHub secret scanning's partner alerts): a JSON array of {token, type, url, \
+                 source}, signed with ECDSA P-256 over the raw body (Github-Public-Key-Identifier, \
+                 Github-Public-Key-Signature: base64 DER) by a key of KEYGATE_LEAK_PUBLIC_KEYS; 401 INVALID_SIGNATURE \
+                 otherwise. Answers each token's label by its SHA-256; a live key is recorded by its organization \
+                 and revoked at once unless the organization chose alert only.",
+                Some(input(&vec![LeakReport {
+                    token: "kg_live_…".into(),
+                    kind: "keygate_api_key".into(),
+                    url: Some("https://github.com/acme/app/blob/main/.env".into()),
+                    source: Some("content".into()),
+                }])),
+                200,
+                schema(&vec![LeakVerdict {
+                    token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                    token_type: "keygate_api_key".into(),
+                    label: LeakLabel::TruePositive,
+                }]),
+            ),
+            (
+                "get",
+                "/admin/v1/keys/{id}/leaks",
+                "Where the key was reported leaked (POST /v1/leaks), newest first, and whether it was revoked for it.",
+                None,
+                200,
+                schema(&KeyLeakList {
+                    leaks: vec![KeyLeak {
+                        key_id: example_id(),
+                        at: ts(),
+                        url: Some("https://github.com/acme/app/blob/main/.env".into()),
+                        source: Some("content".into()),
+                        reported_as: "keygate_api_key".into(),
+                        revoked: true,
+                    }],
+                }),
             ),
             (
                 "get",
@@ -891,7 +934,7 @@ mod generator {
         let event = schema(&webhook_event());
         let mut paths = Map::new();
         for (method, path, summary, request, status, response) in operations() {
-            let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json");
+            let public = matches!(path, "/admin/v1/bootstrap" | "/admin/v1/openapi.json" | "/v1/leaks");
             let mut responses = Map::new();
             let success = if status == 204 {
                 json!({"description": "Done: no body"})
@@ -1022,7 +1065,10 @@ mod tests {
                 let known = match concrete.strip_prefix("/admin/v1") {
                     Some(rest) => Route::parse(&method.to_ascii_uppercase(), rest).is_some(),
                     None => {
-                        matches!((method.as_str(), concrete.as_str()), ("post", "/v1/verify") | ("get", "/v1/whoami"))
+                        matches!(
+                            (method.as_str(), concrete.as_str()),
+                            ("post", "/v1/verify" | "/v1/leaks") | ("get", "/v1/whoami")
+                        )
                     }
                 };
                 assert!(known, "{method} {path} is documented but not routed");
@@ -1081,13 +1127,14 @@ mod tests {
             ("POST", "/webhooks/{id}/test"),
             ("GET", "/webhooks/{id}/deliveries"),
             ("GET", "/canary-trips"),
+            ("GET", "/keys/{id}/leaks"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");
             let entry = &paths[&format!("/admin/v1{path}")][method.to_ascii_lowercase()];
             assert!(entry.is_object(), "{method} {path} is routed but not documented");
         }
-        assert_eq!(documented, routes.len() + 2, "the document has routes this list lacks");
+        assert_eq!(documented, routes.len() + 3, "the document has routes this list lacks");
     }
 
     /// A validator of `schema` (which may `$ref` the document's components).

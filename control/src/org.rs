@@ -21,12 +21,14 @@ use keygate_shared::requestlog::{LogQuery, LoggedRequest, RequestLogPage};
 use keygate_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use keygate_shared::leak::{KeyLeakList, LeakResponse};
 use keygate_shared::webhook::{CreateWebhookRequest, DeliveryList, UpdateWebhookRequest, WebhookView};
 
 use crate::params;
 
 mod canaries;
 mod definitions;
+mod leaks;
 mod webhooks;
 use crate::sql::{Sql, SqlError, SqlExt, SqlValue, json_column, to_json};
 pub use definitions::KeySync;
@@ -117,6 +119,10 @@ const SCHEMA: &[&str] = &[
      created_at INTEGER NOT NULL, delivered_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_at)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook, seq)",
+    // Leaks of keys reported to `POST /v1/leaks`.
+    "CREATE TABLE IF NOT EXISTS key_leaks (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, \
+     at INTEGER NOT NULL, url TEXT, source TEXT, reported_as TEXT NOT NULL, revoked INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS key_leaks_by_key ON key_leaks (key_id, seq)",
     // Uses of canary keys (their request-log lines' ids), the newest 1,000.
     "CREATE TABLE IF NOT EXISTS canary_trips (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, \
      key_id TEXT NOT NULL, at INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, client_ip TEXT, \
@@ -330,6 +336,20 @@ pub enum OrgRequest {
         actor: String,
         id: String,
     },
+    /// `POST /v1/leaks` found this key's secret: record the leak, and answer whether to revoke it.
+    Leaked {
+        key: KeyId,
+        url: Option<String>,
+        source: Option<String>,
+        reported_as: String,
+        audit_id: String,
+        now: Timestamp,
+    },
+    /// A key's leaks, for `actor`.
+    Leaks {
+        actor: String,
+        key: KeyId,
+    },
     /// The newest uses of canary keys (of one key, with `key`).
     Trips {
         actor: String,
@@ -471,6 +491,13 @@ pub enum OrgReply {
     },
     Trips {
         trips: CanaryTripList,
+    },
+    /// What the organization does about a leak it just recorded (`None`: not a key of this organization).
+    LeakResponse {
+        response: Option<LeakResponse>,
+    },
+    Leaks {
+        leaks: KeyLeakList,
     },
     Settings {
         settings: OrganizationSettings,
@@ -736,6 +763,10 @@ impl<S: Sql> Org<'_, S> {
             OrgRequest::TestWebhook { actor, id, event_id, now } => self.test_webhook(&actor, &id, event_id, now),
             OrgRequest::Deliveries { actor, id } => self.deliveries(&actor, &id),
             OrgRequest::Trips { actor, key } => self.trips(&actor, key),
+            OrgRequest::Leaked { key, url, source, reported_as, audit_id, now } => {
+                self.leaked(key, url, source, &reported_as, audit_id, now)
+            }
+            OrgRequest::Leaks { actor, key } => self.leaks(&actor, key),
             OrgRequest::Authorize { actor, action, key, roles, identity } => {
                 let role = self.allowed(&actor, action)?;
                 let owner_name = match key {
@@ -845,13 +876,20 @@ impl<S: Sql> Org<'_, S> {
         struct Row {
             value: String,
         }
-        let row: Option<Row> = self.db.first("SELECT value FROM settings WHERE name = 'key_creation'", &[])?;
-        let key_creation = match row {
-            None => KeyCreation::default(),
-            Some(row) => KeyCreation::parse(&row.value)
-                .ok_or_else(|| SqlError(format!("unreadable setting key_creation: {}", row.value)))?,
+        let setting = |name: &str| -> Result<Option<String>, SqlError> {
+            let row: Option<Row> = self.db.first("SELECT value FROM settings WHERE name = ?", params![name])?;
+            Ok(row.map(|r| r.value))
         };
-        Ok(OrganizationSettings { key_creation })
+        let unreadable = |name: &str, value: &str| SqlError(format!("unreadable setting {name}: {value}"));
+        let key_creation = match setting("key_creation")? {
+            None => KeyCreation::default(),
+            Some(v) => KeyCreation::parse(&v).ok_or_else(|| unreadable("key_creation", &v))?,
+        };
+        let leak_response = match setting("leak_response")? {
+            None => LeakResponse::default(),
+            Some(v) => LeakResponse::parse(&v).ok_or_else(|| unreadable("leak_response", &v))?,
+        };
+        Ok(OrganizationSettings { key_creation, leak_response })
     }
 
     fn update_settings(&self, actor: &str, change: UpdateSettingsRequest, audit_id: String, now: Timestamp) -> Answer {
@@ -860,13 +898,22 @@ impl<S: Sql> Org<'_, S> {
         let after = change
             .apply_to(before)
             .map_err(|p| OrgRefusal::Invalid { field: String::from("key_creation"), detail: p.detail })?;
-        if after != before {
-            self.db.run(
-                "INSERT INTO settings (name, value) VALUES ('key_creation', ?) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![after.key_creation.as_str()],
-            )?;
-            let detail = format!("key creation: {} → {}", before.key_creation.as_str(), after.key_creation.as_str());
+        let mut changed = Vec::new();
+        for (name, old, new) in [
+            ("key_creation", before.key_creation.as_str(), after.key_creation.as_str()),
+            ("leak_response", before.leak_response.as_str(), after.leak_response.as_str()),
+        ] {
+            if old != new {
+                self.db.run(
+                    "INSERT INTO settings (name, value) VALUES (?, ?) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![name, new],
+                )?;
+                changed.push(format!("{}: {old} → {new}", name.replace('_', " ")));
+            }
+        }
+        if !changed.is_empty() {
+            let detail = changed.join("; ");
             let event = self.audit_event(audit_id, now, Some(actor), AuditAction::ChangeSettings, None, detail)?;
             self.record(&event, None)?;
         }

@@ -422,6 +422,8 @@ pub struct SessionView {
 pub struct UpdateSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_creation: Option<KeyCreation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak_response: Option<crate::leak::LeakResponse>,
 }
 
 impl UpdateSettingsRequest {
@@ -430,7 +432,10 @@ impl UpdateSettingsRequest {
         if *self == Self::default() {
             return Err(Problem::bad_request("EMPTY_UPDATE", "Name at least one setting to change."));
         }
-        Ok(OrganizationSettings { key_creation: self.key_creation.unwrap_or(settings.key_creation) })
+        Ok(OrganizationSettings {
+            key_creation: self.key_creation.unwrap_or(settings.key_creation),
+            leak_response: self.leak_response.unwrap_or(settings.leak_response),
+        })
     }
 }
 

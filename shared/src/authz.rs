@@ -164,7 +164,8 @@ pub const TABLE: &[Row] = &[
 pub fn cell(row: &Row, role: Role) -> &'static str {
     match row.rule {
         Rule::Org(action) => {
-            let restricted = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
+            let restricted =
+                OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins, ..OrganizationSettings::default() };
             match (
                 may_act_on_org(role, action, &OrganizationSettings::default()).is_ok(),
                 may_act_on_org(role, action, &restricted).is_ok(),

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod http;
 pub mod key;
 pub mod keyobject;
+pub mod leak;
 pub mod meta;
 pub mod model;
 pub mod net;

@@ -126,6 +126,9 @@ impl KeyCreation {
 pub struct OrganizationSettings {
     #[serde(default)]
     pub key_creation: KeyCreation,
+    /// What happens when one of the organization's keys is reported leaked (`POST /v1/leaks`).
+    #[serde(default)]
+    pub leak_response: crate::leak::LeakResponse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

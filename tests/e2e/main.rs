@@ -10,6 +10,7 @@ mod forwarding;
 mod gateway;
 mod health;
 mod identities;
+mod leaks;
 mod logs;
 mod openapi;
 mod panics;

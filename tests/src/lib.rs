@@ -181,8 +181,38 @@ impl Drop for Worker {
 pub fn shared() -> &'static Worker {
     static WORKER: OnceLock<Worker> = OnceLock::new();
     WORKER.get_or_init(|| {
-        Worker::start(Config { vars: vec![("KEYGATE_TEST_TRACE".into(), "1".into())], ..Config::default() })
+        let leak_keys = serde_json::json!({"public_keys": [{"key_identifier": leaks::KEY_ID, "key": leaks::PUBLIC}]});
+        let vars =
+            vec![("KEYGATE_TEST_TRACE".into(), "1".into()), ("KEYGATE_LEAK_PUBLIC_KEYS".into(), leak_keys.to_string())];
+        Worker::start(Config { vars, ..Config::default() })
     })
+}
+
+/// A reporter of leaks the shared Worker trusts (`KEYGATE_LEAK_PUBLIC_KEYS`), as GitHub's secret scanning signs
+/// its alerts. A key made for these tests only.
+pub mod leaks {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::DecodePrivateKey;
+
+    pub const KEY_ID: &str = "keygate-e2e-reporter";
+    pub const PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiGcEA+l4d8g9C4/h
+H/MPTTdSCOmmGGrOWCwXAyh/miuhRANCAAROjyoEYxOA3xy081dClYNK0xfFGetD
+TTmoMCe3X9AyVb6IaOKXTjpIMZMrOygv/KjEPJ6kxCZUt1JPJD9CVoAr
+-----END PRIVATE KEY-----";
+    pub const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAETo8qBGMTgN8ctPNXQpWDStMXxRnr
+Q005qDAnt1/QMlW+iGjil046SDGTKzsoL/yoxDyepMQmVLdSTyQ/QlaAKw==
+-----END PUBLIC KEY-----";
+
+    /// `Github-Public-Key-Signature` of `body`.
+    pub fn sign(body: &str) -> String {
+        let key = SigningKey::from_pkcs8_pem(PRIVATE).expect("the test key");
+        let signature: Signature = key.sign(body.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+    }
 }
 
 /// With `KEYGATE_TEST_TRACE=1`: who admitted a rate-limited pass (`lease` or `object`).

@@ -309,9 +309,9 @@ mod entry {
         let path = incoming.path.clone();
         config.panic_if_asked(&path, crate::config::ASYNC_PANIC_PATH);
 
-        // The console and the admin API are the control plane's: handed over with the body read here under the
-        // same cap (a chunked upload past it is refused before anything is buffered or forwarded).
-        if is_under(&path, "/admin") {
+        // The console, the admin API and leak reports are the control plane's: handed over with the body read here
+        // under the same cap (a chunked upload past it is refused before anything is buffered or forwarded).
+        if is_under(&path, "/admin") || path == "/v1/leaks" {
             if !matches!(incoming.method.as_str(), "GET" | "HEAD")
                 && let Err(reply) = read_body(&req, &mut incoming).await
             {

@@ -41,7 +41,7 @@ fn who_may_act_on_which_key() {
 fn who_may_act_on_the_organization() {
     use OrgAction::*;
     let open = OrganizationSettings::default();
-    let kept = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins };
+    let kept = OrganizationSettings { key_creation: KeyCreation::OwnersAndAdmins, ..OrganizationSettings::default() };
     for action in [CreateKey, ListMembers] {
         for role in [Role::Owner, Role::Admin, Role::Member] {
             assert_eq!(may_act_on_org(role, action, &open), Ok(()), "{role:?} {action:?}");
