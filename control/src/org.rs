@@ -1691,10 +1691,10 @@ impl<S: Sql> Org<'_, S> {
                 let revision = i64::try_from(row.revision).unwrap_or(i64::MAX);
                 if current.as_ref().is_some_and(|c| c.revision >= revision) {
                     // Late or repeated: a newer revision is already here. Its audit event still counts once.
-                    if let Some(audit) = &audit {
-                        if self.record(audit, Some(&row.owner))? {
-                            self.raise(audit, Some(&row))?;
-                        }
+                    if let Some(audit) = &audit
+                        && self.record(audit, Some(&row.owner))?
+                    {
+                        self.raise(audit, Some(&row))?;
                     }
                     return Ok(());
                 }
@@ -1733,10 +1733,10 @@ impl<S: Sql> Org<'_, S> {
                         to_json(&row)
                     ],
                 )?;
-                if let Some(audit) = &audit {
-                    if self.record(audit, Some(&row.owner))? {
-                        self.raise(audit, Some(&row))?;
-                    }
+                if let Some(audit) = &audit
+                    && self.record(audit, Some(&row.owner))?
+                {
+                    self.raise(audit, Some(&row))?;
                 }
             }
             KeyEvent::Deleted { id, owner, revision, audit, .. } => {
@@ -1764,10 +1764,10 @@ impl<S: Sql> Org<'_, S> {
                         params![revision, id.as_str()],
                     )?;
                 }
-                if let Some(audit) = &audit {
-                    if self.record(audit, Some(&owner))? {
-                        self.raise(audit, last_row.as_ref())?;
-                    }
+                if let Some(audit) = &audit
+                    && self.record(audit, Some(&owner))?
+                {
+                    self.raise(audit, last_row.as_ref())?;
                 }
             }
             KeyEvent::Usage { id, at, last_used_at, summary, by_organization, .. } => {
