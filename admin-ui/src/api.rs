@@ -266,6 +266,11 @@ pub async fn update_identity(id: &str, request: &UpdateIdentityRequest) -> Resul
     call(Method::PATCH, &format!("/admin/v1/identities/{id}"), Some(&json(request))).await
 }
 
+/// The gateway's endpoint: environment, project, routes and credential headers (for the simulator).
+pub async fn health() -> Result<keygate_shared::api::Health, ApiError> {
+    call_with(Method::GET, "/v1/health", None, None).await
+}
+
 /// Where a key was reported leaked.
 pub async fn key_leaks(id: &str) -> Result<keygate_shared::leak::KeyLeakList, ApiError> {
     call(Method::GET, &format!("/admin/v1/keys/{id}/leaks"), None).await

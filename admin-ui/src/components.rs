@@ -46,6 +46,7 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                 {link(Page::Logs, "Logs")}
                 {link(Page::Audit, "Audit log")}
                 {link(Page::Webhooks, "Webhooks")}
+                {link(Page::Simulator, "Simulator")}
                 {link(Page::Whoami, "Which project?")}
             </nav>
             <Transition fallback=|| view! { <span class="muted">"Loading…"</span> }>

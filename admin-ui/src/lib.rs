@@ -26,6 +26,7 @@ pub enum Page {
     Logs,
     Identities,
     Webhooks,
+    Simulator,
     Whoami,
 }
 
@@ -41,6 +42,7 @@ impl Page {
             ["logs"] => Page::Logs,
             ["identities"] => Page::Identities,
             ["webhooks"] => Page::Webhooks,
+            ["simulator"] => Page::Simulator,
             ["whoami"] => Page::Whoami,
             _ => Page::Keys,
         }
@@ -57,6 +59,7 @@ impl Page {
             Page::Logs => "/admin/logs".into(),
             Page::Identities => "/admin/identities".into(),
             Page::Webhooks => "/admin/webhooks".into(),
+            Page::Simulator => "/admin/simulator".into(),
             Page::Whoami => "/admin/whoami".into(),
         }
     }
@@ -143,6 +146,7 @@ pub fn App() -> impl IntoView {
                     Page::Logs => view! { <pages::LogsPage /> }.into_any(),
                     Page::Identities => view! { <pages::IdentitiesPage /> }.into_any(),
                     Page::Webhooks => view! { <pages::WebhooksPage /> }.into_any(),
+                    Page::Simulator => view! { <pages::SimulatorPage /> }.into_any(),
                     Page::Whoami => view! { <pages::WhoamiPage /> }.into_any(),
                 }}
             </components::Shell>

@@ -2131,3 +2131,164 @@ fn KeyLeaks(id: String) -> impl IntoView {
         })
     }
 }
+
+/// "What would this request get?": the gateway's order of checks on one request, computed here by
+/// `keygate_shared::simulate` (the gateway's own decision, compiled into this page's wasm) on the key's current
+/// record and the gateway's configuration (`/v1/health`). A pasted key never leaves the browser: only its public id
+/// is looked up.
+#[component]
+pub fn SimulatorPage() -> impl IntoView {
+    use keygate_shared::key::ApiKey;
+    use keygate_shared::simulate::{Outcome, Simulation, record_of, simulate};
+
+    let ctx = expect_context::<Ctx>();
+    let keys = LocalResource::new(move || async move { api::keys(&KeyQuery::default()).await });
+    let picked = RwSignal::new(String::new());
+    let pasted = RwSignal::new(String::new());
+    let method = RwSignal::new("GET".to_owned());
+    let path = RwSignal::new("/data/items".to_owned());
+    let header_form = RwSignal::new("authorization".to_owned());
+    let org = RwSignal::new(String::new());
+    let customer = RwSignal::new(String::new());
+    let client_ip = RwSignal::new(String::new());
+    let run = Action::new_local(move |(): &()| {
+        let (picked, pasted) = (picked.get_untracked(), pasted.get_untracked().trim().to_owned());
+        let (method, path, form) = (method.get_untracked(), path.get_untracked(), header_form.get_untracked());
+        let extras = [
+            ("keygate-org", org.get_untracked()),
+            ("keygate-customer", customer.get_untracked()),
+            ("cf-connecting-ip", client_ip.get_untracked()),
+        ];
+        let session = ctx.session.get_untracked().and_then(Result::ok);
+        async move {
+            let health = api::health().await?;
+            let endpoint = keygate_shared::decision::Endpoint {
+                environment: health.environment,
+                project: health.project.clone(),
+                organization: health.organization.clone(),
+            };
+            let routes = keygate_shared::routes::RouteTable::parse(&health.routes).unwrap_or_default();
+            // The credential: the pasted key, or one with the picked key's id (the simulation assumes its secret).
+            let (credential, id) = if pasted.is_empty() {
+                let view = api::key(&picked).await?;
+                let mut key = ApiKey::generate(view.environment).map_err(|e| ApiError::Network(e.to_string()))?;
+                key.id = view.id;
+                key.project_label = None;
+                (key.expose(), Some(view.id))
+            } else {
+                let id = pasted.parse::<ApiKey>().ok().map(|k| k.id);
+                (pasted.clone(), id)
+            };
+            let record = match id {
+                None => None,
+                Some(id) => match api::key(&id.to_string()).await {
+                    Ok(view) => {
+                        let presented = credential.parse::<ApiKey>().map_err(|e| ApiError::Network(e.to_string()))?;
+                        let roles = session.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
+                        Some((record_of(&view, &roles, keygate_shared::hash::SecretHash::of(&presented)), view.owner))
+                    }
+                    Err(ApiError::Problem(p)) if p.status == 404 => None,
+                    Err(e) => return Err(e),
+                },
+            };
+            let memberships: Vec<String> = match (&record, &session) {
+                (Some((_, owner)), Some(s)) if *owner == s.user.id => {
+                    s.organizations.iter().map(|o| o.id.clone()).collect()
+                }
+                (Some((r, _)), _) => vec![r.organization.clone()],
+                _ => Vec::new(),
+            };
+            let mut headers = vec![match form.as_str() {
+                "authorization" => ("authorization".to_owned(), format!("Bearer {credential}")),
+                other => (other.to_owned(), credential.clone()),
+            }];
+            headers.extend(
+                extras
+                    .into_iter()
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(k, v)| (k.to_owned(), v.trim().to_owned())),
+            );
+            let incoming = keygate_shared::http::Incoming { method, path, headers, ..Default::default() };
+            let now = Timestamp(js_sys::Date::now() as i64);
+            let simulation: Simulation = simulate(
+                &incoming,
+                &health.credential_headers,
+                &routes,
+                &endpoint,
+                record.as_ref().map(|(r, _)| r),
+                &memberships,
+                now,
+            );
+            Ok::<_, ApiError>(simulation)
+        }
+    });
+    view! {
+        <div class="page-head"><h1>"What would this request get?"</h1></div>
+        <p class="muted">"The gateway's own order of checks, run here in your browser on the key's current record and the gateway's configuration. A pasted key stays in this page: only its public id is looked up, and its secret is assumed right (only its hash is stored, and never sent to the console). Rate and usage limits depend on live counts: they are shown as policies."</p>
+        <form class="stack-form" data-testid="simulator-form" on:submit=move |ev| {
+            ev.prevent_default();
+            run.dispatch(());
+        }>
+            <label>"Key "
+                <select data-testid="sim-key" on:change=move |ev| picked.set(event_target_value(&ev))>
+                    <option value="">"Choose a key…"</option>
+                    {move || keys.get().and_then(Result::ok).map(|list| list.keys.into_iter().map(|k| view! {
+                        <option value=k.id.to_string()>{format!("{} ({})", k.name, k.start)}</option>
+                    }).collect_view())}
+                </select>
+            </label>
+            <label>"…or paste one "
+                <input data-testid="sim-paste" type="password" autocomplete="off" placeholder="kg_live_…" prop:value=move || pasted.get() on:input=move |ev| pasted.set(event_target_value(&ev)) />
+            </label>
+            <div class="row">
+                <select aria-label="Method" data-testid="sim-method" prop:value=move || method.get() on:change=move |ev| method.set(event_target_value(&ev))>
+                    {["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].into_iter().map(|m| view! { <option value=m>{m}</option> }).collect_view()}
+                </select>
+                <input aria-label="Path" data-testid="sim-path" prop:value=move || path.get() on:input=move |ev| path.set(event_target_value(&ev)) />
+                <select aria-label="Sent in" data-testid="sim-header" prop:value=move || header_form.get() on:change=move |ev| header_form.set(event_target_value(&ev))>
+                    <option value="authorization">"Authorization: Bearer"</option>
+                    <option value="x-api-key">"x-api-key"</option>
+                    <option value="apikey">"apikey"</option>
+                </select>
+            </div>
+            <div class="row">
+                <input aria-label="Keygate-Org" data-testid="sim-org" placeholder="Keygate-Org (optional)" prop:value=move || org.get() on:input=move |ev| org.set(event_target_value(&ev)) />
+                <input aria-label="Keygate-Customer" data-testid="sim-customer" placeholder="Keygate-Customer (optional)" prop:value=move || customer.get() on:input=move |ev| customer.set(event_target_value(&ev)) />
+                <input aria-label="Client address" data-testid="sim-ip" placeholder="CF-Connecting-IP (optional)" prop:value=move || client_ip.get() on:input=move |ev| client_ip.set(event_target_value(&ev)) />
+            </div>
+            <button type="submit" class="primary" data-testid="sim-run" disabled=move || run.pending().get()>"Simulate"</button>
+        </form>
+        {move || run.value().get().map(|r| match r {
+            Err(e) => error_view(e),
+            Ok(sim) => view! {
+                <section data-testid="sim-result">
+                    <h2 data-testid="sim-verdict">{format!("{} {}", sim.status, sim.code)}</h2>
+                    <table>
+                        <thead><tr><th>"#"</th><th>"Check"</th><th>"Outcome"</th><th>"Why"</th></tr></thead>
+                        <tbody>
+                            {sim.steps.into_iter().map(|s| {
+                                let (label, class) = match s.outcome {
+                                    Outcome::Passed => ("passed", "badge badge-active"),
+                                    Outcome::Failed => ("refused here", "badge badge-deactivated"),
+                                    Outcome::NotReached => ("not reached", "badge badge-expired"),
+                                    Outcome::Live => ("live count", "badge badge-inactive"),
+                                };
+                                view! {
+                                    <tr data-testid="sim-step" data-outcome=label>
+                                        <td>{s.number}</td>
+                                        <td>{s.check}</td>
+                                        <td><span class=class>{label}</span></td>
+                                        <td>{s.detail}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <h3>"Headers"</h3>
+                    <pre data-testid="sim-headers">{sim.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")}</pre>
+                    {(!sim.body.is_empty()).then(|| view! { <pre data-testid="sim-body">{sim.body.clone()}</pre> })}
+                </section>
+            }.into_any(),
+        })}
+    }
+}

@@ -1229,6 +1229,17 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub environment: Environment,
+    /// The one project this endpoint serves (`KEYGATE_PROJECT`), and its organization.
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// `KEYGATE_ROUTES`: which permission each route needs (the console's simulator applies them).
+    #[serde(default)]
+    pub routes: String,
+    /// `KEYGATE_CREDENTIAL_HEADERS`: extra header names a key may be sent in.
+    #[serde(default)]
+    pub credential_headers: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------------------------

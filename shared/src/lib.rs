@@ -28,6 +28,7 @@ pub mod routes;
 pub mod scan;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod simulate;
 pub mod time;
 pub mod webhook;
 

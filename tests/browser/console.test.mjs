@@ -727,6 +727,40 @@ describe('console', () => {
     await signedInReady();
   });
 
+  test('simulator: the order of checks for a picked key, and the same answer as the gateway', async () => {
+    const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Simulated', environment: 'live', permissions: ['data:read'] });
+    assert.equal(made.status, 201);
+    const { key, record: { id } } = made.body;
+    await page.getByRole('link', { name: 'Simulator' }).click();
+    await page.getByTestId('simulator-form').waitFor();
+    await waitFor(async () => (await page.locator(`[data-testid=sim-key] option[value="${id}"]`).count()) === 1, 'the key in the list');
+    await page.getByTestId('sim-key').selectOption(id);
+    await page.getByTestId('sim-path').fill('/data/items');
+    await page.getByTestId('sim-run').click();
+    await page.getByTestId('sim-result').waitFor();
+    assert.equal(await page.getByTestId('sim-verdict').textContent(), '200 VALID');
+    assert.equal(await page.locator('[data-testid=sim-step][data-outcome="passed"]').count(), 9);
+    // A write with a read-only key: refused at step 7, as the gateway refuses it.
+    await page.getByTestId('sim-method').selectOption('POST');
+    await page.getByTestId('sim-path').fill('/streams/s');
+    await page.getByTestId('sim-run').click();
+    await waitFor(async () => (await page.getByTestId('sim-verdict').textContent()) === '403 INSUFFICIENT_PERMISSIONS', 'the refusal');
+    const refused = page.locator('[data-testid=sim-step][data-outcome="refused here"]');
+    assert.equal(await refused.count(), 1);
+    assert.match(await refused.textContent(), /permission/);
+    assert.match(await page.getByTestId('sim-headers').textContent(), /www-authenticate: Bearer realm="keygate", error="insufficient_scope"/);
+    const real = await fetch(`${base}/streams/s`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    assert.equal(real.status, 403);
+    assert.equal((await real.json()).code, 'INSUFFICIENT_PERMISSIONS');
+    // A pasted key of another environment: refused at step 3.
+    await page.getByTestId('sim-paste').fill(key.replace('kg_live_', 'kg_test_'));
+    await page.getByTestId('sim-run').click();
+    await waitFor(async () => /^401 (WRONG_ENVIRONMENT|INVALID_FORMAT)$/.test(await page.getByTestId('sim-verdict').textContent()), 'the pasted key');
+    await shot('simulator');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
   test('readable at 390 px wide', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'API keys' }).click();

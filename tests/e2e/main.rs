@@ -17,5 +17,6 @@ mod panics;
 mod ratelimit;
 mod restart;
 mod roles;
+mod simulator;
 mod verify;
 mod webhooks;

@@ -19,6 +19,8 @@ pub struct Config {
     pub origin: Option<String>,
     /// Which permission each gateway route needs (`KEYGATE_ROUTES`).
     pub routes: RouteTable,
+    /// `KEYGATE_ROUTES` as configured (`/v1/health` shows it, for the console's simulator).
+    pub routes_text: String,
     /// Extra credential header names (`KEYGATE_CREDENTIAL_HEADERS`, comma separated), e.g. `instrumental-api-key`.
     pub extra_headers: Vec<String>,
     /// Isolate cache lifetime of KV records (`KEYGATE_CACHE_TTL_MS`).
@@ -70,8 +72,8 @@ impl Config {
                 (Some(org.to_owned()), Some(slug.to_owned()))
             }
         };
-        let routes = RouteTable::parse(&non_empty("KEYGATE_ROUTES").unwrap_or_default())
-            .map_err(|e| format!("KEYGATE_ROUTES: {e}"))?;
+        let routes_text = non_empty("KEYGATE_ROUTES").unwrap_or_default();
+        let routes = RouteTable::parse(&routes_text).map_err(|e| format!("KEYGATE_ROUTES: {e}"))?;
         let extra_headers = non_empty("KEYGATE_CREDENTIAL_HEADERS")
             .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
             .unwrap_or_default();
@@ -87,6 +89,7 @@ impl Config {
             endpoint: Endpoint { environment, project, organization },
             origin: non_empty("ORIGIN_URL"),
             routes,
+            routes_text,
             extra_headers,
             cache_ttl_ms,
             bootstrap_token: non_empty("KEYGATE_BOOTSTRAP_TOKEN"),

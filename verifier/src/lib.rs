@@ -332,6 +332,10 @@ mod entry {
                     status: "ok".into(),
                     version: env!("CARGO_PKG_VERSION").into(),
                     environment: config.endpoint.environment,
+                    project: config.endpoint.project.clone(),
+                    organization: config.endpoint.organization.clone(),
+                    routes: config.routes_text.clone(),
+                    credential_headers: config.extra_headers.clone(),
                 };
                 return to_response(Reply::json(200, &health));
             }

@@ -14,6 +14,7 @@ mod ratelimit;
 mod requestlog;
 mod routes;
 mod scan;
+mod simulate;
 mod time;
 mod webhook;
 
