@@ -2269,7 +2269,7 @@ pub fn SimulatorPage() -> impl IntoView {
                             {sim.steps.into_iter().map(|s| {
                                 let (label, class) = match s.outcome {
                                     Outcome::Passed => ("passed", "badge badge-active"),
-                                    Outcome::Failed => ("refused here", "badge badge-deactivated"),
+                                    Outcome::Failed => ("refused here", "badge badge-refused"),
                                     Outcome::NotReached => ("not reached", "badge badge-expired"),
                                     Outcome::Live => ("live count", "badge badge-inactive"),
                                 };
