@@ -4,7 +4,7 @@ use keygate_shared::api::{
     CreateIdentityRequest, CreateKeyRequest, InviteMemberRequest, KeyView, PutRoleRequest, SessionInfo,
     UpdateIdentityRequest, UpdateSettingsRequest,
 };
-use keygate_shared::model::{Environment, KeyCreation, KeyKind, RateLimitPolicy, Role};
+use keygate_shared::model::{Environment, KeyCreation, KeyKind, OrganizationSettings, RateLimitPolicy, Role};
 use keygate_shared::time::Timestamp;
 use leptos::prelude::*;
 
@@ -973,53 +973,50 @@ fn may_create_keys(ctx: &Ctx) -> bool {
 /// Who may create keys: every member, or owners and admins only (Instrumental's setting). Owners change it.
 #[component]
 fn KeyCreationSetting() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let save = Action::new_local(move |choice: &KeyCreation| {
-        let request = UpdateSettingsRequest { key_creation: Some(*choice), leak_response: None };
-        async move { api::update_settings(&request).await }
-    });
-    Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(_))) {
-            ctx.changed();
-        }
-    });
-    move || {
-        ctx.session.get().and_then(Result::ok).map(|session| {
-            let current = session.settings.key_creation;
-            let owner = session.user.role == Role::Owner;
-            let option = move |value: KeyCreation, label: &'static str| {
-                view! { <option value=value.as_str() selected=current == value>{label}</option> }
-            };
-            view! {
-                <p class="setting">
-                    <label for="key-creation">"Who may create keys "</label>
-                    <select
-                        id="key-creation"
-                        data-testid="key-creation"
-                        disabled=!owner
-                        on:change=move |ev| {
-                            if let Some(choice) = KeyCreation::parse(&event_target_value(&ev)) {
-                                save.dispatch(choice);
-                            }
-                        }
-                    >
-                        {option(KeyCreation::AllMembers, "Every member")}
-                        {option(KeyCreation::OwnersAndAdmins, "Owners and admins only")}
-                    </select>
-                    {(!owner).then(|| view! { <span class="muted">" (owners change this)"</span> })}
-                    {move || save.value().get().and_then(Result::err).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
-                </p>
-            }
-        })
+    view! {
+        <SettingSelect
+            label="Who may create keys "
+            testid="key-creation"
+            options=vec![
+                (KeyCreation::AllMembers.as_str(), "Every member"),
+                (KeyCreation::OwnersAndAdmins.as_str(), "Owners and admins only"),
+            ]
+            current=|s| s.key_creation.as_str()
+            change=|v| KeyCreation::parse(v).map(|c| UpdateSettingsRequest { key_creation: Some(c), leak_response: None })
+        />
     }
 }
 
 /// What a leak report of one of the organization's keys does: revoke it at once, or alert only. Owners change it.
 #[component]
 fn LeakResponseSetting() -> impl IntoView {
+    view! {
+        <SettingSelect
+            label="When a key is reported leaked "
+            testid="leak-response"
+            options=vec![
+                (LeakResponse::Revoke.as_str(), "Revoke it at once"),
+                (LeakResponse::Alert.as_str(), "Alert only (audit log and webhooks)"),
+            ]
+            current=|s| s.leak_response.as_str()
+            change=|v| LeakResponse::parse(v).map(|r| UpdateSettingsRequest { key_creation: None, leak_response: Some(r) })
+        />
+    }
+}
+
+/// One of the organization's settings as a select: owners change it (`change` makes the request for a chosen
+/// value); everyone else sees it.
+#[component]
+fn SettingSelect(
+    label: &'static str,
+    testid: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    current: fn(&OrganizationSettings) -> &'static str,
+    change: fn(&str) -> Option<UpdateSettingsRequest>,
+) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let save = Action::new_local(move |choice: &LeakResponse| {
-        let request = UpdateSettingsRequest { key_creation: None, leak_response: Some(*choice) };
+    let save = Action::new_local(move |request: &UpdateSettingsRequest| {
+        let request = *request;
         async move { api::update_settings(&request).await }
     });
     Effect::new(move |_| {
@@ -1028,27 +1025,24 @@ fn LeakResponseSetting() -> impl IntoView {
         }
     });
     move || {
+        let options = options.clone();
         ctx.session.get().and_then(Result::ok).map(|session| {
-            let current = session.settings.leak_response;
+            let chosen = current(&session.settings);
             let owner = session.user.role == Role::Owner;
-            let option = move |value: LeakResponse, label: &'static str| {
-                view! { <option value=value.as_str() selected=current == value>{label}</option> }
-            };
             view! {
                 <p class="setting">
-                    <label for="leak-response">"When a key is reported leaked "</label>
+                    <label for=testid>{label}</label>
                     <select
-                        id="leak-response"
-                        data-testid="leak-response"
+                        id=testid
+                        data-testid=testid
                         disabled=!owner
                         on:change=move |ev| {
-                            if let Some(choice) = LeakResponse::parse(&event_target_value(&ev)) {
-                                save.dispatch(choice);
+                            if let Some(request) = change(&event_target_value(&ev)) {
+                                save.dispatch(request);
                             }
                         }
                     >
-                        {option(LeakResponse::Revoke, "Revoke it at once")}
-                        {option(LeakResponse::Alert, "Alert only (audit log and webhooks)")}
+                        {options.into_iter().map(|(value, text)| view! { <option value=value selected=chosen == value>{text}</option> }).collect_view()}
                     </select>
                     {(!owner).then(|| view! { <span class="muted">" (owners change this)"</span> })}
                     {move || save.value().get().and_then(Result::err).map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}

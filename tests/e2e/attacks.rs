@@ -313,10 +313,13 @@ fn settings_of(console: &Console) -> keygate_e2e::Value {
 fn an_admin_or_a_member_changing_the_organizations_settings_is_refused() {
     let (owner, admin, member) = settings_org();
     let restrict = json!({"key_creation": "owners_and_admins"});
+    // Disarming the revocation of leaked keys is an owner's decision too.
+    let disarm = json!({"leak_response": "alert"});
     for who in [admin, member] {
         who.call("PATCH", "/organization/settings", Some(&restrict)).expect_problem(403, "FORBIDDEN");
+        who.call("PATCH", "/organization/settings", Some(&disarm)).expect_problem(403, "FORBIDDEN");
     }
-    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members", "leak_response": "revoke"}));
 }
 
 #[test]
@@ -331,7 +334,7 @@ fn another_organizations_owner_changing_its_settings_is_refused() {
     let url = format!("{}/admin/v1/organization/settings", owner.base);
     request("PATCH", &url, &[("content-type", "application/json")], Some(r#"{"key_creation":"owners_and_admins"}"#))
         .expect_problem(401, "MISSING_CREDENTIAL");
-    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members", "leak_response": "revoke"}));
 }
 
 #[test]
@@ -342,6 +345,8 @@ fn a_hostile_settings_body_changes_nothing() {
         r#"{"key_creation":"everyone"}"#,
         r#"{"key_creation":"owners_and_admins","role":"owner"}"#,
         r#"{"key_creation":null,"x":1}"#,
+        r#"{"leak_response":"never"}"#,
+        r#"{"leak_response":"alert","auto_revoke":false}"#,
         r#"not json"#,
         r#"[]"#,
     ] {
@@ -355,7 +360,7 @@ fn a_hostile_settings_body_changes_nothing() {
         assert!(matches!(answer.status, 400 | 422), "{body}: {} {}", answer.status, answer.body);
         assert_eq!(answer.header("content-type"), Some("application/problem+json"), "{body}");
     }
-    assert_eq!(settings_of(owner), json!({"key_creation": "all_members"}));
+    assert_eq!(settings_of(owner), json!({"key_creation": "all_members", "leak_response": "revoke"}));
 }
 
 #[test]

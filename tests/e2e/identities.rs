@@ -83,15 +83,7 @@ fn the_keys_of_an_identity_share_its_name_metadata_and_one_rate_limit() {
     });
     assert_eq!(owner().call("DELETE", &format!("/identities/{id}"), None).status, 204);
     owner().call("GET", &format!("/identities/{id}"), None).expect_problem(404, "NOT_FOUND");
-    let audit = owner().call("GET", "/audit", None).json();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["target"] == id.as_str())
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert_eq!(actions, ["delete_identity", "update_identity", "create_identity"]);
+    assert_eq!(owner().audit_actions(&id), ["delete_identity", "update_identity", "create_identity"]);
 }
 
 /// A key naming an identity the organization does not have, or a malformed one, is refused and nothing changes;

@@ -55,15 +55,8 @@ fn a_reported_live_key_is_revoked_recorded_and_raised_and_look_alikes_are_false_
         let got = receiver.received();
         ["key.leaked", "key.revoked"].iter().all(|t| got.iter().any(|r| r.header("keygate-event") == Some(t)))
     });
-    let audit = org.call("GET", "/audit", None).json();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["target"] == id.as_str())
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert_eq!(&actions[..2], ["revoke", "leaked"], "{audit}");
+    let actions = org.audit_actions(&id);
+    assert_eq!(&actions[..2], ["revoke", "leaked"], "{actions:?}");
 }
 
 #[test]

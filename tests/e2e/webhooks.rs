@@ -109,13 +109,5 @@ fn a_test_event_is_sent_on_demand_and_only_subscribed_events_arrive() {
 
     assert_eq!(org.call("DELETE", &format!("/webhooks/{webhook}"), None).status, 204);
     org.call("GET", &format!("/webhooks/{webhook}/deliveries"), None).expect_problem(404, "NOT_FOUND");
-    let audit = org.call("GET", "/audit", None).json();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["target"] == webhook.as_str())
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert_eq!(actions, ["delete_webhook", "update_webhook", "create_webhook"]);
+    assert_eq!(org.audit_actions(&webhook), ["delete_webhook", "update_webhook", "create_webhook"]);
 }

@@ -458,6 +458,21 @@ impl Console {
         }
     }
 
+    /// The audit log's actions on `target` (a key, identity or webhook id), newest first.
+    pub fn audit_actions(&self, target: &str) -> Vec<String> {
+        let page = self.call("GET", "/audit", None).json();
+        page["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e["target"] == target)
+                    .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Creates a key and returns (full key, id, answer body).
     pub fn create_key(&self, spec: &Value) -> (String, String, Value) {
         let answer = self.call("POST", "/keys", Some(spec));
@@ -605,10 +620,42 @@ fn parse_response(bytes: &[u8]) -> Answer {
     Answer { status, headers, body }
 }
 
+/// One HTTP/1.1 request read from `stream`: method, target, headers (lowercase names, in order) and body (by
+/// `Content-Length`, at most 1 MiB).
+fn read_request(stream: &std::net::TcpStream) -> std::io::Result<(String, String, Vec<(String, String)>, Vec<u8>)> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let k = k.trim().to_ascii_lowercase();
+            if k == "content-length" {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            headers.push((k, v.trim().to_owned()));
+        }
+    }
+    let mut body = vec![0u8; length.min(1 << 20)];
+    reader.read_exact(&mut body)?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    Ok((method, target, headers, body))
+}
+
 /// A loopback HTTP origin that answers every request with a JSON echo of what it received (and 500 on paths with
 /// `/fail`).
 pub mod origin {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::TcpListener;
 
     /// Starts the origin on a free loopback port; returns its base URL. It serves until the test process ends.
@@ -626,31 +673,9 @@ pub mod origin {
     }
 
     fn serve(mut stream: std::net::TcpStream) -> std::io::Result<()> {
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line)?;
-        let mut headers = serde_json::Map::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                let k = k.trim().to_ascii_lowercase();
-                if k == "content-length" {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                headers.insert(k, serde_json::Value::String(v.trim().to_owned()));
-            }
-        }
-        let mut body = vec![0u8; length];
-        reader.read_exact(&mut body)?;
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_owned();
-        let target = parts.next().unwrap_or_default().to_owned();
+        let (method, target, pairs, body) = super::read_request(&stream)?;
+        let headers: serde_json::Map<String, serde_json::Value> =
+            pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         let status = if target.contains("/fail") { "500 Internal Server Error" } else { "200 OK" };
         let echo = serde_json::json!({
             "method": method,
@@ -671,7 +696,7 @@ pub mod origin {
 /// A loopback webhook receiver: it keeps every request it gets and answers 200, or 500 to as many requests as it is
 /// told to fail (an injected failure).
 pub mod receiver {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -730,31 +755,9 @@ pub mod receiver {
         }
 
         fn serve(&self, mut stream: std::net::TcpStream) -> std::io::Result<()> {
-            let mut reader = BufReader::new(stream.try_clone()?);
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line)?;
-            let mut headers = Vec::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line)?;
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    let k = k.trim().to_ascii_lowercase();
-                    if k == "content-length" {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    headers.push((k, v.trim().to_owned()));
-                }
-            }
-            let mut body = vec![0u8; length.min(1 << 20)];
-            reader.read_exact(&mut body)?;
+            let (_, target, headers, body) = super::read_request(&stream)?;
             let failing = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             let (answered, status) = if failing { (500, "500 Internal Server Error") } else { (200, "200 OK") };
-            let target = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
             if let Ok(mut received) = self.received.lock() {
                 received.push(Received { target, headers, body, answered });
             }
