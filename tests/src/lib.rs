@@ -620,9 +620,16 @@ fn parse_response(bytes: &[u8]) -> Answer {
     Answer { status, headers, body }
 }
 
-/// One HTTP/1.1 request read from `stream`: method, target, headers (lowercase names, in order) and body (by
-/// `Content-Length`, at most 1 MiB).
-fn read_request(stream: &std::net::TcpStream) -> std::io::Result<(String, String, Vec<(String, String)>, Vec<u8>)> {
+/// One HTTP/1.1 request as a loopback server reads it: headers have lowercase names, in order; the body is read by
+/// `Content-Length`, at most 1 MiB.
+struct ReadRequest {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &std::net::TcpStream) -> std::io::Result<ReadRequest> {
     use std::io::{BufRead, BufReader, Read};
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
@@ -649,7 +656,7 @@ fn read_request(stream: &std::net::TcpStream) -> std::io::Result<(String, String
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_owned();
     let target = parts.next().unwrap_or_default().to_owned();
-    Ok((method, target, headers, body))
+    Ok(ReadRequest { method, target, headers, body })
 }
 
 /// A loopback HTTP origin that answers every request with a JSON echo of what it received (and 500 on paths with
@@ -673,7 +680,7 @@ pub mod origin {
     }
 
     fn serve(mut stream: std::net::TcpStream) -> std::io::Result<()> {
-        let (method, target, pairs, body) = super::read_request(&stream)?;
+        let super::ReadRequest { method, target, headers: pairs, body } = super::read_request(&stream)?;
         let headers: serde_json::Map<String, serde_json::Value> =
             pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         let status = if target.contains("/fail") { "500 Internal Server Error" } else { "200 OK" };
@@ -755,7 +762,7 @@ pub mod receiver {
         }
 
         fn serve(&self, mut stream: std::net::TcpStream) -> std::io::Result<()> {
-            let (_, target, headers, body) = super::read_request(&stream)?;
+            let super::ReadRequest { target, headers, body, .. } = super::read_request(&stream)?;
             let failing = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             let (answered, status) = if failing { (500, "500 Internal Server Error") } else { (200, "200 OK") };
             if let Ok(mut received) = self.received.lock() {
