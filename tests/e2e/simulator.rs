@@ -24,6 +24,9 @@ fn routes() -> RouteTable {
     RouteTable::parse(&value).unwrap()
 }
 
+/// One row of the table: its name, the method, the path and the request's headers.
+type Case<'a> = (&'a str, &'a str, &'a str, Vec<(String, String)>);
+
 struct Made {
     key: String,
     id: String,
@@ -100,7 +103,7 @@ fn the_simulator_and_the_gateway_agree_on_every_case_of_the_table() {
     let stranger_org = "org_AAAAAAAAAAAAAA".to_owned();
 
     // (case, method, path, headers)
-    let cases: Vec<(&str, &str, &str, Vec<(String, String)>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("no credential", "GET", "/data/x", vec![]),
         ("malformed", "GET", "/data/x", bearer("kg_live_nope")),
         ("bad checksum", "GET", "/data/x", bearer(&bad_checksum)),
