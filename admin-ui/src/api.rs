@@ -271,6 +271,11 @@ pub async fn health() -> Result<keygate_shared::api::Health, ApiError> {
     call_with(Method::GET, "/v1/health", None, None).await
 }
 
+/// What the key's observed use suggests it does not need.
+pub async fn suggestions(id: &str) -> Result<keygate_shared::privilege::SuggestionList, ApiError> {
+    call(Method::GET, &format!("/admin/v1/keys/{id}/suggestions"), None).await
+}
+
 /// Where a key was reported leaked.
 pub async fn key_leaks(id: &str) -> Result<keygate_shared::leak::KeyLeakList, ApiError> {
     call(Method::GET, &format!("/admin/v1/keys/{id}/leaks"), None).await

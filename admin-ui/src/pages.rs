@@ -715,6 +715,7 @@ pub fn KeyPage(id: String) -> impl IntoView {
                                 </div>
                                 {k.canary.then(|| view! { <CanaryTrips id=k.id.to_string() /> })}
                                 <KeyLeaks id=k.id.to_string() />
+                                <Suggestions id=k.id.to_string() />
                                 <dl class="details">
                                     <dt>"Key"</dt>
                                     <dd><code>{k.start.clone()}"_…"</code></dd>
@@ -2284,5 +2285,83 @@ pub fn SimulatorPage() -> impl IntoView {
                 </section>
             }.into_any(),
         })}
+    }
+}
+
+/// Least privilege: what the key's observed use suggests it does not need, each with its one-click fix (narrow or
+/// remove a permission: the owner's edit; revoke an unused key), and the permissions its requests used.
+#[component]
+fn Suggestions(id: String) -> impl IntoView {
+    use keygate_shared::privilege::{Suggestion, SuggestionKind};
+    let ctx = expect_context::<Ctx>();
+    let id = StoredValue::new(id);
+    let list = LocalResource::new(move || {
+        ctx.refresh.track();
+        let id = id.get_value();
+        async move { api::suggestions(&id).await }
+    });
+    let apply = Action::new_local(move |s: &Suggestion| {
+        let (id, s) = (id.get_value(), s.clone());
+        async move {
+            match s.kind {
+                SuggestionKind::RevokeUnused => api::key_action(&id, "revoke").await.map(|_| ()),
+                SuggestionKind::RemoveUnused | SuggestionKind::Narrow => {
+                    let permissions = s.permissions_after.iter().map(|p| p.as_str().to_owned()).collect();
+                    let change =
+                        keygate_shared::api::UpdateKeyRequest { permissions: Some(permissions), ..Default::default() };
+                    api::update_key(&id, &change).await.map(|_| ())
+                }
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = apply.value().get() {
+            ctx.changed();
+        }
+    });
+    move || {
+        list.get().and_then(Result::ok).map(|list| {
+            let observed = if list.observed.is_empty() {
+                "No passing request needed a permission yet.".to_owned()
+            } else {
+                list.observed
+                    .iter()
+                    .map(|u| {
+                        let plural = if u.requests == 1 { "" } else { "s" };
+                        format!("{} ({} request{plural}, last {})", u.permission, u.requests, logic::when(Some(u.last_used_at)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            view! {
+                <section data-testid="suggestions">
+                    <h3>"Least privilege"</h3>
+                    <p class="muted" data-testid="observed-permissions">{format!("Used by its requests: {observed}")}</p>
+                    {if list.suggestions.is_empty() {
+                        view! { <p class="muted" data-testid="no-suggestions">"Nothing to narrow: suggestions come from 30 days of use."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul>
+                                {list.suggestions.into_iter().map(|s| {
+                                    let label = match s.kind {
+                                        SuggestionKind::RemoveUnused => "Remove it",
+                                        SuggestionKind::Narrow => "Narrow it",
+                                        SuggestionKind::RevokeUnused => "Revoke the key",
+                                    };
+                                    let chosen = s.clone();
+                                    view! {
+                                        <li data-testid="suggestion">
+                                            {s.detail.clone()} " "
+                                            <button type="button" class="secondary" data-testid="apply-suggestion" on:click=move |_| { apply.dispatch(chosen.clone()); }>{label}</button>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                    {move || apply.value().get().and_then(Result::err).map(error_view)}
+                </section>
+            }
+        })
     }
 }

@@ -177,6 +177,7 @@ pub enum Route<'a> {
     KeyUsage(&'a str),
     KeyRequests(&'a str),
     KeyLeaks(&'a str),
+    KeySuggestions(&'a str),
     Audit,
     Settings,
     UpdateSettings,
@@ -237,6 +238,7 @@ impl<'a> Route<'a> {
             ("GET", ["keys", id, "usage"]) => Route::KeyUsage(id),
             ("GET", ["keys", id, "requests"]) => Route::KeyRequests(id),
             ("GET", ["keys", id, "leaks"]) => Route::KeyLeaks(id),
+            ("GET", ["keys", id, "suggestions"]) => Route::KeySuggestions(id),
             ("GET", ["audit"]) => Route::Audit,
             ("GET", ["organization", "settings"]) => Route::Settings,
             ("PATCH", ["organization", "settings"]) => Route::UpdateSettings,
@@ -417,6 +419,13 @@ async fn signed_in<S: Stores>(
             let request = OrgRequest::Leaks { actor: actor.user.clone(), key: key_id(id)? };
             match org(stores, &actor.organization, request).await? {
                 OrgReply::Leaks { leaks } => Ok(Reply::json(200, &leaks)),
+                _ => unexpected("the organization"),
+            }
+        }
+        Route::KeySuggestions(id) => {
+            let request = OrgRequest::Suggestions { actor: actor.user.clone(), key: key_id(id)?, now };
+            match org(stores, &actor.organization, request).await? {
+                OrgReply::Suggestions { list } => Ok(Reply::json(200, &list)),
                 _ => unexpected("the organization"),
             }
         }

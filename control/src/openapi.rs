@@ -29,6 +29,7 @@ mod generator {
         Environment, KeyCreation, KeyIdentity, KeyKind, KeyStatus, Membership, Organization, OrganizationSettings,
         Permission, Project, RateLimitPolicy, Refill, RefillInterval, Role, UsageLimit, User,
     };
+    use keygate_shared::privilege::{PermissionUse, Suggestion, SuggestionKind, SuggestionList};
     use keygate_shared::problem::Problem;
     use keygate_shared::time::Timestamp;
     use keygate_shared::webhook::{
@@ -381,6 +382,7 @@ mod generator {
                 organization: "org_7Q3M0T9ZK1XW2R".into(),
                 user_agent: None,
                 country: None,
+                permission: None,
             }],
             next_cursor: Some("1795000000000.7Q3M0T9ZK1XW2R-1f".into()),
         };
@@ -890,6 +892,31 @@ mod generator {
             ),
             (
                 "get",
+                "/admin/v1/keys/{id}/suggestions",
+                "Least privilege, from the key's observed use (any member who may see the key): permissions unused for \
+                 30 days (remove), wildcards a narrower set of used permissions covers (narrow), a key unused for 30 \
+                 days (revoke); `permissions_after` is ready for PATCH /keys/{id}. `observed`: each route permission \
+                 its passing requests used, and when last.",
+                None,
+                200,
+                schema(&SuggestionList {
+                    key_id: example_id(),
+                    suggestions: vec![Suggestion {
+                        kind: SuggestionKind::Narrow,
+                        permission: Some(Permission::try_from("data:*").expect("a valid permission")),
+                        replacement: vec![Permission::try_from("data:read").expect("a valid permission")],
+                        permissions_after: vec![Permission::try_from("data:read").expect("a valid permission")],
+                        detail: "In 30 days `data:*` was used only as data:read: narrow it.".into(),
+                    }],
+                    observed: vec![PermissionUse {
+                        permission: Permission::try_from("data:read").expect("a valid permission"),
+                        last_used_at: ts(),
+                        requests: 1200,
+                    }],
+                }),
+            ),
+            (
+                "get",
                 "/admin/v1/keys/{id}/leaks",
                 "Where the key was reported leaked (POST /v1/leaks), newest first, and whether it was revoked for it.",
                 None,
@@ -1128,6 +1155,7 @@ mod tests {
             ("GET", "/webhooks/{id}/deliveries"),
             ("GET", "/canary-trips"),
             ("GET", "/keys/{id}/leaks"),
+            ("GET", "/keys/{id}/suggestions"),
         ];
         for (method, path) in routes {
             assert!(Route::parse(method, &path.replace("{id}", "X")).is_some(), "{method} {path} is not routed");

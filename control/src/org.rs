@@ -29,6 +29,7 @@ use crate::params;
 mod canaries;
 mod definitions;
 mod leaks;
+mod privilege;
 mod webhooks;
 use crate::sql::{Sql, SqlError, SqlExt, SqlValue, json_column, to_json};
 pub use definitions::KeySync;
@@ -119,6 +120,9 @@ const SCHEMA: &[&str] = &[
      created_at INTEGER NOT NULL, delivered_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_at)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook, seq)",
+    // When each route permission was last used by a passing request of each key (least-privilege suggestions).
+    "CREATE TABLE IF NOT EXISTS permission_use (key_id TEXT NOT NULL, permission TEXT NOT NULL, \
+     last_used_at INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (key_id, permission))",
     // Leaks of keys reported to `POST /v1/leaks`.
     "CREATE TABLE IF NOT EXISTS key_leaks (seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, \
      at INTEGER NOT NULL, url TEXT, source TEXT, reported_as TEXT NOT NULL, revoked INTEGER NOT NULL)",
@@ -345,6 +349,12 @@ pub enum OrgRequest {
         audit_id: String,
         now: Timestamp,
     },
+    /// A key's observed permission use and least-privilege suggestions, for `actor`.
+    Suggestions {
+        actor: String,
+        key: KeyId,
+        now: Timestamp,
+    },
     /// A key's leaks, for `actor`.
     Leaks {
         actor: String,
@@ -498,6 +508,9 @@ pub enum OrgReply {
     },
     Leaks {
         leaks: KeyLeakList,
+    },
+    Suggestions {
+        list: keygate_shared::privilege::SuggestionList,
     },
     Settings {
         settings: OrganizationSettings,
@@ -767,6 +780,7 @@ impl<S: Sql> Org<'_, S> {
                 self.leaked(key, url, source, &reported_as, audit_id, now)
             }
             OrgRequest::Leaks { actor, key } => self.leaks(&actor, key),
+            OrgRequest::Suggestions { actor, key, now } => self.suggestions(&actor, key, now),
             OrgRequest::Authorize { actor, action, key, roles, identity } => {
                 let role = self.allowed(&actor, action)?;
                 let owner_name = match key {
@@ -1535,6 +1549,7 @@ impl<S: Sql> Org<'_, S> {
             if line.code.as_deref() == Some("NOT_FOUND") {
                 self.trip(&line)?;
             }
+            self.permission_used(&line)?;
             keys.insert(line.key_id);
         }
         #[derive(Deserialize)]
@@ -1644,6 +1659,7 @@ impl<S: Sql> Org<'_, S> {
                 organization: r.organization,
                 user_agent: None,
                 country: None,
+                permission: None,
             })
             .collect();
         let next_cursor = if more { requests.last().map(Cursor::of) } else { None };
@@ -1758,6 +1774,7 @@ impl<S: Sql> Org<'_, S> {
                     }
                     self.hold(id.as_str(), &[], None)?;
                     self.db.run("DELETE FROM key_sync WHERE key_id = ?", params![id.as_str()])?;
+                    self.db.run("DELETE FROM permission_use WHERE key_id = ?", params![id.as_str()])?;
                     // A tombstone keeps the revision, so an older event arriving later cannot bring the key back.
                     self.db.run(
                         "UPDATE keys SET deleted = 1, revision = ?, state = 'deactivated' WHERE id = ?",

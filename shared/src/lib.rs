@@ -21,6 +21,7 @@ pub mod model;
 pub mod net;
 pub mod path;
 pub mod preview;
+pub mod privilege;
 pub mod problem;
 pub mod ratelimit;
 pub mod requestlog;

@@ -61,6 +61,9 @@ pub struct LoggedRequest {
     /// `CF-IPCountry`, where Cloudflare knows it: recorded only for a canary key's trips.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The permission the route needed, on a request that passed (for least-privilege suggestions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
 }
 
 impl LoggedRequest {
@@ -76,6 +79,7 @@ impl LoggedRequest {
         self.organization = cut(&self.organization, MAX_ORGANIZATION);
         self.user_agent = self.user_agent.map(|c| cut(&c, MAX_USER_AGENT));
         self.country = self.country.map(|c| cut(&c, MAX_COUNTRY));
+        self.permission = self.permission.map(|c| cut(&c, crate::model::PERMISSION_MAX_LEN));
         self
     }
 }

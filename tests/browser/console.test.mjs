@@ -642,6 +642,9 @@ describe('console', () => {
     await page.getByTestId('key-title').waitFor();
     assert.equal(await page.getByTestId('key-title').textContent(), 'Logged');
     await waitFor(async () => (await page.getByTestId('log-line').count()) === 2, 'the key page\'s requests');
+    // Least privilege: what its passing request needed (the refused one needed nothing it used).
+    assert.match(await page.getByTestId('observed-permissions').textContent(), /data:read \(1 request,/);
+    assert.equal(await page.getByTestId('no-suggestions').count(), 1, 'a new key: nothing to suggest yet');
     await page.getByRole('link', { name: 'API keys' }).click();
     await signedInReady();
   });

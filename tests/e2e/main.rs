@@ -14,6 +14,7 @@ mod leaks;
 mod logs;
 mod openapi;
 mod panics;
+mod privilege;
 mod ratelimit;
 mod restart;
 mod roles;

@@ -139,6 +139,7 @@ pub fn log_line(
         organization: subject.acting.clone(),
         user_agent: None,
         country: None,
+        permission: None,
     }
 }
 

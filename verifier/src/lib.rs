@@ -178,11 +178,14 @@ mod entry {
         if let Some(request) = pass.uncounted() {
             count(ctx, env, config.cache_ttl_ms, now, &request);
         }
-        log(ctx, env, incoming, pass.subject(), 200, None, now);
+        let used = config.routes.access(&incoming.method, &incoming.path).permission();
+        log(ctx, env, incoming, pass.subject(), 200, None, used, now);
         answer(&echo_reply(config, incoming, pass), false)
     }
 
-    /// A request of a key that proved itself goes to the key's request log (`started`: when it arrived).
+    /// A request of a key that proved itself goes to the key's request log (`started`: when it arrived); a pass
+    /// names the permission its route needed (`used`), for the key's least-privilege suggestions.
+    #[allow(clippy::too_many_arguments)]
     fn log(
         ctx: &Context,
         env: &Env,
@@ -190,17 +193,19 @@ mod entry {
         subject: Option<gateway::Subject>,
         status: u16,
         code: Option<&str>,
+        used: Option<&keygate_shared::model::Permission>,
         started: Timestamp,
     ) {
         if let Some(subject) = subject {
-            let line = gateway::log_line(incoming, &subject, status, code, started, runtime::now());
+            let mut line = gateway::log_line(incoming, &subject, status, code, started, runtime::now());
+            line.permission = used.map(ToString::to_string);
             runtime::log_request(ctx, env, &subject.owner, line);
         }
     }
 
     fn log_refusal(ctx: &Context, env: &Env, incoming: &Incoming, refusal: &gateway::Refusal, started: Timestamp) {
         let code = refusal.code.map(keygate_shared::Code::as_str);
-        log(ctx, env, incoming, refusal.logged.clone(), refusal.reply.status, code, started);
+        log(ctx, env, incoming, refusal.logged.clone(), refusal.reply.status, code, None, started);
     }
 
     /// A canary key's trip: its log line, with the caller's user agent and country (where Cloudflare knows it).
@@ -424,7 +429,8 @@ mod entry {
             }
         };
         let status = response.status();
-        log(&ctx, &env, &incoming, pass.subject(), status, error.as_ref().map(|e| e.code.as_str()), now);
+        let used = config.routes.access(&incoming.method, &incoming.path).permission();
+        log(&ctx, &env, &incoming, pass.subject(), status, error.as_ref().map(|e| e.code.as_str()), used, now);
         if usage.is_some() || error.is_some() {
             report(&ctx, &env, config.cache_ttl_ms, now, pass.record.id, usage, error);
         }

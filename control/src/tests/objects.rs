@@ -274,6 +274,7 @@ fn logged(key: KeyId, n: u32, at: i64, status: u16) -> keygate_shared::requestlo
         organization: "org_a".into(),
         user_agent: None,
         country: None,
+        permission: None,
     }
 }
 
@@ -826,4 +827,73 @@ mod webhooks {
             assert_eq!(answer.is_ok(), n < 9, "at most ten webhooks ({n})");
         }
     }
+}
+
+/// The request log's passing lines tell the organization which route permissions each key used, and when last;
+/// refusals do not count. With a fake clock 40 days on, an unused grant is suggested for removal and a wildcard for
+/// narrowing.
+#[test]
+fn passing_requests_record_permission_use_and_old_grants_are_suggested_away() {
+    use keygate_shared::privilege::SuggestionKind;
+    let db = org_db("org_a");
+    let id = ApiKey::generate(Environment::Live).unwrap().id;
+    let mut key_row = row(id, 1, "wide", &["data:read", "data:write", "billing:*"]);
+    key_row.created_at = NOW;
+    handle(&db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row: key_row, audit: None }] });
+    let line = |n: u32, status: u16, permission: &str| {
+        let mut l = logged(id, n, NOW.millis() + i64::from(n), status);
+        l.permission = Some(permission.into());
+        l
+    };
+    let lines = vec![line(1, 200, "data:read"), line(2, 200, "billing:invoices:read"), line(3, 403, "data:write")];
+    handle(&db, OrgRequest::LogRequests { lines, now: NOW });
+    // The key was used today (as the usage summary says).
+    let usage = KeyEvent::Usage {
+        id,
+        organization: "org_a".into(),
+        at: NOW,
+        last_used_at: Some(NOW),
+        summary: keygate_shared::api::UsageSummary { total: 3, ..Default::default() },
+        by_organization: Default::default(),
+    };
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage] });
+    let ask = |at: Timestamp| match handle(&db, OrgRequest::Suggestions { actor: "usr_owner".into(), key: id, now: at })
+    {
+        OrgReply::Suggestions { list } => list,
+        other => panic!("{other:?}"),
+    };
+    let today = ask(NOW);
+    let observed: Vec<&str> = today.observed.iter().map(|u| u.permission.as_str()).collect();
+    assert_eq!(observed, ["billing:invoices:read", "data:read"], "a refused request uses nothing");
+    assert!(today.suggestions.is_empty(), "a key younger than 30 days gets no suggestion");
+    // Forty days on, with a use of data:read yesterday and nothing else since.
+    let later = NOW.plus_secs(40 * 86_400);
+    let lines = vec![{
+        let mut l = logged(id, 9, later.millis() - 86_400_000, 200);
+        l.permission = Some("data:read".into());
+        l
+    }];
+    handle(&db, OrgRequest::LogRequests { lines, now: later });
+    let usage = KeyEvent::Usage {
+        id,
+        organization: "org_a".into(),
+        at: later,
+        last_used_at: Some(Timestamp(later.millis() - 86_400_000)),
+        summary: keygate_shared::api::UsageSummary { total: 4, ..Default::default() },
+        by_organization: Default::default(),
+    };
+    handle(&db, OrgRequest::KeyEvents { events: vec![usage] });
+    let kinds: Vec<(SuggestionKind, Option<String>)> =
+        ask(later).suggestions.into_iter().map(|s| (s.kind, s.permission.map(|p| p.as_str().to_owned()))).collect();
+    assert_eq!(
+        kinds,
+        [
+            (SuggestionKind::RemoveUnused, Some("data:write".into())),
+            (SuggestionKind::RemoveUnused, Some("billing:*".into()))
+        ]
+    );
+    // Another member cannot read another's key's suggestions (answered as unknown).
+    let stranger =
+        db.transaction(|db| Org { db }.handle(OrgRequest::Suggestions { actor: "usr_x".into(), key: id, now: NOW }));
+    assert!(matches!(stranger, Err(OrgError::Refused(OrgRefusal::NotMember))));
 }

@@ -10,6 +10,7 @@ mod model;
 mod net;
 mod path;
 mod preview;
+mod privilege;
 mod ratelimit;
 mod requestlog;
 mod routes;

@@ -19,6 +19,7 @@ fn line(status: u16, code: Option<&str>, path: &str) -> LoggedRequest {
         organization: "org_a".into(),
         user_agent: None,
         country: None,
+        permission: None,
     }
 }
 
@@ -96,6 +97,7 @@ fn a_full_batch_of_the_largest_lines_fits_a_queue_message() {
         organization: worst(1_000),
         user_agent: None,
         country: None,
+        permission: None,
         client_ip: Some(worst(1_000)),
         latency_ms: u32::MAX,
         ..line(599, Some(&worst(1_000)), &worst(10_000))
