@@ -1577,6 +1577,22 @@ impl<S: Sql> Org<'_, S> {
     }
 
     /// A page of the request log. A member sees their own keys' lines; naming a key they may not see is 404.
+    /// Refuses, as not found, a live key of the index that `actor` (with `role`) may not see: the key rule's
+    /// `View` (owners and admins see every key, a member their own).
+    fn visible_key(&self, actor: &str, role: Role, key: &KeyId) -> Result<(), Refusal> {
+        #[derive(Deserialize)]
+        struct Owner {
+            owner: String,
+        }
+        let owner: Option<Owner> =
+            self.db.first("SELECT owner FROM keys WHERE id = ? AND deleted = 0", params![key.as_str()])?;
+        let facts = owner.as_ref().map(|o| KeyFacts { owner: &o.owner, revoked_by: None });
+        if facts.is_none_or(|facts| may_act_on_key(role, actor, facts, KeyAction::View).is_err()) {
+            return Err(OrgRefusal::NotFound { what: "key".into() }.into());
+        }
+        Ok(())
+    }
+
     fn request_log(&self, actor: &str, query: &LogQuery, now: Timestamp) -> Answer {
         use keygate_shared::requestlog::{Cursor, RETENTION_MS};
         let role = self.role(actor)?;

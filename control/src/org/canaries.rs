@@ -4,14 +4,13 @@
 //! `canary.tripped` webhook event.
 
 use keygate_shared::api::{AuditAction, AuditEvent, CanaryTrip, CanaryTripList};
-use keygate_shared::authz::OrgAction;
 use keygate_shared::key::KeyId;
 use keygate_shared::keyobject::KeyIndexRow;
 use keygate_shared::requestlog::LoggedRequest;
 use keygate_shared::time::Timestamp;
 use serde::Deserialize;
 
-use super::{Answer, Org, OrgRefusal, OrgReply, limits};
+use super::{Answer, Org, OrgReply, limits};
 use crate::params;
 use crate::sql::{Sql, SqlError, SqlExt, json_column};
 
@@ -86,17 +85,9 @@ impl<S: Sql> Org<'_, S> {
     /// member.
     pub(super) fn trips(&self, actor: &str, key: Option<KeyId>) -> Answer {
         let role = self.role(actor)?;
-        let everyone = self.may(role, OrgAction::ReadAllAudit).is_ok();
-        if let Some(id) = key {
-            #[derive(Deserialize)]
-            struct Owner {
-                owner: String,
-            }
-            let owner: Option<Owner> =
-                self.db.first("SELECT owner FROM keys WHERE id = ? AND deleted = 0", params![id.as_str()])?;
-            if owner.is_none_or(|o| !everyone && o.owner != actor) {
-                return Err(OrgRefusal::NotFound { what: "key".into() }.into());
-            }
+        let everyone = role.manages_all_keys();
+        if let Some(id) = &key {
+            self.visible_key(actor, role, id)?;
         }
         #[derive(Deserialize)]
         struct Row {

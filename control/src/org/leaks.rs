@@ -10,7 +10,7 @@ use keygate_shared::model::KeyState;
 use keygate_shared::time::Timestamp;
 use serde::Deserialize;
 
-use super::{Answer, Org, OrgRefusal, OrgReply, cut, limits};
+use super::{Answer, Org, OrgReply, cut, limits};
 use crate::params;
 use crate::sql::{Sql, SqlExt, json_column};
 
@@ -75,15 +75,7 @@ impl<S: Sql> Org<'_, S> {
     /// A key's leaks, newest first: for any member who may see the key.
     pub(super) fn leaks(&self, actor: &str, key: KeyId) -> Answer {
         let role = self.role(actor)?;
-        #[derive(Deserialize)]
-        struct Owner {
-            owner: String,
-        }
-        let owner: Option<Owner> =
-            self.db.first("SELECT owner FROM keys WHERE id = ? AND deleted = 0", params![key.as_str()])?;
-        if owner.is_none_or(|o| !role.manages_all_keys() && o.owner != actor) {
-            return Err(OrgRefusal::NotFound { what: "key".into() }.into());
-        }
+        self.visible_key(actor, role, &key)?;
         #[derive(Deserialize)]
         struct Leak {
             at: i64,
