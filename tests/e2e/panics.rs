@@ -31,8 +31,11 @@ fn a_panic_answers_500_and_the_next_requests_are_served() {
         assert_eq!(gateway(&worker.base, "GET", "/data/x", &key).status, 200, "round {round}: the key still passes");
         assert_eq!(console.call("GET", "/session", None).status, 200, "round {round}: the console still works");
     }
-    let log = std::fs::read_to_string(worker.state.with_extension("log")).unwrap_or_default();
-    assert!(log.contains("deliberate panic on /__keygate/panic"), "the panic message reaches the log");
+    // wrangler dev writes the log as workerd hands it lines: wait for it rather than read it once.
+    keygate_e2e::eventually("the panic message reaches the log", || {
+        std::fs::read_to_string(worker.state.with_extension("log"))
+            .is_ok_and(|log| log.contains("deliberate panic on /__keygate/panic"))
+    });
 }
 
 #[test]
