@@ -26,12 +26,14 @@ use keygate_shared::webhook::{CreateWebhookRequest, DeliveryList, UpdateWebhookR
 
 use crate::params;
 
+mod alerts;
 mod canaries;
 mod definitions;
 mod leaks;
 mod privilege;
 mod webhooks;
 use crate::sql::{Sql, SqlError, SqlExt, SqlValue, json_column, to_json};
+pub use alerts::EXPIRY_BATCH;
 pub use definitions::KeySync;
 pub use webhooks::{DeliveryOutcome, DueDelivery};
 
@@ -71,6 +73,11 @@ const SCHEMA: &[&str] = &[
      recent_errors INTEGER NOT NULL DEFAULT 0, usage_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS keys_by_created ON keys (deleted, created_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS keys_by_owner ON keys (owner, deleted, created_at DESC, id DESC)",
+    // Expiries in the order the alarm announces them (`org/alerts.rs`).
+    "CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at, id) WHERE expires_at IS NOT NULL",
+    // When an event that is said at most so often (`key.rate_limited`) was last said of each key.
+    "CREATE TABLE IF NOT EXISTS key_alerts (key_id TEXT NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, \
+     PRIMARY KEY (key_id, kind))",
     "CREATE TABLE IF NOT EXISTS permissions (name TEXT PRIMARY KEY, keys INTEGER NOT NULL DEFAULT 0)",
     // Requests of this organization's keys by the organization each acted for: per key (as its last summary said)
     // and summed, kept up to date by the difference each summary brings.
@@ -1546,8 +1553,10 @@ impl<S: Sql> Org<'_, S> {
                     line.organization.as_str()
                 ],
             )?;
-            if line.code.as_deref() == Some("NOT_FOUND") {
-                self.trip(&line)?;
+            match line.code.as_deref() {
+                Some("NOT_FOUND") => self.trip(&line)?,
+                Some("RATE_LIMITED") => self.rate_limited(&line)?,
+                _ => {}
             }
             self.permission_used(&line)?;
             keys.insert(line.key_id);
@@ -1791,6 +1800,7 @@ impl<S: Sql> Org<'_, S> {
                     self.hold(id.as_str(), &[], None)?;
                     self.db.run("DELETE FROM key_sync WHERE key_id = ?", params![id.as_str()])?;
                     self.db.run("DELETE FROM permission_use WHERE key_id = ?", params![id.as_str()])?;
+                    self.db.run("DELETE FROM key_alerts WHERE key_id = ?", params![id.as_str()])?;
                     // A tombstone keeps the revision, so an older event arriving later cannot bring the key back.
                     self.db.run(
                         "UPDATE keys SET deleted = 1, revision = ?, state = 'deactivated' WHERE id = ?",
@@ -1815,7 +1825,12 @@ impl<S: Sql> Org<'_, S> {
                 if previous.usage_at.is_some_and(|t| t >= at.millis()) {
                     return Ok(());
                 }
-                let _ = previous.row;
+                #[derive(Deserialize)]
+                struct Left {
+                    remaining: i64,
+                }
+                let left_before: Option<Left> =
+                    self.db.first("SELECT remaining FROM uses_left WHERE id = ?", params![id.as_str()])?;
                 self.db.run(
                     "UPDATE keys SET last_used_at = ?, usage_total = ?, usage_24h = ?, recent_errors = ?, \
                      usage_at = ? WHERE id = ?",
@@ -1829,10 +1844,14 @@ impl<S: Sql> Org<'_, S> {
                     ],
                 )?;
                 match summary.remaining {
-                    Some(n) => self.db.run(
-                        "INSERT OR REPLACE INTO uses_left (id, remaining) VALUES (?, ?)",
-                        params![id.as_str(), i64::try_from(n).unwrap_or(i64::MAX)],
-                    )?,
+                    Some(n) => {
+                        self.db.run(
+                            "INSERT OR REPLACE INTO uses_left (id, remaining) VALUES (?, ?)",
+                            params![id.as_str(), i64::try_from(n).unwrap_or(i64::MAX)],
+                        )?;
+                        let before = left_before.map(|l| u64::try_from(l.remaining).unwrap_or(0));
+                        self.uses_changed(&json_column(&previous.row)?, before, n, at)?;
+                    }
                     None => self.db.run("DELETE FROM uses_left WHERE id = ?", params![id.as_str()])?,
                 }
                 #[derive(Deserialize)]

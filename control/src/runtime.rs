@@ -300,6 +300,21 @@ impl OrgObject {
         storage.set_alarm(std::time::Duration::from_millis(ms as u64)).await
     }
 
+    /// Announces the expiries due now (queuing their webhooks), then sets the alarm for the next one.
+    async fn expiries(&self) -> worker::Result<()> {
+        let fail = |e: SqlError| worker::Error::RustError(e.to_string());
+        let at = now();
+        let more = transaction(&self.state, move |db| Org { db }.announce_expiries(at))?.map_err(fail)?;
+        if more {
+            return self.arm(50).await;
+        }
+        let at = now();
+        match transaction(&self.state, move |db| Org { db }.next_expiry(at))?.map_err(fail)? {
+            Some(next) => self.arm(next.millis() - now().millis()).await,
+            None => Ok(()),
+        }
+    }
+
     /// Sets the alarm for the next webhook delivery, if one waits.
     async fn schedule_webhooks(&self) -> worker::Result<()> {
         let next = transaction(&self.state, |db| Org { db }.next_delivery())?
@@ -379,6 +394,10 @@ impl DurableObject for OrgObject {
         if let Err(e) = self.schedule_sync().await {
             worker::console_error!("keygate: definition changes: {e}");
         }
+        // Expiries are announced by the alarm when they come.
+        if let Err(e) = self.expiries().await {
+            worker::console_error!("keygate: expiries: {e}");
+        }
         // Webhooks too are posted by the alarm.
         if let Err(e) = self.schedule_webhooks().await {
             worker::console_error!("keygate: webhooks: {e}");
@@ -390,6 +409,10 @@ impl DurableObject for OrgObject {
         *self.syncing.borrow_mut() = true;
         let synced = self.sync().await;
         self.deliver().await?;
+        if let Err(e) = self.expiries().await {
+            worker::console_error!("keygate: expiries: {e}");
+            self.arm(5_000).await?;
+        }
         match self.post_webhooks().await {
             Ok(Some(at)) => self.arm(at.millis() - now().millis()).await?,
             Ok(None) => {}

@@ -1012,10 +1012,12 @@ pub enum AuditAction {
     Leaked,
     /// Someone used a canary key.
     CanaryTripped,
+    /// A key reached its expiry.
+    Expired,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         Self::Bootstrap,
         Self::CreateOrganization,
         Self::InviteMember,
@@ -1046,6 +1048,7 @@ impl AuditAction {
         Self::DeleteWebhook,
         Self::Leaked,
         Self::CanaryTripped,
+        Self::Expired,
     ];
 
     /// The name it is stored and shown by (as serde writes it).
@@ -1081,6 +1084,7 @@ impl AuditAction {
             Self::DeleteWebhook => "delete_webhook",
             Self::Leaked => "leaked",
             Self::CanaryTripped => "canary_tripped",
+            Self::Expired => "expired",
         }
     }
 

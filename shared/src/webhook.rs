@@ -56,6 +56,19 @@ pub enum EventType {
     /// A key was reported leaked (`POST /v1/leaks`), and revoked if the organization says so.
     #[serde(rename = "key.leaked")]
     KeyLeaked,
+    /// A key reached its expiry (announced by the organization's alarm at that moment).
+    #[serde(rename = "key.expired")]
+    KeyExpired,
+    /// A key (or the identity it shares a limit with) used up its rate limit and was refused: at most one event per
+    /// key per [`RATE_LIMIT_ALERT_MS`].
+    #[serde(rename = "key.rate_limited")]
+    KeyRateLimited,
+    /// A usage-limited key's uses left fell to a tenth of its limit (see [`uses_alerts`]).
+    #[serde(rename = "key.uses_low")]
+    KeyUsesLow,
+    /// A usage-limited key has no uses left: it is refused until it is refilled or given more.
+    #[serde(rename = "key.uses_exhausted")]
+    KeyUsesExhausted,
     /// Someone used a canary key.
     #[serde(rename = "canary.tripped")]
     CanaryTripped,
@@ -65,7 +78,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 13] = [
         Self::KeyCreated,
         Self::KeyRevoked,
         Self::KeyActivated,
@@ -73,6 +86,10 @@ impl EventType {
         Self::KeyDeactivated,
         Self::KeyDeleted,
         Self::KeyLeaked,
+        Self::KeyExpired,
+        Self::KeyRateLimited,
+        Self::KeyUsesLow,
+        Self::KeyUsesExhausted,
         Self::CanaryTripped,
         Self::Ping,
     ];
@@ -86,6 +103,10 @@ impl EventType {
             Self::KeyDeactivated => "key.deactivated",
             Self::KeyDeleted => "key.deleted",
             Self::KeyLeaked => "key.leaked",
+            Self::KeyExpired => "key.expired",
+            Self::KeyRateLimited => "key.rate_limited",
+            Self::KeyUsesLow => "key.uses_low",
+            Self::KeyUsesExhausted => "key.uses_exhausted",
             Self::CanaryTripped => "canary.tripped",
             Self::Ping => "ping",
         }
@@ -105,10 +126,37 @@ impl EventType {
             AuditAction::Deactivate => Some(Self::KeyDeactivated),
             AuditAction::Delete => Some(Self::KeyDeleted),
             AuditAction::Leaked => Some(Self::KeyLeaked),
+            AuditAction::Expired => Some(Self::KeyExpired),
             AuditAction::CanaryTripped => Some(Self::CanaryTripped),
             _ => None,
         }
     }
+}
+
+/// A key's `key.rate_limited` events are at least this far apart (a key held at its limit would raise one per
+/// refused request otherwise).
+pub const RATE_LIMIT_ALERT_MS: i64 = 3_600_000;
+
+/// The uses left at or below which a usage-limited key is low: a tenth of what it gets (its refill amount when it
+/// is refilled, else its uses), at least one.
+pub fn uses_low_threshold(limit: &crate::model::UsageLimit) -> u64 {
+    (limit.refill.map_or(limit.uses, |r| r.amount) / 10).max(1)
+}
+
+/// The events a usage summary raises, from the uses left the previous one said (`None`: no summary yet, or not
+/// limited then) to `after`: `key.uses_low` when they fall to the threshold (or below) from above it,
+/// `key.uses_exhausted` when they reach zero; both when one summary crosses both. A refill (uses go up) re-arms
+/// them.
+pub fn uses_alerts(limit: &crate::model::UsageLimit, before: Option<u64>, after: u64) -> Vec<EventType> {
+    let threshold = uses_low_threshold(limit);
+    let mut events = Vec::new();
+    if after <= threshold && before.is_none_or(|b| b > threshold) {
+        events.push(EventType::KeyUsesLow);
+    }
+    if after == 0 && before != Some(0) {
+        events.push(EventType::KeyUsesExhausted);
+    }
+    events
 }
 
 /// The key an event is about, as it was when the event happened.

@@ -111,3 +111,71 @@ fn a_test_event_is_sent_on_demand_and_only_subscribed_events_arrive() {
     org.call("GET", &format!("/webhooks/{webhook}/deliveries"), None).expect_problem(404, "NOT_FOUND");
     assert_eq!(org.audit_actions(&webhook), ["delete_webhook", "update_webhook", "create_webhook"]);
 }
+
+/// Polls `check` every 200 ms for up to 30 s: events that wait on the request log's queue or a key's usage
+/// summary (a couple of seconds each in `wrangler dev`).
+fn within_30s(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{what}: not within 30 s");
+}
+
+/// Events no one's action raises: a key reaching its expiry (announced by the organization's alarm when it comes),
+/// a key refused for its rate limit (from the request log, once), a usage-limited key low on uses and out of them
+/// (from its usage summaries).
+#[test]
+fn expiry_rate_limit_and_uses_left_raise_their_events() {
+    let (org, receiver, _, secret) =
+        hooked("hooks-alerts", json!(["key.expired", "key.rate_limited", "key.uses_low", "key.uses_exhausted"]));
+    let base = &keygate_e2e::shared().base;
+    let soon = Timestamp(now().millis() + 3_000);
+    let (_, expiring, _) = org.create_key(&json!({
+        "name": "expiring", "environment": "live", "permissions": ["data:read"], "expires_at": soon.to_rfc3339()
+    }));
+    let (limited_key, limited, _) = org.create_key(&json!({
+        "name": "limited", "environment": "live", "permissions": ["data:read"],
+        "rate_limit": {"requests": 1, "window_seconds": 60, "mode": "strict"}
+    }));
+    let (metered_key, metered, _) = org.create_key(&json!({
+        "name": "metered", "environment": "live", "permissions": ["data:read"], "usage_limit": {"uses": 3}
+    }));
+    assert_eq!(keygate_e2e::gateway(base, "GET", "/data/x", &limited_key).status, 200);
+    keygate_e2e::gateway(base, "GET", "/data/x", &limited_key).expect_problem(429, "RATE_LIMITED");
+    keygate_e2e::gateway(base, "GET", "/data/x", &limited_key).expect_problem(429, "RATE_LIMITED");
+    for _ in 0..2 {
+        assert_eq!(keygate_e2e::gateway(base, "GET", "/data/x", &metered_key).status, 200);
+    }
+    within_30s("key.uses_low (one use of three left)", || !of_type(&receiver.received(), "key.uses_low").is_empty());
+    assert!(of_type(&receiver.received(), "key.uses_exhausted").is_empty(), "one use is still left");
+    assert_eq!(keygate_e2e::gateway(base, "GET", "/data/x", &metered_key).status, 200);
+    within_30s("key.uses_exhausted", || !of_type(&receiver.received(), "key.uses_exhausted").is_empty());
+    within_30s("key.rate_limited", || !of_type(&receiver.received(), "key.rate_limited").is_empty());
+    within_30s("key.expired", || !of_type(&receiver.received(), "key.expired").is_empty());
+
+    let got = receiver.received();
+    for (kind, key) in [
+        ("key.expired", &expiring),
+        ("key.rate_limited", &limited),
+        ("key.uses_low", &metered),
+        ("key.uses_exhausted", &metered),
+    ] {
+        let events = of_type(&got, kind);
+        assert_eq!(events.len(), 1, "{kind} once: {events:?}");
+        let delivery = events[0];
+        assert_eq!(verify(&secret, delivery.header("keygate-signature").unwrap(), &delivery.body, now()), Ok(()));
+        let event = delivery.json();
+        assert_eq!((event["type"].as_str(), event["key"]["id"].as_str()), (Some(kind), Some(key.as_str())), "{event}");
+        assert!(event["actor"].is_null(), "no one acted: {event}");
+    }
+    let expired = of_type(&got, "key.expired")[0].json();
+    let at = Timestamp::parse_rfc3339(expired["created_at"].as_str().unwrap()).unwrap();
+    assert!(at >= soon, "announced when it came, not before: {expired}");
+    assert!(of_type(&got, "key.rate_limited")[0].json()["detail"].as_str().unwrap().contains("1 requests per 60 s"));
+    // The expiry is in the audit log; the others are not (a busy key would fill it).
+    assert_eq!(org.audit_actions(&expiring)[0], "expired");
+    assert!(!org.audit_actions(&limited).iter().any(|a| a != "create"));
+}

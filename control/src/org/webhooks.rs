@@ -18,6 +18,16 @@ use super::{Answer, Org, OrgRefusal, OrgReply, cut};
 use crate::params;
 use crate::sql::{Sql, SqlError, SqlExt, json_column, to_json};
 
+fn event_key(row: &KeyIndexRow) -> EventKey {
+    EventKey {
+        id: row.id,
+        name: row.name.clone(),
+        environment: row.environment,
+        project: row.project.clone(),
+        owner: row.owner.clone(),
+    }
+}
+
 /// Deliveries posted per round of the alarm.
 const BATCH: i64 = 20;
 /// The longest error text kept for an attempt.
@@ -200,32 +210,52 @@ impl<S: Sql> Org<'_, S> {
     /// once per audit event (a repeated event was already queued).
     pub(super) fn raise(&self, audit: &AuditEvent, key: Option<&KeyIndexRow>) -> Result<(), SqlError> {
         let Some(kind) = EventType::of_audit(audit.action) else { return Ok(()) };
-        #[derive(Deserialize)]
-        struct Subscriber {
-            id: String,
-            events: String,
-        }
-        let subscribers: Vec<Subscriber> =
-            self.db.all("SELECT id, events FROM webhooks WHERE enabled = 1 ORDER BY id", &[])?;
-        let event = WebhookEvent {
+        self.fan_out(&WebhookEvent {
             id: audit.id.clone(),
             kind,
             created_at: audit.at,
             organization: audit.organization.clone(),
             actor: audit.actor.clone(),
-            key: key.map(|row| EventKey {
-                id: row.id,
-                name: row.name.clone(),
-                environment: row.environment,
-                project: row.project.clone(),
-                owner: row.owner.clone(),
-            }),
+            key: key.map(event_key),
             detail: audit.detail.clone(),
-        };
+        })
+    }
+
+    /// Queues an event about `key` that the audit log does not keep (rate limited, uses low or exhausted): `id` is
+    /// the event's, the same for the same occurrence.
+    pub(super) fn raise_about(
+        &self,
+        kind: EventType,
+        id: String,
+        at: Timestamp,
+        key: &KeyIndexRow,
+        detail: String,
+    ) -> Result<(), SqlError> {
+        self.fan_out(&WebhookEvent {
+            id,
+            kind,
+            created_at: at,
+            organization: key.organization.clone(),
+            actor: None,
+            key: Some(event_key(key)),
+            detail,
+        })
+    }
+
+    /// Queues `event` for every enabled webhook subscribed to its type.
+    fn fan_out(&self, event: &WebhookEvent) -> Result<(), SqlError> {
+        #[derive(Deserialize)]
+        struct Subscriber {
+            id: String,
+            events: String,
+        }
+        let kind = event.kind;
+        let subscribers: Vec<Subscriber> =
+            self.db.all("SELECT id, events FROM webhooks WHERE enabled = 1 ORDER BY id", &[])?;
         for subscriber in subscribers {
             let events: Vec<EventType> = json_column(&subscriber.events)?;
             if events.is_empty() || events.contains(&kind) {
-                self.queue(&subscriber.id, &event)?;
+                self.queue(&subscriber.id, event)?;
             }
         }
         Ok(())

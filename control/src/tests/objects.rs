@@ -795,6 +795,140 @@ mod webhooks {
         assert!(matches!(stranger, Err(OrgError::Refused(OrgRefusal::NotMember))));
     }
 
+    fn announce(db: &MemorySql, at: Timestamp) -> bool {
+        db.transaction(|db| Org { db }.announce_expiries(at)).unwrap()
+    }
+
+    fn next_expiry(db: &MemorySql, at: Timestamp) -> Option<Timestamp> {
+        db.transaction(|db| Org { db }.next_expiry(at)).unwrap()
+    }
+
+    fn kinds(db: &MemorySql, webhook: &str) -> Vec<EventType> {
+        let mut kinds: Vec<EventType> = log(db, webhook).into_iter().map(|d| d.event_type).collect();
+        kinds.reverse();
+        kinds
+    }
+
+    /// With a fake clock: expiries are announced when they come, in order, once each, a batch at a time; the
+    /// alarm is told when the next one is due; a deactivated key's expiry says nothing; a key whose expiry moved
+    /// later is announced again when that comes; the audit log keeps `expired`.
+    #[test]
+    fn expiries_are_announced_once_in_order_when_they_come() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![EventType::KeyExpired]);
+        assert_eq!(next_expiry(&db, NOW), None, "nothing expires: no alarm");
+        let at = |s: i64| NOW.plus_secs(s);
+        let mut events = Vec::new();
+        let mut ids = Vec::new();
+        for n in 0..(crate::org::EXPIRY_BATCH + 3) {
+            let id = ApiKey::generate(Environment::Live).unwrap().id;
+            let mut key = row(id, 1, &format!("k{n}"), &[]);
+            // Three keys expire in a minute; the rest together in an hour.
+            key.expires_at = Some(if n < 3 { at(60) } else { at(3_600) });
+            if n == 1 {
+                key.state = keygate_shared::model::KeyState::Deactivated;
+            }
+            ids.push(id);
+            events.push(KeyEvent::Committed { row: key, audit: None });
+        }
+        handle(&db, OrgRequest::KeyEvents { events });
+        assert_eq!(next_expiry(&db, NOW), Some(at(60)));
+        assert!(!announce(&db, at(30)), "nothing is due yet");
+        assert!(log(&db, "whk_a").is_empty());
+        assert!(!announce(&db, at(61)));
+        assert_eq!(kinds(&db, "whk_a"), [EventType::KeyExpired; 2], "two: the deactivated key says nothing");
+        assert!(!announce(&db, at(62)), "announced once");
+        assert_eq!(log(&db, "whk_a").len(), 2);
+        assert_eq!(next_expiry(&db, at(62)), Some(at(3_600)));
+        // Fifty at once: a batch, and the alarm comes back for the rest.
+        assert!(announce(&db, at(3_601)), "more are due");
+        assert!(!announce(&db, at(3_601)));
+        assert_eq!(log(&db, "whk_a").len(), 2 + crate::org::EXPIRY_BATCH as usize);
+        assert_eq!(next_expiry(&db, at(3_601)), None);
+        // Everything so far delivered; then a key whose expiry was moved a day later (revision 2) expires again then.
+        loop {
+            let pending = due(&db, at(3_601));
+            if pending.is_empty() {
+                break;
+            }
+            for delivery in pending {
+                outcome(&db, &delivery.id, Some(204), at(3_601));
+            }
+        }
+        let mut moved = row(ids[0], 2, "k0", &[]);
+        moved.expires_at = Some(at(86_400));
+        handle(&db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row: moved, audit: None }] });
+        assert_eq!(next_expiry(&db, at(3_601)), Some(at(86_400)));
+        assert!(!announce(&db, at(86_400)));
+        let body: WebhookEvent = serde_json::from_str(&due(&db, at(86_400))[0].body).unwrap();
+        assert_eq!((body.kind, body.key.map(|k| k.id)), (EventType::KeyExpired, Some(ids[0])));
+        assert_eq!(body.created_at, at(86_400));
+        let audit = match handle(
+            &db,
+            OrgRequest::Audit { actor: "usr_owner".into(), cursor: None, now: NOW.plus_secs(86_400) },
+        ) {
+            OrgReply::Audit { page } => page.events,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(audit[0].action, AuditAction::Expired);
+        assert_eq!((audit[0].target.as_deref(), audit[0].actor.as_deref()), (Some(ids[0].to_string().as_str()), None));
+        assert!(audit.iter().all(|e| e.action == AuditAction::Expired), "the newest page is all expiries");
+    }
+
+    /// A key refused for its rate limit raises `key.rate_limited` once an hour at most, however many refusals
+    /// (and repeats of the same line) the log brings.
+    #[test]
+    fn rate_limited_is_raised_at_most_hourly_per_key() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![EventType::KeyRateLimited]);
+        let id = ApiKey::generate(Environment::Live).unwrap().id;
+        let mut key = row(id, 1, "busy", &[]);
+        key.rate_limit = Some(keygate_shared::model::RateLimitPolicy {
+            requests: 10,
+            window_seconds: 60,
+            burst: None,
+            mode: Default::default(),
+        });
+        handle(&db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row: key, audit: None }] });
+        let refusals = |from: i64| (0..20).map(|n| super::logged(id, n, from + i64::from(n), 429)).collect::<Vec<_>>();
+        handle(&db, OrgRequest::LogRequests { lines: refusals(NOW.millis()), now: NOW });
+        handle(&db, OrgRequest::LogRequests { lines: refusals(NOW.millis()), now: NOW });
+        let later = NOW.plus_secs(1_800);
+        handle(&db, OrgRequest::LogRequests { lines: refusals(later.millis()), now: later });
+        assert_eq!(kinds(&db, "whk_a"), [EventType::KeyRateLimited]);
+        let body: WebhookEvent = serde_json::from_str(&due(&db, NOW)[0].body).unwrap();
+        assert!(body.detail.contains("10 requests per 60 s"), "{}", body.detail);
+        let hour_on = NOW.plus_secs(3_601);
+        handle(&db, OrgRequest::LogRequests { lines: refusals(hour_on.millis()), now: hour_on });
+        assert_eq!(kinds(&db, "whk_a"), [EventType::KeyRateLimited; 2], "an hour on, again");
+    }
+
+    /// Usage summaries of a usage-limited key raise `key.uses_low` as its uses left fall to a tenth of its limit
+    /// and `key.uses_exhausted` at zero, once each, whatever summaries follow.
+    #[test]
+    fn usage_summaries_raise_uses_low_then_exhausted_once() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![EventType::KeyUsesLow, EventType::KeyUsesExhausted]);
+        let id = ApiKey::generate(Environment::Live).unwrap().id;
+        let mut key = row(id, 1, "metered", &[]);
+        key.usage_limit = Some(keygate_shared::model::UsageLimit { uses: 20, refill: None });
+        handle(&db, OrgRequest::KeyEvents { events: vec![KeyEvent::Committed { row: key, audit: None }] });
+        let summary = |s: i64, remaining: u64| KeyEvent::Usage {
+            id,
+            organization: "org_a".into(),
+            at: NOW.plus_secs(s),
+            last_used_at: Some(NOW.plus_secs(s)),
+            summary: keygate_shared::api::UsageSummary { remaining: Some(remaining), ..Default::default() },
+            by_organization: Default::default(),
+        };
+        for (s, left) in [(1, 15), (2, 3), (3, 2), (4, 2), (5, 0), (6, 0)] {
+            handle(&db, OrgRequest::KeyEvents { events: vec![summary(s, left)] });
+        }
+        assert_eq!(kinds(&db, "whk_a"), [EventType::KeyUsesLow, EventType::KeyUsesExhausted]);
+        let body: WebhookEvent = serde_json::from_str(&due(&db, NOW.plus_secs(9))[0].body).unwrap();
+        assert_eq!(body.detail, "2 uses left (low: 2 or fewer)");
+    }
+
     #[test]
     fn members_cannot_see_or_change_webhooks_and_the_log_is_bounded() {
         let db = org_db("org_a");

@@ -115,3 +115,44 @@ fn retries_back_off_to_an_hour() {
     assert_eq!(backoff_ms(40), 3_600_000);
     assert!(waits.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn uses_alerts_fire_once_as_uses_left_cross_a_tenth_and_zero() {
+    use crate::model::{Refill, RefillInterval, UsageLimit};
+    use crate::webhook::{uses_alerts, uses_low_threshold};
+    let hundred = UsageLimit { uses: 100, refill: None };
+    assert_eq!(uses_low_threshold(&hundred), 10);
+    assert_eq!(uses_low_threshold(&UsageLimit { uses: 3, refill: None }), 1, "at least one");
+    let refilled = UsageLimit { uses: 5, refill: Some(Refill { amount: 1_000, interval: RefillInterval::Daily }) };
+    assert_eq!(uses_low_threshold(&refilled), 100, "a tenth of what a refill gives");
+
+    let none: Vec<EventType> = Vec::new();
+    assert_eq!(uses_alerts(&hundred, None, 50), none);
+    assert_eq!(uses_alerts(&hundred, Some(50), 11), none);
+    assert_eq!(uses_alerts(&hundred, Some(11), 10), vec![EventType::KeyUsesLow], "falls to the threshold");
+    assert_eq!(uses_alerts(&hundred, Some(10), 3), none, "already low: said once");
+    assert_eq!(uses_alerts(&hundred, Some(3), 0), vec![EventType::KeyUsesExhausted]);
+    assert_eq!(uses_alerts(&hundred, Some(0), 0), none, "already exhausted: said once");
+    assert_eq!(
+        uses_alerts(&hundred, Some(40), 0),
+        vec![EventType::KeyUsesLow, EventType::KeyUsesExhausted],
+        "one summary crossing both says both, low first"
+    );
+    assert_eq!(uses_alerts(&hundred, None, 5), vec![EventType::KeyUsesLow], "a first summary already low");
+    assert_eq!(uses_alerts(&hundred, Some(0), 100), none, "a refill says nothing…");
+    assert_eq!(uses_alerts(&hundred, Some(100), 9), vec![EventType::KeyUsesLow], "…and re-arms the alert");
+}
+
+#[test]
+fn new_event_types_keep_their_dotted_names() {
+    for (kind, name) in [
+        (EventType::KeyExpired, "key.expired"),
+        (EventType::KeyRateLimited, "key.rate_limited"),
+        (EventType::KeyUsesLow, "key.uses_low"),
+        (EventType::KeyUsesExhausted, "key.uses_exhausted"),
+    ] {
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+        assert_eq!(EventType::parse(name), Some(kind));
+    }
+    assert_eq!(EventType::of_audit(AuditAction::Expired), Some(EventType::KeyExpired));
+}
