@@ -555,12 +555,38 @@ pub fn error_entry(
     .bounded()
 }
 
+/// What `verify` and `whoami` answer, with what the runtime still owes: the requests the keys' objects did not
+/// count, and a canary key's trip to log (with the caller's user agent and country, which only the runtime reads).
+#[derive(Debug)]
+pub struct Answered {
+    pub reply: Reply,
+    pub uncounted: Vec<Uncounted>,
+    pub trip: Option<Trip>,
+}
+
+/// A canary key's use: its request-log line, for the key's organization (`owner`), which records the trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trip {
+    pub owner: String,
+    pub line: LoggedRequest,
+}
+
+impl Trip {
+    /// The trip `refusal` is, if it is one: the line of the request `req` as the gateway logs it.
+    fn of(refusal: &Refusal, req: &Incoming, now: Timestamp) -> Option<Self> {
+        let subject = refusal.logged.as_ref().filter(|_| refusal.tripped())?;
+        let line = log_line(req, subject, refusal.reply.status, Some(Code::NotFound.as_str()), now, now);
+        Some(Self { owner: subject.owner.clone(), line })
+    }
+}
+
 /// `POST /v1/verify`: the caller authenticates with a service token holding `keys:verify`; the key in the body is
 /// checked like a gateway request (and counts against its limit and in its usage). Also answers the requests the
 /// keys' objects did not count (the caller's, and the verified key's when it passed).
-pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> (Reply, Vec<Uncounted>) {
+pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Answered {
+    let answered = |reply: Reply, uncounted: Vec<Uncounted>| Answered { reply, uncounted, trip: None };
     let Ok(verify_permission) = Permission::try_from("keys:verify") else {
-        return (Reply::problem(&Problem::internal()), Vec::new());
+        return answered(Reply::problem(&Problem::internal()), Vec::new());
     };
     let caller = Demand {
         access: Access::Permission(&verify_permission),
@@ -570,18 +596,18 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
     let mut uncounted = Vec::new();
     match authenticate(stores, presented(req, config), &config.endpoint, caller, Consult::WhenRateLimited, now).await {
         Ok(pass) => uncounted.extend(pass.uncounted()),
-        Err(refusal) => return (refusal.reply, uncounted),
+        Err(refusal) => return answered(refusal.reply, uncounted),
     }
     let body: VerifyRequest = match serde_json::from_str(req.body.as_deref().unwrap_or("")) {
         Ok(body) => body,
         Err(e) => {
             let problem = Problem::bad_request("INVALID_BODY", format!("Invalid JSON body: {e}"));
-            return (Reply::problem(&problem), uncounted);
+            return answered(Reply::problem(&problem), uncounted);
         }
     };
     let permission = match body.permission.as_deref().map(Permission::try_from).transpose() {
         Ok(p) => p,
-        Err(e) => return (Reply::problem(&Problem::invalid_field("permission", e.to_string())), uncounted),
+        Err(e) => return answered(Reply::problem(&Problem::invalid_field("permission", e.to_string())), uncounted),
     };
     let demand = Demand {
         access: permission.as_ref().map_or(Access::Open, Access::Permission),
@@ -591,6 +617,7 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
         client_ip: body.client_ip.as_deref(),
     };
     let key = body.key.parse::<ApiKey>().map_err(CredentialError::Malformed);
+    let mut trip = None;
     let answer = match authenticate(stores, key, &config.endpoint, demand, Consult::WhenRateLimited, now).await {
         Ok(pass) => {
             uncounted.extend(pass.uncounted());
@@ -604,20 +631,22 @@ pub async fn verify<S: Stores>(stores: &S, req: &Incoming, config: &Config, now:
             });
             out
         }
-        Err(Refusal { code: Some(code), .. }) => VerifyResponse::new(code, None),
-        Err(refusal) => return (refusal.reply, uncounted),
+        Err(refusal @ Refusal { code: Some(code), .. }) => {
+            // A canary verified is a trip like a canary at the gateway: its client is the one the caller names.
+            trip = Trip::of(&refusal, req, now).map(|mut trip| {
+                trip.line.client_ip = body.client_ip.clone().or(trip.line.client_ip);
+                trip
+            });
+            VerifyResponse::new(code, None)
+        }
+        Err(refusal) => return answered(refusal.reply, uncounted),
     };
-    (Reply::json(200, &answer), uncounted)
+    Answered { reply: Reply::json(200, &answer), uncounted, trip }
 }
 
 /// `GET /v1/whoami`: which key is this, and of which project (Instrumental's project recovery). Also answers the
 /// request when the key's object did not count it.
-pub async fn whoami<S: Stores>(
-    stores: &S,
-    req: &Incoming,
-    config: &Config,
-    now: Timestamp,
-) -> (Reply, Option<Uncounted>) {
+pub async fn whoami<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Timestamp) -> Answered {
     match authenticate(
         stores,
         presented(req, config),
@@ -645,8 +674,11 @@ pub async fn whoami<S: Stores>(
             )
             .with_rate(pass.rate.as_ref());
             reply.headers.extend(remaining);
-            (reply, uncounted)
+            Answered { reply, uncounted: uncounted.into_iter().collect(), trip: None }
         }
-        Err(refusal) => (refusal.reply, None),
+        Err(refusal) => {
+            let trip = Trip::of(&refusal, req, now);
+            Answered { reply: refusal.reply, uncounted: Vec::new(), trip }
+        }
     }
 }

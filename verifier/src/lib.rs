@@ -218,13 +218,36 @@ mod entry {
         started: Timestamp,
     ) {
         if let Some(subject) = &refusal.logged {
-            let headers = req.headers();
-            let mut line =
+            let line =
                 gateway::log_line(incoming, subject, refusal.reply.status, Some("NOT_FOUND"), started, runtime::now());
-            line.user_agent = headers.get("user-agent").ok().flatten();
-            line.country = headers.get("cf-ipcountry").ok().flatten();
-            runtime::log_request(ctx, env, &subject.owner, line);
+            log_trip(ctx, env, req, gateway::Trip { owner: subject.owner.clone(), line });
         }
+    }
+
+    fn log_trip(ctx: &Context, env: &Env, req: &web_sys::Request, trip: gateway::Trip) {
+        let headers = req.headers();
+        let mut line = trip.line;
+        line.user_agent = headers.get("user-agent").ok().flatten();
+        line.country = headers.get("cf-ipcountry").ok().flatten();
+        runtime::log_request(ctx, env, &trip.owner, line);
+    }
+
+    /// `verify`'s and `whoami`'s answer, after counting what the keys' objects did not and logging a canary's trip.
+    fn settle(
+        ctx: &Context,
+        env: &Env,
+        config: &Config,
+        req: &web_sys::Request,
+        answered: gateway::Answered,
+        now: Timestamp,
+    ) -> Result<Response> {
+        for request in answered.uncounted {
+            count(ctx, env, config.cache_ttl_ms, now, &request);
+        }
+        if let Some(trip) = answered.trip {
+            log_trip(ctx, env, req, trip);
+        }
+        to_response(answered.reply)
     }
 
     /// The identity echo of a pass (it carries the rate-limit headers), and the trace header when asked.
@@ -348,18 +371,12 @@ mod entry {
                 if let Err(reply) = read_body(&req, &mut incoming).await {
                     return to_response(reply);
                 }
-                let (reply, uncounted) = gateway::verify(&stores, &incoming, &config, now).await;
-                for request in uncounted {
-                    count(&ctx, &env, config.cache_ttl_ms, now, &request);
-                }
-                return to_response(reply);
+                let answered = gateway::verify(&stores, &incoming, &config, now).await;
+                return settle(&ctx, &env, &config, &req, answered, now);
             }
             ("GET", "/v1/whoami") => {
-                let (reply, uncounted) = gateway::whoami(&stores, &incoming, &config, now).await;
-                if let Some(request) = uncounted {
-                    count(&ctx, &env, config.cache_ttl_ms, now, &request);
-                }
-                return to_response(reply);
+                let answered = gateway::whoami(&stores, &incoming, &config, now).await;
+                return settle(&ctx, &env, &config, &req, answered, now);
             }
             (_, p) if is_under(p, "/v1") => {
                 return to_response(Reply::problem(&Problem::not_found("No such Keygate route.")));

@@ -428,7 +428,8 @@ fn verify_counting(h: &Harness, caller: Option<&str>, body: Value) -> (Reply, Ve
     if let Some(caller) = caller {
         req = req.bearer(caller);
     }
-    block_on(gateway::verify(&h.memory, &req, &h.config, h.now()))
+    let answered = block_on(gateway::verify(&h.memory, &req, &h.config, h.now()));
+    (answered.reply, answered.uncounted)
 }
 
 fn whoami(h: &Harness, key: Option<&str>) -> (Reply, Option<gateway::Uncounted>) {
@@ -436,7 +437,8 @@ fn whoami(h: &Harness, key: Option<&str>) -> (Reply, Option<gateway::Uncounted>)
     if let Some(key) = key {
         req = req.bearer(key);
     }
-    block_on(gateway::whoami(&h.memory, &req, &h.config, h.now()))
+    let answered = block_on(gateway::whoami(&h.memory, &req, &h.config, h.now()));
+    (answered.reply, answered.uncounted.into_iter().next())
 }
 
 /// Verify and whoami say which requests the keys' objects did not count, so the Worker counts them in the usage
@@ -789,4 +791,43 @@ fn a_canary_is_refused_exactly_like_an_unknown_key_and_its_use_is_logged() {
     let forged_refusal = run(&forged, &[]).expect_err("forged");
     assert!(!forged_refusal.tripped(), "a wrong secret proves nothing");
     assert_eq!(forged_refusal.reply, unknown_refusal.reply);
+}
+
+/// `verify` and `whoami` answer a canary like an unknown key too, and hand the runtime its trip to log: for
+/// `verify`, with the client address the caller names; a forged secret for a canary's id is no trip.
+#[test]
+fn verify_and_whoami_of_a_canary_answer_unknown_and_owe_its_trip() {
+    let h = Harness::new();
+    let caller = verifier_key(&h);
+    let canary = stored(&h, Environment::Live, None, |r| r.canary = true);
+    let unknown = ApiKey::generate(Environment::Live).expect("randomness").expose();
+    let forged = canary.parse::<ApiKey>().unwrap().with_new_secret().unwrap().expose();
+    let verified = |key: &str| {
+        let req = request("POST", "/v1/verify")
+            .bearer(&caller)
+            .json(json!({"key": key, "client_ip": "198.51.100.7"}))
+            .header("cf-connecting-ip", "10.0.0.1");
+        block_on(gateway::verify(&h.memory, &req, &h.config, h.now()))
+    };
+    let asked = |key: &str| {
+        let req = request("GET", "/v1/whoami").bearer(key).header("cf-connecting-ip", "203.0.113.9");
+        block_on(gateway::whoami(&h.memory, &req, &h.config, h.now()))
+    };
+    let (canary_verified, unknown_verified) = (verified(&canary), verified(&unknown));
+    assert_eq!(canary_verified.reply, unknown_verified.reply, "indistinguishable");
+    let trip = canary_verified.trip.expect("a trip");
+    assert_eq!(trip.owner, "org_a");
+    assert_eq!(trip.line.key_id, canary.parse::<ApiKey>().unwrap().id.to_string());
+    assert_eq!(
+        (trip.line.method.as_str(), trip.line.path.as_str(), trip.line.code.as_deref()),
+        ("POST", "/v1/verify", Some("NOT_FOUND"))
+    );
+    assert_eq!(trip.line.client_ip.as_deref(), Some("198.51.100.7"), "the client the caller names");
+    assert!(unknown_verified.trip.is_none() && verified(&forged).trip.is_none());
+
+    let (canary_asked, unknown_asked) = (asked(&canary), asked(&unknown));
+    assert_eq!(canary_asked.reply, unknown_asked.reply, "indistinguishable");
+    let trip = canary_asked.trip.expect("a trip");
+    assert_eq!((trip.line.path.as_str(), trip.line.client_ip.as_deref()), ("/v1/whoami", Some("203.0.113.9")));
+    assert!(unknown_asked.trip.is_none() && asked(&forged).trip.is_none());
 }

@@ -54,7 +54,7 @@ proptest! {
         let h = Harness::new();
         let service = service_key(&h, &["keys:verify"]);
         let req = request("POST", "/v1/verify").bearer(&service).body(&text);
-        let (reply, _) = super::block_on(gateway::verify(&h.memory, &req, &h.config, h.now()));
+        let reply = super::block_on(gateway::verify(&h.memory, &req, &h.config, h.now())).reply;
         assert_well_formed(&reply);
     }
 
