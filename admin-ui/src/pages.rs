@@ -1498,7 +1498,7 @@ pub fn MembersPage() -> impl IntoView {
         <h1>"Members"</h1>
         <OrganizationId />
         <KeyCreationSetting />
-            <LeakResponseSetting />
+        <LeakResponseSetting />
         <Show when=move || is_manager(&ctx)>
             <OrganizationUsagePanel />
         </Show>

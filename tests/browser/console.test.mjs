@@ -10,12 +10,28 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { createHmac } from 'node:crypto';
+import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
 import { bootstrapToken, startDev, waitFor } from '../../bench/dev.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(root, 'tests', 'screenshots');
 const BOOTSTRAP = bootstrapToken('kgboot_browser_e2e');
+// A leak reporter the Workers trust (`KEYGATE_LEAK_PUBLIC_KEYS`), signing as GitHub's secret scanning does.
+const reporter = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const LEAK_KEYS = JSON.stringify({
+  public_keys: [{ key_identifier: 'browser-reporter', key: reporter.publicKey.export({ type: 'spki', format: 'pem' }) }],
+});
+
+async function reportLeak(tokens) {
+  const body = JSON.stringify(tokens.map((token) => ({ token, type: 'keygate_api_key', url: 'https://github.com/acme/site/blob/main/.env', source: 'content' })));
+  const signature = createSign('SHA256').update(body).sign(reporter.privateKey).toString('base64');
+  const res = await fetch(`${base}/v1/leaks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'github-public-key-identifier': 'browser-reporter', 'github-public-key-signature': signature },
+    body,
+  });
+  return { status: res.status, body: await res.json() };
+}
 
 let dev, base, browser, context, page, ownerToken;
 const consoleErrors = [];
@@ -72,7 +88,7 @@ async function act(p, id, action) {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  dev = await startDev({ vars: { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP }, tag: 'browser' });
+  dev = await startDev({ vars: { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP, KEYGATE_LEAK_PUBLIC_KEYS: LEAK_KEYS }, tag: 'browser' });
   base = dev.base;
   const boot = await api('POST', '/admin/v1/bootstrap', BOOTSTRAP, { organization_name: 'Acme', email: 'olive@acme.test', name: 'Olive Owner' });
   assert.equal(boot.status, 201);
@@ -764,6 +780,43 @@ describe('console', () => {
     await page.getByTestId('sim-run').click();
     await waitFor(async () => /^401 (WRONG_ENVIRONMENT|INVALID_FORMAT)$/.test(await page.getByTestId('sim-verdict').textContent()), 'the pasted key');
     await shot('simulator');
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
+  test('leaks: the owner chooses "alert only", a reported key keeps working and its page says where it leaked; with "revoke", the next one stops', async () => {
+    await page.getByRole('link', { name: 'Members' }).click();
+    const setting = page.getByTestId('leak-response');
+    await setting.waitFor();
+    assert.equal(await setting.inputValue(), 'revoke', 'revoke at once by default');
+    await setting.selectOption('alert');
+    await waitFor(async () => (await api('GET', '/admin/v1/session', ownerToken)).body.settings.leak_response === 'alert', 'the setting saved');
+    await page.reload();
+    await page.getByTestId('leak-response').waitFor();
+    assert.equal(await page.getByTestId('leak-response').inputValue(), 'alert', 'the setting as saved');
+
+    const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Leaky', environment: 'live', permissions: ['data:read'] });
+    assert.equal(made.status, 201);
+    const reported = await reportLeak([made.body.key]);
+    assert.equal(reported.status, 200);
+    assert.equal(reported.body[0].label, 'true_positive');
+    assert.equal(await gateway(made.body.key), 200, 'alert only: the key still works');
+    await page.goto(`${base}/admin/keys/${made.body.record.id}`);
+    await page.getByTestId('key-title').waitFor();
+    await page.getByTestId('key-leaks').waitFor();
+    assert.match(await page.getByTestId('key-leak').textContent(), /github\.com\/acme\/site.*alert only/);
+    await shot('key-leak');
+
+    // Back to "revoke at once": the next reported key is refused from then on, and its page says so.
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('leak-response').selectOption('revoke');
+    await waitFor(async () => (await api('GET', '/admin/v1/session', ownerToken)).body.settings.leak_response === 'revoke', 'the setting saved');
+    const second = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Leaky too', environment: 'live', permissions: ['data:read'] });
+    assert.equal((await reportLeak([second.body.key])).status, 200);
+    await waitFor(async () => (await gateway(second.body.key)) === 401, 'the revoked key refused');
+    await page.goto(`${base}/admin/keys/${second.body.record.id}`);
+    await page.getByTestId('key-leaks').waitFor();
+    assert.match(await page.getByTestId('key-leak').textContent(), /revoked for it/);
     await page.getByRole('link', { name: 'API keys' }).click();
     await signedInReady();
   });
