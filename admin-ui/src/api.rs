@@ -313,6 +313,11 @@ pub async fn test_webhook(id: &str) -> Result<DeliveryView, ApiError> {
     call(Method::POST, &format!("/admin/v1/webhooks/{id}/test"), None).await
 }
 
+/// A new signing secret, answered once; the previous one signs beside it for a day.
+pub async fn rotate_webhook_secret(id: &str) -> Result<keygate_shared::webhook::RotatedSecret, ApiError> {
+    call(Method::POST, &format!("/admin/v1/webhooks/{id}/rotate-secret"), None).await
+}
+
 pub async fn deliveries(id: &str) -> Result<DeliveryList, ApiError> {
     call(Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries"), None).await
 }

@@ -1864,6 +1864,24 @@ pub fn WebhooksPage() -> impl IntoView {
             }
         }
     });
+    let rotate = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::rotate_webhook_secret(&id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(rotated)) = rotate.value().get() {
+            let until = rotated.previous_valid_until.map(|t| logic::when(Some(t))).unwrap_or_default();
+            ctx.shown_secret.set(Some(ShownSecret {
+                title: format!("New signing secret for {}", rotated.webhook.url),
+                secret: rotated.secret.clone(),
+                note: format!(
+                    "Until {until} deliveries are signed with both this secret and the previous one (two v1= values \
+                     in Keygate-Signature), so your receiver keeps accepting them while you switch it over. Copy it \
+                     now: it is not shown again."
+                ),
+            }));
+        }
+    });
     let shown_log = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
@@ -1888,7 +1906,7 @@ pub fn WebhooksPage() -> impl IntoView {
     });
     view! {
         <div class="page-head"><h1>"Webhooks"</h1></div>
-        <p class="muted">"Keygate posts your organization's key events — created, revoked, regenerated, leaked, a canary tripped — to your endpoints as signed JSON, and retries a failed delivery with backoff for about five hours."</p>
+        <p class="muted">"Keygate posts your organization's key events — created, revoked, regenerated, expired, rate limited, low on uses, leaked, a canary tripped — to your endpoints as signed JSON, and retries a failed delivery with backoff for about five hours."</p>
         <Show when=move || is_manager(&ctx) fallback=|| view! { <p class="empty">"Only owners and admins manage webhooks."</p> }>
             <form class="stack-form" data-testid="webhook-form" on:submit=move |ev| {
                 ev.prevent_default();
@@ -1923,6 +1941,7 @@ pub fn WebhooksPage() -> impl IntoView {
             </form>
             {move || create.value().get().and_then(Result::err).map(error_view)}
             {move || act.value().get().and_then(Result::err).map(error_view)}
+            {move || rotate.value().get().and_then(Result::err).map(error_view)}
             <Transition fallback=loading>
                 {move || list.get().map(|r| match r {
                     Err(e) => error_view(e),
@@ -1939,6 +1958,7 @@ pub fn WebhooksPage() -> impl IntoView {
                                     };
                                     let (id, enabled) = (w.id.clone(), w.enabled);
                                     let (test, toggle, delete, log) = (id.clone(), id.clone(), id.clone(), id.clone());
+                                    let rotated = id.clone();
                                     view! {
                                         <tr data-testid="webhook-row" data-webhook=w.id.clone()>
                                             <td><code>{w.url.clone()}</code><div class="muted">{w.description.clone().unwrap_or_default()}</div></td>
@@ -1951,6 +1971,7 @@ pub fn WebhooksPage() -> impl IntoView {
                                             <td class="actions">
                                                 <button type="button" class="secondary" data-testid="webhook-test" disabled=!enabled on:click=move |_| { act.dispatch((test.clone(), "test")); }>"Send test event"</button>
                                                 <button type="button" class="secondary" data-testid="webhook-log" on:click=move |_| shown_log.set(Some(log.clone()))>"Deliveries"</button>
+                                                <button type="button" class="secondary" data-testid="webhook-rotate" on:click=move |_| { rotate.dispatch(rotated.clone()); }>"Rotate secret"</button>
                                                 <button type="button" class="secondary" data-testid="webhook-toggle" on:click=move |_| { act.dispatch((toggle.clone(), if enabled { "disable" } else { "enable" })); }>{if enabled { "Disable" } else { "Enable" }}</button>
                                                 <button type="button" class="danger" data-testid="webhook-delete" on:click=move |_| { act.dispatch((delete.clone(), "delete")); }>"Delete"</button>
                                             </td>

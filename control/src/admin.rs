@@ -32,7 +32,9 @@ use keygate_shared::time::Timestamp;
 use serde::de::DeserializeOwned;
 
 use crate::bootstrap::{BootstrapReply, BootstrapRequest};
-use keygate_shared::webhook::{CreateWebhookRequest, CreatedWebhook, UpdateWebhookRequest, WebhookList};
+use keygate_shared::webhook::{
+    CreateWebhookRequest, CreatedWebhook, RotateSecretRequest, RotatedSecret, UpdateWebhookRequest, WebhookList,
+};
 
 use crate::config::Config;
 use crate::org::{NewInvitation, NewMember, OrgRefusal, OrgReply, OrgRequest};
@@ -196,6 +198,7 @@ pub enum Route<'a> {
     UpdateWebhook(&'a str),
     DeleteWebhook(&'a str),
     TestWebhook(&'a str),
+    RotateWebhookSecret(&'a str),
     WebhookDeliveries(&'a str),
     CanaryTrips,
     Usage,
@@ -257,6 +260,7 @@ impl<'a> Route<'a> {
             ("PATCH", ["webhooks", id]) => Route::UpdateWebhook(id),
             ("DELETE", ["webhooks", id]) => Route::DeleteWebhook(id),
             ("POST", ["webhooks", id, "test"]) => Route::TestWebhook(id),
+            ("POST", ["webhooks", id, "rotate-secret"]) => Route::RotateWebhookSecret(id),
             ("GET", ["webhooks", id, "deliveries"]) => Route::WebhookDeliveries(id),
             ("GET", ["canary-trips"]) => Route::CanaryTrips,
             ("GET", ["usage"]) => Route::Usage,
@@ -414,6 +418,7 @@ async fn signed_in<S: Stores>(
         | Route::UpdateWebhook(_)
         | Route::DeleteWebhook(_)
         | Route::TestWebhook(_)
+        | Route::RotateWebhookSecret(_)
         | Route::WebhookDeliveries(_) => webhooks(stores, req, actor, route, now).await,
         Route::KeyLeaks(id) => {
             let request = OrgRequest::Leaks { actor: actor.user.clone(), key: key_id(id)? };
@@ -477,10 +482,20 @@ async fn signed_in<S: Stores>(
 }
 
 /// Parses a JSON body into `T`, refusing unknown fields and naming what is wrong.
+/// A JSON object body as `T`. Only an object: serde would read a struct from an array too (`[]` as every field
+/// left out), which is not what anyone sending one means.
 fn body<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
     let text = req.body.as_deref().unwrap_or("");
-    if text.trim().is_empty() {
+    if !text.trim_start().starts_with('{') {
         return Err(problem(Problem::bad_request("INVALID_BODY", "Send a JSON object as the request body.")));
+    }
+    parse_json(text)
+}
+
+/// Any JSON body as `T`, its errors as problems naming the field.
+fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, Reply> {
+    if text.trim().is_empty() {
+        return Err(problem(Problem::bad_request("INVALID_BODY", "Send a JSON body.")));
     }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -1093,6 +1108,7 @@ async fn webhooks<S: Stores>(
 ) -> Handled {
     let user = actor.user.clone();
     let mut secret = None;
+    let mut previous_valid_until = None;
     let (request, status) = match route {
         Route::Webhooks => (OrgRequest::Webhooks { actor: user }, 200),
         Route::CreateWebhook => {
@@ -1114,13 +1130,34 @@ async fn webhooks<S: Stores>(
         Route::TestWebhook(id) => {
             (OrgRequest::TestWebhook { actor: user, id: id.to_owned(), event_id: audit_id()?, now }, 202)
         }
+        Route::RotateWebhookSecret(id) => {
+            // The body may be left out: the previous secret then signs beside the new one for a day.
+            let request: RotateSecretRequest = optional_body(req)?;
+            let previous_ms = i64::from(request.previous_seconds().map_err(problem)?) * 1_000;
+            let generated = keygate_shared::webhook::generate_secret().map_err(internal)?;
+            secret = Some(generated.clone());
+            previous_valid_until = (previous_ms > 0).then(|| now.plus_millis(previous_ms));
+            let id = id.to_owned();
+            (
+                OrgRequest::RotateWebhookSecret {
+                    actor: user,
+                    id,
+                    secret: generated,
+                    previous_ms,
+                    audit_id: audit_id()?,
+                    now,
+                },
+                200,
+            )
+        }
         Route::WebhookDeliveries(id) => (OrgRequest::Deliveries { actor: user, id: id.to_owned() }, 200),
         _ => return Err(problem(Problem::not_found("No such admin route."))),
     };
     match org(stores, &actor.organization, request).await? {
         OrgReply::Webhooks { webhooks } => Ok(Reply::json(status, &WebhookList { webhooks })),
         OrgReply::Webhook { webhook } => match secret {
-            Some(secret) => Ok(Reply::json(status, &CreatedWebhook { webhook, secret })),
+            Some(secret) if status == 201 => Ok(Reply::json(status, &CreatedWebhook { webhook, secret })),
+            Some(secret) => Ok(Reply::json(status, &RotatedSecret { webhook, secret, previous_valid_until })),
             None => Ok(Reply::json(status, &webhook)),
         },
         OrgReply::Deliveries { deliveries } if status == 202 => match deliveries.deliveries.into_iter().next() {
@@ -1483,7 +1520,7 @@ async fn leaks<S: Stores>(stores: &S, req: &Incoming, config: &Config, now: Time
             "Sign the body with a configured key: Github-Public-Key-Identifier and Github-Public-Key-Signature.",
         )));
     }
-    let reports: Vec<LeakReport> = body(req)?;
+    let reports: Vec<LeakReport> = parse_json(req.body.as_deref().unwrap_or(""))?;
     if reports.len() > MAX_REPORTS {
         return Err(problem(Problem::bad_request("INVALID_BODY", "At most 100 reports per request.")));
     }

@@ -34,7 +34,7 @@ mod generator {
     use keygate_shared::time::Timestamp;
     use keygate_shared::webhook::{
         CreateWebhookRequest, CreatedWebhook, DeliveryList, DeliveryState, DeliveryView, EventKey, EventType,
-        UpdateWebhookRequest, WebhookEvent, WebhookList, WebhookView,
+        RotateSecretRequest, RotatedSecret, UpdateWebhookRequest, WebhookEvent, WebhookList, WebhookView,
     };
     use std::cell::RefCell;
     use std::collections::BTreeMap;
@@ -808,6 +808,21 @@ mod generator {
                 schema(&delivery_view()),
             ),
             (
+                "post",
+                "/admin/v1/webhooks/{id}/rotate-secret",
+                "A new signing secret (owners and admins), answered once. The previous secret keeps signing beside \
+                 it for previous_valid_seconds (default a day, at most a week; 0 stops it at once, for a leaked \
+                 secret): Keygate-Signature then carries two v1= values, and a receiver holding either accepts the \
+                 delivery. The body may be left out.",
+                Some(input(&RotateSecretRequest { previous_valid_seconds: Some(3_600) })),
+                200,
+                schema(&RotatedSecret {
+                    webhook: webhook_view(),
+                    secret: "whsec_…".into(),
+                    previous_valid_until: Some(ts()),
+                }),
+            ),
+            (
                 "get",
                 "/admin/v1/webhooks/{id}/deliveries",
                 "The webhook's delivery log, newest first (the last 100): state, attempts, last status or error, \
@@ -1152,6 +1167,7 @@ mod tests {
             ("PATCH", "/webhooks/{id}"),
             ("DELETE", "/webhooks/{id}"),
             ("POST", "/webhooks/{id}/test"),
+            ("POST", "/webhooks/{id}/rotate-secret"),
             ("GET", "/webhooks/{id}/deliveries"),
             ("GET", "/canary-trips"),
             ("GET", "/keys/{id}/leaks"),

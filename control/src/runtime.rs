@@ -331,7 +331,9 @@ async fn post(delivery: DueDelivery) -> DeliveryOutcome {
     use futures_util::future::{Either, select};
     let outcome =
         |status: Option<u16>, error: Option<String>| DeliveryOutcome { id: delivery.id.clone(), status, error };
-    let signature = webhook::sign(&delivery.secret, now(), delivery.body.as_bytes());
+    let mut secrets = vec![delivery.secret.as_str()];
+    secrets.extend(delivery.previous_secret.as_deref());
+    let signature = webhook::sign_with(&secrets, now(), delivery.body.as_bytes());
     let headers = worker::Headers::new();
     let set = [
         ("content-type", "application/json"),

@@ -238,6 +238,47 @@ pub struct WebhookView {
     pub created_at: Timestamp,
 }
 
+/// How long a rotated-out secret keeps signing beside the new one, unless asked otherwise: a day.
+pub const PREVIOUS_SECRET_SECONDS: u32 = 86_400;
+/// …and at most: a week.
+pub const PREVIOUS_SECRET_MAX_SECONDS: u32 = 7 * 86_400;
+
+/// `POST /webhooks/{id}/rotate-secret` (the body may be empty): a new signing secret, answered once. The previous
+/// secret keeps signing beside it (`Keygate-Signature` then carries two `v1=` values) for `previous_valid_seconds`,
+/// so receivers switch without refusing a delivery; `0` stops it at once (a leaked secret).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// Default 86,400 (a day); at most 604,800 (a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 604_800)))]
+    pub previous_valid_seconds: Option<u32>,
+}
+
+impl RotateSecretRequest {
+    /// How long the previous secret keeps signing, in seconds.
+    pub fn previous_seconds(&self) -> Result<u32, Problem> {
+        match self.previous_valid_seconds {
+            None => Ok(PREVIOUS_SECRET_SECONDS),
+            Some(s) if s <= PREVIOUS_SECRET_MAX_SECONDS => Ok(s),
+            Some(_) => Err(Problem::invalid_field("previous_valid_seconds", "at most 604800 (a week)")),
+        }
+    }
+}
+
+/// `POST /webhooks/{id}/rotate-secret` answers the new secret, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RotatedSecret {
+    pub webhook: WebhookView,
+    /// The new `whsec_…`. Shown only now.
+    pub secret: String,
+    /// Until when the previous secret signs too; absent when it stopped at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_valid_until: Option<Timestamp>,
+}
+
 /// `POST /webhooks` answers the signing secret, once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -437,13 +478,21 @@ fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// The `Keygate-Signature` value of `body` sent at `now`.
 pub fn sign(secret: &str, now: Timestamp, body: &[u8]) -> String {
+    sign_with(&[secret], now, body)
+}
+
+/// `Keygate-Signature` under several secrets (a rotation's new and previous): one `v1=` per secret, so a receiver
+/// holding either accepts the delivery.
+pub fn sign_with(secrets: &[&str], now: Timestamp, body: &[u8]) -> String {
     let t = now.millis().div_euclid(1_000);
-    let digest = mac(secret, t, body).finalize().into_bytes();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        for b in mac(secret, t, body).finalize().into_bytes() {
+            header.push_str(&format!("{b:02x}"));
+        }
     }
-    format!("t={t},v1={hex}")
+    header
 }
 
 /// Why a delivery was not accepted by [`verify`].

@@ -697,10 +697,12 @@ describe('console', () => {
       assert.match(await hookRow.textContent(), /canary\.tripped/);
       assert.doesNotMatch(await page.content(), /whsec_/, 'the secret is not shown again');
 
-      const verified = (r) => {
-        const [t, v1] = r.headers['keygate-signature'].split(',').map((p) => p.split('=')[1]);
-        const expected = createHmac('sha256', secret).update(`${t}.${r.body}`).digest('hex');
-        return expected === v1 && Math.abs(Date.now() / 1000 - Number(t)) <= 300;
+      // Keygate-Signature: t=<seconds>,v1=<hex>[,v1=<hex> while a rotated-out secret still signs].
+      const verified = (r, key = secret) => {
+        const parts = r.headers['keygate-signature'].split(',').map((p) => p.split('='));
+        const t = parts.find(([k]) => k === 't')[1];
+        const expected = createHmac('sha256', key).update(`${t}.${r.body}`).digest('hex');
+        return parts.some(([k, v]) => k === 'v1' && v === expected) && Math.abs(Date.now() / 1000 - Number(t)) <= 300;
       };
       await hookRow.getByTestId('webhook-test').click();
       await waitFor(async () => received.some((r) => r.headers['keygate-event'] === 'ping'), 'the test event');
@@ -743,6 +745,19 @@ describe('console', () => {
       assert.equal(await deliveries.count(), 2);
       assert.equal(await page.locator('[data-testid=delivery-row][data-event="canary.tripped"]').count(), 1);
       await shot('webhooks');
+
+      // Rotate the secret: the new one is shown once, and the next delivery verifies with it and with the old one.
+      await hookRow.getByTestId('webhook-rotate').click();
+      const rotated = (await page.getByTestId('shown-secret').textContent()).trim();
+      assert.match(rotated, /^whsec_[0-9A-Za-z]{32}$/);
+      assert.notEqual(rotated, secret);
+      assert.match(await page.getByRole('dialog').textContent(), /signed with both this secret and the previous one/);
+      await page.getByTestId('close-secret').click();
+      const pings = () => received.filter((r) => r.headers['keygate-event'] === 'ping');
+      await hookRow.getByTestId('webhook-test').click();
+      await waitFor(async () => pings().length === 2, 'a ping after the rotation');
+      assert.ok(verified(pings()[1], rotated), 'signed with the new secret');
+      assert.ok(verified(pings()[1], secret), 'and, for a day, the previous one');
     } finally {
       server.close();
     }

@@ -655,3 +655,58 @@ fn a_canary_cannot_be_disarmed_and_its_trips_are_not_readable_by_others() {
     let peeking = Console { acting_for: owner.acting_for.clone(), ..stranger.clone() };
     peeking.call("GET", "/canary-trips", None).expect_problem(403, "FORBIDDEN_ORGANIZATION");
 }
+
+/// Rotating a webhook's secret answers the new one: a member or another organization's owner who could rotate it
+/// would hold the key that makes forged deliveries look genuine to the organization's receivers. Hostile bodies
+/// change nothing.
+#[test]
+fn a_member_or_a_stranger_taking_a_webhooks_signing_secret_is_refused() {
+    let (owner, _, member) = settings_org();
+    let created = owner.call("POST", "/webhooks", Some(&json!({"url": "https://hooks.example.com/rotated"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["webhook"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/webhooks/{id}/rotate-secret");
+    let member_here = Console { acting_for: owner.acting_for.clone(), ..member.clone() };
+    member_here.call("POST", &path, None).expect_problem(403, "FORBIDDEN");
+    let stranger = Console::shared_owner().invite(&format!("rot-stranger-{}@x.test", std::process::id()), "owner");
+    stranger.call("POST", &path, None).expect_problem(404, "NOT_FOUND");
+    Console { acting_for: owner.acting_for.clone(), ..stranger.clone() }
+        .call("POST", &path, None)
+        .expect_problem(403, "FORBIDDEN_ORGANIZATION");
+    keygate_e2e::request("POST", &format!("{}/admin/v1{path}", owner.base), &[], None)
+        .expect_problem(401, "MISSING_CREDENTIAL");
+    for (body, field) in [
+        (json!({"previous_valid_seconds": 604_801}), Some("previous_valid_seconds")),
+        (json!({"previous_valid_seconds": -1}), Some("previous_valid_seconds")),
+        (json!({"previous_valid_seconds": "a day"}), Some("previous_valid_seconds")),
+        (json!({"previous_valid_seconds": 60, "secret": "whsec_mine"}), None),
+        (json!([]), None),
+    ] {
+        let refused = owner.call("POST", &path, Some(&body));
+        assert!(matches!(refused.status, 400 | 422), "{body}: {} {}", refused.status, refused.body);
+        assert_eq!(refused.header("content-type"), Some("application/problem+json"), "{body}");
+        if let Some(field) = field {
+            assert_eq!(refused.json()["field"], field, "{body}");
+        }
+    }
+    // Nothing above rotated it: the audit log has the creation only.
+    assert_eq!(owner.audit_actions(&id), ["create_webhook"]);
+}
+
+/// serde reads a struct from a JSON array as readily as from an object (`[]`: every field left out, `[x]`: the first
+/// field). The admin API takes objects only, so an array never passes for an empty change.
+#[test]
+fn an_array_body_is_not_read_as_an_object() {
+    let owner = Console::shared_owner();
+    let (_, id, _) = owner.create_key(&json!({"name": "arrays", "environment": "live"}));
+    for (method, path, body) in [
+        ("POST", "/keys".to_owned(), json!(["arrays", "live"])),
+        ("PATCH", format!("/keys/{id}"), json!(["renamed"])),
+        ("PATCH", "/organization/settings".to_owned(), json!([])),
+        ("POST", "/projects".to_owned(), json!(["slug", "Name"])),
+    ] {
+        let refused = owner.call(method, &path, Some(&body));
+        refused.expect_problem(400, "INVALID_BODY");
+    }
+    assert_eq!(owner.call("GET", &format!("/keys/{id}"), None).json()["name"], "arrays", "nothing changed");
+}

@@ -179,3 +179,44 @@ fn expiry_rate_limit_and_uses_left_raise_their_events() {
     assert_eq!(org.audit_actions(&expiring)[0], "expired");
     assert!(!org.audit_actions(&limited).iter().any(|a| a != "create"));
 }
+
+/// A rotated secret: shown once; deliveries are signed with it and, for the grace period asked for, with the
+/// previous one too (a receiver holding either accepts); `0` retires the previous one at once.
+#[test]
+fn a_rotated_secret_signs_beside_the_previous_one_for_its_grace_period() {
+    let (org, receiver, webhook, first) = hooked("hooks-rotated", json!(["ping"]));
+    let rotated = org.call("POST", &format!("/webhooks/{webhook}/rotate-secret"), None);
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let body = rotated.json();
+    let second = body["secret"].as_str().expect("the new secret, once").to_owned();
+    assert!(second.starts_with("whsec_") && second != first);
+    let until = Timestamp::parse_rfc3339(body["previous_valid_until"].as_str().unwrap()).unwrap();
+    assert!((until.millis() - now().millis() - 86_400_000).abs() < 60_000, "a day by default: {body}");
+
+    let ping = |n: usize| {
+        assert_eq!(org.call("POST", &format!("/webhooks/{webhook}/test"), None).status, 202);
+        eventually("the ping arrives", || of_type(&receiver.received(), "ping").len() == n);
+        of_type(&receiver.received(), "ping")[n - 1].clone()
+    };
+    let during = ping(1);
+    let header = during.header("keygate-signature").unwrap();
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    for held in [&first, &second] {
+        assert_eq!(verify(held, header, &during.body, now()), Ok(()), "a receiver holding either secret");
+    }
+
+    let retired =
+        org.call("POST", &format!("/webhooks/{webhook}/rotate-secret"), Some(&json!({"previous_valid_seconds": 0})));
+    assert_eq!(retired.status, 200, "{}", retired.body);
+    assert!(retired.json().get("previous_valid_until").is_none(), "{}", retired.body);
+    let third = retired.json()["secret"].as_str().unwrap().to_owned();
+    let after = ping(2);
+    let header = after.header("keygate-signature").unwrap();
+    assert_eq!(verify(&third, header, &after.body, now()), Ok(()));
+    for old in [&first, &second] {
+        assert!(verify(old, header, &after.body, now()).is_err(), "a retired secret signs nothing");
+    }
+    let listed = org.call("GET", "/webhooks", None);
+    assert!(!listed.body.contains("whsec_"), "never listed: {}", listed.body);
+    assert_eq!(org.audit_actions(&webhook)[..2], ["update_webhook", "update_webhook"]);
+}

@@ -39,6 +39,8 @@ pub struct DueDelivery {
     pub id: String,
     pub url: String,
     pub secret: String,
+    /// The rotated-out secret, while it still signs beside `secret`.
+    pub previous_secret: Option<String>,
     pub event_type: EventType,
     pub body: String,
 }
@@ -150,9 +152,52 @@ impl<S: Sql> Org<'_, S> {
         self.allowed(actor, OrgAction::ManageWebhooks)?;
         let row = self.webhook_row(id)?.ok_or(OrgRefusal::NotFound { what: "webhook".into() })?;
         self.db.run("DELETE FROM webhook_deliveries WHERE webhook = ?", params![id])?;
+        self.db.run("DELETE FROM webhook_previous_secrets WHERE webhook = ?", params![id])?;
         self.db.run("DELETE FROM webhooks WHERE id = ?", params![id])?;
         self.audit_webhook(audit_id, now, actor, AuditAction::DeleteWebhook, id, &row.url)?;
         Ok(OrgReply::Done)
+    }
+
+    /// A new signing secret; the previous one signs beside it until `now + previous_ms` (0: not at all). One
+    /// previous secret at a time: rotating again drops the older one.
+    pub(super) fn rotate_webhook_secret(
+        &self,
+        actor: &str,
+        id: &str,
+        secret: &str,
+        previous_ms: i64,
+        audit_id: String,
+        now: Timestamp,
+    ) -> Answer {
+        #[derive(Deserialize)]
+        struct Current {
+            secret: String,
+        }
+        self.allowed(actor, OrgAction::ManageWebhooks)?;
+        let row = self.webhook_row(id)?.ok_or(OrgRefusal::NotFound { what: "webhook".into() })?;
+        let current: Current = self
+            .db
+            .first("SELECT secret FROM webhooks WHERE id = ?", params![id])?
+            .ok_or_else(|| SqlError("the webhook's secret is gone".into()))?;
+        let detail = if previous_ms > 0 {
+            let until = now.plus_millis(previous_ms);
+            self.db.run(
+                "INSERT INTO webhook_previous_secrets (webhook, secret, until) VALUES (?, ?, ?) \
+                 ON CONFLICT (webhook) DO UPDATE SET secret = excluded.secret, until = excluded.until",
+                params![id, current.secret, until],
+            )?;
+            format!(
+                "rotated the signing secret of {}; the previous one signs too until {}",
+                row.url,
+                until.to_rfc3339()
+            )
+        } else {
+            self.db.run("DELETE FROM webhook_previous_secrets WHERE webhook = ?", params![id])?;
+            format!("rotated the signing secret of {}; the previous one stopped at once", row.url)
+        };
+        self.db.run("UPDATE webhooks SET secret = ? WHERE id = ?", params![secret, id])?;
+        self.audit_webhook(audit_id, now, actor, AuditAction::UpdateWebhook, id, &detail)?;
+        Ok(OrgReply::Webhook { webhook: row.view()? })
     }
 
     /// "Send test event": a `ping` to this webhook alone (even when it does not subscribe to pings).
@@ -323,20 +368,30 @@ impl<S: Sql> Org<'_, S> {
             id: String,
             url: String,
             secret: String,
+            previous_secret: Option<String>,
             event_type: String,
             body: String,
         }
         let rows: Vec<Row> = self.db.all(
-            "SELECT d.id AS id, w.url AS url, w.secret AS secret, d.event_type AS event_type, d.body AS body \
+            "SELECT d.id AS id, w.url AS url, w.secret AS secret, p.secret AS previous_secret, \
+             d.event_type AS event_type, d.body AS body \
              FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook \
+             LEFT JOIN webhook_previous_secrets p ON p.webhook = w.id AND p.until > ? \
              WHERE d.state = 'pending' AND d.next_at <= ? ORDER BY d.next_at, d.seq LIMIT ?",
-            params![now, BATCH],
+            params![now, now, BATCH],
         )?;
         rows.into_iter()
             .map(|r| {
                 let event_type = EventType::parse(&r.event_type)
                     .ok_or_else(|| SqlError(format!("unknown event type {}", r.event_type)))?;
-                Ok(DueDelivery { id: r.id, url: r.url, secret: r.secret, event_type, body: r.body })
+                Ok(DueDelivery {
+                    id: r.id,
+                    url: r.url,
+                    secret: r.secret,
+                    previous_secret: r.previous_secret,
+                    event_type,
+                    body: r.body,
+                })
             })
             .collect()
     }

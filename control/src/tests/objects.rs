@@ -929,6 +929,60 @@ mod webhooks {
         assert_eq!(body.detail, "2 uses left (low: 2 or fewer)");
     }
 
+    fn rotate(
+        db: &MemorySql,
+        actor: &str,
+        secret: &str,
+        previous_ms: i64,
+        at: Timestamp,
+    ) -> Result<OrgReply, OrgError> {
+        let rotate = OrgRequest::RotateWebhookSecret {
+            actor: actor.into(),
+            id: "whk_a".into(),
+            secret: secret.into(),
+            previous_ms,
+            audit_id: format!("evt_rot_{secret}"),
+            now: at,
+        };
+        db.transaction(|db| Org { db }.handle(rotate))
+    }
+
+    /// A rotated secret signs from then on; the previous one signs beside it for as long as asked (receivers
+    /// holding either accept), then stops; `0` stops it at once; someone outside the organization cannot rotate.
+    #[test]
+    fn a_rotated_secret_signs_beside_the_previous_one_until_it_expires() {
+        let db = org_db("org_a");
+        create(&db, "whk_a", vec![]);
+        let stranger = rotate(&db, "usr_stranger", "whsec_theirs", 0, NOW);
+        assert!(matches!(stranger, Err(OrgError::Refused(OrgRefusal::NotMember))), "{stranger:?}");
+        rotate(&db, "usr_owner", "whsec_new", 3_600_000, NOW).unwrap();
+        let ping = |n: u32, at: Timestamp| {
+            let ping = OrgRequest::TestWebhook {
+                actor: "usr_owner".into(),
+                id: "whk_a".into(),
+                event_id: format!("evt_p{n}"),
+                now: at,
+            };
+            handle(&db, ping);
+            let delivery = due(&db, at).pop().unwrap();
+            outcome(&db, &delivery.id, Some(200), at);
+            delivery
+        };
+        let during = ping(1, NOW.plus_secs(60));
+        assert_eq!((during.secret.as_str(), during.previous_secret.as_deref()), ("whsec_new", Some("whsec_whk_a")));
+        let secrets = [during.secret.as_str(), "whsec_whk_a"];
+        let header = keygate_shared::webhook::sign_with(&secrets, NOW, during.body.as_bytes());
+        for held in ["whsec_new", "whsec_whk_a"] {
+            assert_eq!(verify(held, &header, during.body.as_bytes(), NOW), Ok(()), "a receiver holding {held}");
+        }
+        assert!(verify("whsec_other", &header, during.body.as_bytes(), NOW).is_err());
+        let after = ping(2, NOW.plus_secs(3_601));
+        assert_eq!(after.previous_secret, None, "an hour on, only the new secret signs");
+        rotate(&db, "usr_owner", "whsec_newer", 0, NOW.plus_secs(4_000)).unwrap();
+        let now_only = ping(3, NOW.plus_secs(4_001));
+        assert_eq!((now_only.secret.as_str(), now_only.previous_secret), ("whsec_newer", None), "0: at once");
+    }
+
     #[test]
     fn members_cannot_see_or_change_webhooks_and_the_log_is_bounded() {
         let db = org_db("org_a");
