@@ -466,12 +466,18 @@ async fn signed_in<S: Stores>(
                 keys: u32,
                 #[serde(default)]
                 audit: u32,
+                /// A key to make look `age_days` older in the index (least-privilege suggestions need 30 days).
+                #[serde(default)]
+                age_key: Option<String>,
+                #[serde(default)]
+                age_days: u32,
             }
             let seed: Seed = body(req)?;
             let request = OrgRequest::Seed {
                 actor: actor.user.clone(),
                 keys: seed.keys.min(20_000),
                 audit: seed.audit.min(20_000),
+                age: seed.age_key.map(|key| (key, seed.age_days.min(3_650))),
                 now,
             };
             org(stores, &actor.organization, request).await?;
@@ -481,8 +487,7 @@ async fn signed_in<S: Stores>(
     }
 }
 
-/// Parses a JSON body into `T`, refusing unknown fields and naming what is wrong.
-/// A JSON object body as `T`. Only an object: serde would read a struct from an array too (`[]` as every field
+/// A JSON object body as `T`, refusing unknown fields and naming what is wrong. Only an object: serde would read a struct from an array too (`[]` as every field
 /// left out), which is not what anyone sending one means.
 fn body<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
     let text = req.body.as_deref().unwrap_or("");

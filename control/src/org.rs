@@ -445,10 +445,13 @@ pub enum OrgRequest {
     },
     /// `KEYGATE_TEST_SEED=1` only (the Worker refuses it otherwise): `keys` synthetic keys of `actor` in the index
     /// and `audit` synthetic audit events, for scale runs. The keys have no key objects: they list, they do not pass.
+    /// `age`: a key whose index row is made that many days older (its created time), for suggestions in a browser.
     Seed {
         actor: String,
         keys: u32,
         audit: u32,
+        #[serde(default)]
+        age: Option<(String, u32)>,
         now: Timestamp,
     },
 }
@@ -864,7 +867,13 @@ impl<S: Sql> Org<'_, S> {
                 self.db.run("DELETE FROM outbox WHERE seq <= ?", params![through])?;
                 Ok(OrgReply::Done)
             }
-            OrgRequest::Seed { actor, keys, audit, now } => self.seed(&actor, keys, audit, now),
+            OrgRequest::Seed { actor, keys, audit, age, now } => {
+                let seeded = self.seed(&actor, keys, audit, now)?;
+                if let Some((key, days)) = age {
+                    self.age_key(&key, days)?;
+                }
+                Ok(seeded)
+            }
         };
         Ok(reply?)
     }
@@ -1924,6 +1933,20 @@ impl<S: Sql> Org<'_, S> {
             self.key_event(KeyEvent::Committed { row: KeyIndexRow::of(&record, 1), audit: None })?;
         }
         Ok(OrgReply::Done)
+    }
+
+    /// Test seeding: the key's index row says it was created `days` earlier (until its next change).
+    fn age_key(&self, id: &str, days: u32) -> Result<(), SqlError> {
+        #[derive(Deserialize)]
+        struct Row {
+            row: String,
+        }
+        let Some(stored) = self.db.first::<Row>("SELECT row FROM keys WHERE id = ?", params![id])? else {
+            return Ok(());
+        };
+        let mut row: KeyIndexRow = json_column(&stored.row)?;
+        row.created_at = Timestamp(row.created_at.millis() - i64::from(days) * 86_400_000);
+        self.db.run("UPDATE keys SET created_at = ?, row = ? WHERE id = ?", params![row.created_at, to_json(&row), id])
     }
 
     /// Keeps the permission catalog's counts: how many live keys hold each permission.

@@ -88,7 +88,8 @@ async function act(p, id, action) {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  dev = await startDev({ vars: { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP, KEYGATE_LEAK_PUBLIC_KEYS: LEAK_KEYS }, tag: 'browser' });
+  // KEYGATE_TEST_SEED=1: the suggestions test makes a key look 40 days old (POST /admin/v1/test/seed).
+  dev = await startDev({ vars: { KEYGATE_BOOTSTRAP_TOKEN: BOOTSTRAP, KEYGATE_LEAK_PUBLIC_KEYS: LEAK_KEYS, KEYGATE_TEST_SEED: '1' }, tag: 'browser' });
   base = dev.base;
   const boot = await api('POST', '/admin/v1/bootstrap', BOOTSTRAP, { organization_name: 'Acme', email: 'olive@acme.test', name: 'Olive Owner' });
   assert.equal(boot.status, 201);
@@ -832,6 +833,34 @@ describe('console', () => {
     await page.goto(`${base}/admin/keys/${second.body.record.id}`);
     await page.getByTestId('key-leaks').waitFor();
     assert.match(await page.getByTestId('key-leak').textContent(), /revoked for it/);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await signedInReady();
+  });
+
+  test('least privilege: a key 40 days old that reads and writes data gets "narrow data:*" and "remove billing:read"; one click removes it', async () => {
+    const made = await api('POST', '/admin/v1/keys', ownerToken, { name: 'Overgranted', environment: 'live', permissions: ['data:*', 'billing:read'] });
+    assert.equal(made.status, 201);
+    const { key, record: { id } } = made.body;
+    assert.equal(await gateway(key), 200);
+    assert.equal((await fetch(`${base}/streams/s`, { method: 'POST', headers: { authorization: `Bearer ${key}` } })).status, 200, 'data:* covers data:write');
+    // Wait until its passing requests' permissions are observed, then make the key look 40 days old (test seed).
+    await waitFor(async () => (await api('GET', `/admin/v1/keys/${id}/suggestions`, ownerToken)).body.observed.length === 2, 'both uses observed');
+    assert.equal((await api('POST', '/admin/v1/test/seed', ownerToken, { age_key: id, age_days: 40 })).status, 204);
+    // The organization learns the key's last use from its usage summary (a couple of seconds after the requests).
+    await waitFor(async () => (await api('GET', `/admin/v1/keys/${id}/suggestions`, ownerToken)).body.suggestions.some((x) => x.kind === 'remove_unused'), 'suggestions once the use is summarized');
+    await page.goto(`${base}/admin/keys/${id}`);
+    await page.getByTestId('suggestions').waitFor();
+    await waitFor(async () => (await page.getByTestId('suggestion').count()) > 0, 'suggestions for an old key');
+    const texts = await page.getByTestId('suggestion').allTextContents();
+    assert.ok(texts.some((t) => /billing:read/.test(t) && /Remove it/.test(t)), texts.join(' | '));
+    assert.ok(texts.some((t) => /data:\*/.test(t) && /Narrow it/.test(t)), texts.join(' | '));
+    assert.match(await page.getByTestId('observed-permissions').textContent(), /data:read.*data:write|data:write.*data:read/);
+    await shot('suggestions');
+    // One click: remove the unused billing:read.
+    await page.getByTestId('suggestion').filter({ hasText: 'billing:read' }).getByTestId('apply-suggestion').click();
+    await waitFor(async () => !/billing:read/.test(await page.getByTestId('key-permissions').textContent()), 'billing:read removed');
+    assert.match(await page.getByTestId('key-permissions').textContent(), /data:\*/);
+    assert.equal(await gateway(key), 200, 'the key still reads');
     await page.getByRole('link', { name: 'API keys' }).click();
     await signedInReady();
   });
