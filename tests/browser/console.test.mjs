@@ -52,7 +52,11 @@ async function api(method, path, token, body, extra = {}) {
 // answer from `wrangler dev` right after the identity's limit changed, while the next ones were served.
 function gateway(key) {
   const signal = AbortSignal.timeout(8000);
-  return fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${key}` }, signal }).then((r) => r.status);
+  return fetch(`${base}/data/items`, { headers: { authorization: `Bearer ${key}` }, signal }).then((r) => r.status, (e) => {
+    // Said out loud, so a run shows how often it happens (it is retried by the waitFor around it).
+    console.warn(`gateway request of ${key.slice(0, 22)}… got no answer: ${e.name}`);
+    throw e;
+  });
 }
 
 function watch(p) {
