@@ -112,16 +112,10 @@ fn a_test_event_is_sent_on_demand_and_only_subscribed_events_arrive() {
     assert_eq!(org.audit_actions(&webhook), ["delete_webhook", "update_webhook", "create_webhook"]);
 }
 
-/// Polls `check` every 200 ms for up to 30 s: events that wait on the request log's queue or a key's usage
-/// summary (a couple of seconds each in `wrangler dev`).
-fn within_30s(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..150 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!("{what}: not within 30 s");
+/// Events that wait on the request log's queue or a key's usage summary (a couple of seconds each in `wrangler dev`)
+/// get 30 s.
+fn within_30s(what: &str, check: impl FnMut() -> bool) {
+    keygate_e2e::eventually_within(what, 30, check);
 }
 
 /// Events no one's action raises: a key reaching its expiry (announced by the organization's alarm when it comes),

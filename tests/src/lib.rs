@@ -539,14 +539,19 @@ impl Console {
 
 /// Polls `check` every 100 ms for up to 10 s (the shared Worker's revocation bound: its isolate cache and KV; the
 /// request log's queue delay).
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..100 {
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, 10, check);
+}
+
+/// Polls `check` every 100 ms for up to `seconds`.
+pub fn eventually_within(what: &str, seconds: u32, mut check: impl FnMut() -> bool) {
+    for _ in 0..seconds * 10 {
         if check() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("{what}: not within 10 s");
+    panic!("{what}: not within {seconds} s");
 }
 
 /// Calls the gateway with `key` as a Bearer token.

@@ -160,7 +160,7 @@ impl<S: Sql> Org<'_, S> {
     }
 
     /// The index row of a key of this organization that is not deleted.
-    fn live_row(&self, id: &str) -> Result<Option<KeyIndexRow>, SqlError> {
+    pub(super) fn live_row(&self, id: &str) -> Result<Option<KeyIndexRow>, SqlError> {
         #[derive(Deserialize)]
         struct Row {
             row: String,

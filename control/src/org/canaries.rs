@@ -22,19 +22,9 @@ const PAGE: i64 = 100;
 impl<S: Sql> Org<'_, S> {
     /// A logged line of a key of this organization: if the key is a canary, a trip.
     pub(super) fn trip(&self, line: &LoggedRequest) -> Result<(), SqlError> {
-        #[derive(Deserialize)]
-        struct Row {
-            row: String,
-        }
-        let Some(row) =
-            self.db.first::<Row>("SELECT row FROM keys WHERE id = ? AND deleted = 0", params![line.key_id.as_str()])?
-        else {
+        let Some(row) = self.live_row(line.key_id.as_str())?.filter(|row| row.canary) else {
             return Ok(());
         };
-        let row: KeyIndexRow = json_column(&row.row)?;
-        if !row.canary {
-            return Ok(());
-        }
         let known = self.db.count("SELECT count(*) AS n FROM canary_trips WHERE id = ?", params![line.id.as_str()])?;
         if known > 0 {
             return Ok(());
