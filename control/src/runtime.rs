@@ -304,12 +304,15 @@ impl OrgObject {
     async fn expiries(&self) -> worker::Result<()> {
         let fail = |e: SqlError| worker::Error::RustError(e.to_string());
         let at = now();
-        let more = transaction(&self.state, move |db| Org { db }.announce_expiries(at))?.map_err(fail)?;
-        if more {
-            return self.arm(50).await;
-        }
-        let at = now();
-        match transaction(&self.state, move |db| Org { db }.next_expiry(at))?.map_err(fail)? {
+        // One transaction on every request of the object: announce what is due, then find the next one.
+        let next = transaction(&self.state, move |db| {
+            let org = Org { db };
+            // More due than one round announces: come back at once.
+            if org.announce_expiries(at)? { Ok(Some(at)) } else { org.next_expiry(at) }
+        })?
+        .map_err(fail)?;
+        match next {
+            Some(next) if next == at => self.arm(50).await,
             Some(next) => self.arm(next.millis() - now().millis()).await,
             None => Ok(()),
         }
